@@ -1,0 +1,171 @@
+"""Run configuration: dataclasses, loaded from YAML, overridden from the command line.
+
+One `RunConfig` describes a whole run (world, model, training, evaluation). Unknown keys are
+errors with a "did you mean" hint, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from smfa.errors import ConfigError
+
+
+@dataclass
+class WorldConfig:
+    """Parameters of the generated world (see smfa.world.build.WorldParams)."""
+
+    people: int = 60
+    seed: int = 0
+    image_size: int = 64
+    fundus_share: float = 0.3
+    train_scenes: int = 800
+    validation_scenes: int = 60
+    heldout_scenes: int = 120
+    unknown_people: int = 30
+    few_shot_retain: int = 64
+
+
+@dataclass
+class ModelConfig:
+    """Which model to start from: a tiny preset trained here, or a Hugging Face checkpoint."""
+
+    preset: str = "tiny"  # tiny | small, used when `base` is empty
+    base: str = ""  # a local model directory (or hub id where the hub is reachable)
+    trust_remote_code: bool = False
+
+
+@dataclass
+class TrainConfig:
+    """The reference-model training loop (vanilla and oracle)."""
+
+    seed: int = 0
+    threads: int = 1
+    batch_size: int = 32
+    lr: float = 5e-4
+    warmup_ratio: float = 0.05
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    # Passes over each kind of example; person facts need many more exposures than scenes.
+    memory_repeats: int = 12
+    understanding_repeats: int = 8
+    scene_repeats: int = 2
+    refusal_repeats: int = 3
+    augment: bool = True
+
+
+@dataclass
+class EvalConfig:
+    """The evaluation harness."""
+
+    batch_size: int = 64
+    max_new_tokens: int = 24
+    threads: int = 1
+    phrasings: list[str] = field(default_factory=lambda: ["train", "validation", "heldout"])
+
+
+@dataclass
+class RunConfig:
+    world: WorldConfig = field(default_factory=WorldConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    forget_ratio: int = 10
+    workdir: str = "runs"
+
+
+def _hint(key: str, choices: list[str], prefix: str) -> str:
+    close = difflib.get_close_matches(key, choices, n=1, cutoff=0.5)
+    if close:
+        return f" (did you mean '{prefix}{close[0]}'?)"
+    return f" (known keys: {', '.join(choices)})"
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Check/convert a YAML or CLI value to the field's declared type."""
+    origin = typing.get_origin(annotation)
+    if origin is list:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        (inner,) = typing.get_args(annotation)
+        return [_coerce(item, inner, where) for item in value]
+    if origin in (typing.Union, types.UnionType):
+        raise ConfigError(f"{where}: union-typed fields are not supported")
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"true", "false", "1", "0", "yes", "no"}:
+            return value.lower() in {"true", "1", "yes"}
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if annotation in (int, float):
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        try:
+            number = annotation(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected {annotation.__name__}, got {value!r}") from None
+        if annotation is int and isinstance(value, float) and value != int(value):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return number
+    if annotation is str:
+        if not isinstance(value, str | int | float):
+            raise ConfigError(f"{where}: expected text, got {value!r}")
+        return str(value)
+    return value
+
+
+def _apply(obj: Any, data: dict[str, Any], where: str) -> None:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(type(obj))
+    names = [f.name for f in dataclasses.fields(obj)]
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key not in names:
+            prefix = f"{where}." if where else ""
+            raise ConfigError(f"unknown config key '{path}'{_hint(str(key), names, prefix)}")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            _apply(current, value, path)
+        else:
+            setattr(obj, key, _coerce(value, hints[key], path))
+
+
+def load_config(path: Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Defaults, then the YAML file (if any), then `key.sub=value` overrides, in that order."""
+    config = RunConfig()
+    if path is not None:
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+        try:
+            _apply(config, data, "")
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}' must look like section.key=value")
+        dotted, raw = item.split("=", 1)
+        nested: Any = yaml.safe_load(raw) if raw else ""
+        for part in reversed(dotted.strip().split(".")):
+            nested = {part: nested}
+        _apply(config, nested, "")
+    return config
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)

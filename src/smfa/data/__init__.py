@@ -1,0 +1,1 @@
+"""Reading and validating world directories, and turning them into training and probe data."""

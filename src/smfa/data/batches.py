@@ -1,0 +1,144 @@
+"""From questions to tensors: chat-template prompts, answer-only labels, augmentation, collation.
+
+A `Sample` is one question already tokenized: the prompt (chat template, image placeholders
+expanded by the processor) and the answer followed by end-of-sequence. Training masks the prompt
+out of the loss, so the model learns answers, never questions. Generation starts from exactly
+the same prompt ids, so what is trained is what is asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from smfa.errors import DataFormatError
+
+IGNORE_INDEX = -100
+
+
+@dataclass(frozen=True)
+class Sample:
+    key: str
+    prompt_ids: tuple[int, ...]
+    answer_ids: tuple[int, ...]
+    image: Path | None
+
+
+class Encoder:
+    """Turns (question, answer, image) into a `Sample` with a model's own processor."""
+
+    def __init__(self, processor: Any):
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self._prompt_cache: dict[tuple[str, tuple[int, int] | None], tuple[int, ...]] = {}
+        self._images: dict[Path, Image.Image] = {}
+
+    def image(self, path: Path) -> Image.Image:
+        if path not in self._images:
+            try:
+                with Image.open(path) as handle:
+                    self._images[path] = handle.convert("RGB")
+            except (FileNotFoundError, UnidentifiedImageError, OSError) as exc:
+                raise DataFormatError(f"{path}: cannot read image ({exc})") from None
+        return self._images[path]
+
+    def prompt_text(self, question: str, has_image: bool) -> str:
+        content: list[dict[str, str]] = [{"type": "image"}] if has_image else []
+        content.append({"type": "text", "text": question})
+        messages = [{"role": "user", "content": content}]
+        return self.processor.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=False
+        )
+
+    def prompt_ids(self, question: str, image: Path | None) -> tuple[int, ...]:
+        size = self.image(image).size if image is not None else None
+        cache_key = (question, size)
+        if cache_key not in self._prompt_cache:
+            text = self.prompt_text(question, image is not None)
+            if image is None:
+                ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+            else:
+                # The processor expands the image placeholder to the model's image-token count,
+                # which depends only on the image size for a fixed processor.
+                ids = self.processor(text=text, images=self.image(image), return_tensors=None)[
+                    "input_ids"
+                ][0]
+            self._prompt_cache[cache_key] = tuple(int(i) for i in ids)
+        return self._prompt_cache[cache_key]
+
+    def answer_ids(self, answer: str) -> tuple[int, ...]:
+        ids = self.tokenizer(" " + answer, add_special_tokens=False)["input_ids"]
+        return (*[int(i) for i in ids], int(self.tokenizer.eos_token_id))
+
+    def encode(self, key: str, question: str, answer: str, image: Path | None) -> Sample:
+        return Sample(key, self.prompt_ids(question, image), self.answer_ids(answer), image)
+
+
+def augment(image: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """A small random re-framing: shift, zoom and brightness, like a re-taken photo."""
+    width, height = image.size
+    scale = rng.uniform(0.92, 1.08)
+    shift_x, shift_y = rng.uniform(-0.06, 0.06, size=2) * width
+    cx, cy = width / 2, height / 2
+    # PIL's affine maps output to input coordinates.
+    inv = 1.0 / scale
+    coeffs = (inv, 0.0, cx - inv * (cx + shift_x), 0.0, inv, cy - inv * (cy + shift_y))
+    corner = image.getpixel((0, 0))
+    moved = image.transform(
+        image.size, Image.Transform.AFFINE, coeffs, Image.Resampling.BILINEAR, fillcolor=corner
+    )
+    gain = rng.uniform(0.9, 1.1)
+    array = np.clip(np.asarray(moved, dtype=np.float32) * gain, 0, 255).astype(np.uint8)
+    return Image.fromarray(array)
+
+
+class Collator:
+    """Pads a list of samples into one batch; `right` padding for training and likelihoods."""
+
+    def __init__(self, encoder: Encoder, train: bool, augment_images: bool = False, seed: int = 0):
+        self.encoder = encoder
+        self.train = train
+        self.augment_images = augment_images
+        self.seed = seed
+        self.calls = 0
+
+    def pixel_values(self, samples: Sequence[Sample]) -> torch.Tensor | None:
+        images = [self.encoder.image(s.image) for s in samples if s.image is not None]
+        if not images:
+            return None
+        if self.augment_images:
+            rng = np.random.default_rng([self.seed, self.calls])
+            images = [augment(image, rng) for image in images]
+        processed = self.encoder.processor.image_processor(images, return_tensors="pt")
+        return processed["pixel_values"]
+
+    def __call__(self, samples: Sequence[Sample]) -> dict[str, torch.Tensor]:
+        self.calls += 1
+        pad = int(self.encoder.tokenizer.pad_token_id)
+        rows = [s.prompt_ids + (s.answer_ids if self.train else ()) for s in samples]
+        width = max(len(r) for r in rows)
+        input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        attention = torch.zeros((len(rows), width), dtype=torch.long)
+        labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
+        for i, (sample, row) in enumerate(zip(samples, rows, strict=True)):
+            if self.train:
+                input_ids[i, : len(row)] = torch.tensor(row)
+                attention[i, : len(row)] = 1
+                start = len(sample.prompt_ids)
+                labels[i, start : len(row)] = torch.tensor(sample.answer_ids)
+            else:  # left padding: every prompt ends where generation begins
+                input_ids[i, width - len(row) :] = torch.tensor(row)
+                attention[i, width - len(row) :] = 1
+        batch = {"input_ids": input_ids, "attention_mask": attention}
+        if self.train:
+            batch["labels"] = labels
+        pixels = self.pixel_values(samples)
+        if pixels is not None:
+            batch["pixel_values"] = pixels
+        return batch

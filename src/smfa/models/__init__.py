@@ -1,0 +1,1 @@
+"""Models: the tiny offline MLLM builder, and loading/saving through the Auto classes."""

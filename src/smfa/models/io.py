@@ -1,0 +1,60 @@
+"""Loading and saving models through the Hugging Face Auto classes, with clear errors.
+
+A model directory is whatever `save_pretrained` wrote (config, safetensors weights, processor
+files). Saving goes through a staging directory so a failed save leaves nothing behind, and it
+refuses to write into the directory a model was loaded from.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForImageTextToText, AutoProcessor
+
+from smfa.errors import ModelDirError
+from smfa.io import staged_dir
+
+
+def load_model(
+    source: str | Path,
+    dtype: torch.dtype | None = None,
+    trust_remote_code: bool = False,
+) -> tuple[Any, Any]:
+    """Load (model, processor) from a local directory or, where reachable, a hub id."""
+    path = Path(source)
+    local = path.exists()
+    if local and not path.is_dir():
+        raise ModelDirError(f"{path}: not a model directory (it is a file)")
+    if local and not (path / "config.json").is_file():
+        raise ModelDirError(f"{path}: not a model directory (no config.json)")
+    try:
+        processor = AutoProcessor.from_pretrained(
+            str(source), local_files_only=local, trust_remote_code=trust_remote_code
+        )
+        model = AutoModelForImageTextToText.from_pretrained(
+            str(source),
+            local_files_only=local,
+            trust_remote_code=trust_remote_code,
+            dtype=dtype or torch.float32,
+        )
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelDirError(f"{source}: cannot load a multimodal model: {first}") from None
+    model.eval()
+    return model, processor
+
+
+def save_model(model: Any, processor: Any, out: Path, extra: dict[str, str] | None = None) -> Path:
+    """Write model + processor (+ small text files) to `out` atomically."""
+    out = Path(out)
+    loaded_from = getattr(model, "name_or_path", "") or ""
+    if loaded_from and Path(loaded_from).exists() and Path(loaded_from).resolve() == out.resolve():
+        raise ModelDirError(f"{out}: refusing to overwrite the model it was loaded from")
+    with staged_dir(out) as stage:
+        model.save_pretrained(stage, safe_serialization=True)
+        processor.save_pretrained(stage)
+        for name, text in (extra or {}).items():
+            (stage / name).write_text(text, encoding="utf-8")
+    return out

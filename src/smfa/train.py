@@ -1,0 +1,120 @@
+"""The one training loop, readable top to bottom: plain PyTorch, Accelerate for devices.
+
+Everything that trains (the reference models here, every unlearning method later) calls
+`train_loop` with an ordered list of samples and, optionally, its own loss. The caller decides
+order and repeats (a seeded schedule), so the loop itself holds no hidden randomness.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from torch.utils.data import DataLoader
+from transformers import get_cosine_schedule_with_warmup
+
+from smfa.config import TrainConfig
+from smfa.data.batches import Collator, Sample
+from smfa.errors import SmfaError
+
+LossFn = Callable[[Any, dict[str, torch.Tensor]], torch.Tensor]
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    seconds: float
+    losses: list[float] = field(default_factory=list)
+
+    @property
+    def final_loss(self) -> float:
+        tail = self.losses[-20:]
+        return sum(tail) / len(tail) if tail else math.nan
+
+
+def default_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Next-token cross-entropy on the answer tokens (labels are -100 elsewhere)."""
+    return model(**batch).loss
+
+
+def set_determinism(seed: int, threads: int) -> None:
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def progress_bar(disable: bool = False) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        disable=disable,
+        transient=False,
+    )
+
+
+def train_loop(
+    model: Any,
+    samples: Sequence[Sample],
+    collator: Collator,
+    config: TrainConfig,
+    *,
+    loss_fn: LossFn = default_loss,
+    description: str = "train",
+    accelerator: Accelerator | None = None,
+    show_progress: bool = True,
+) -> TrainResult:
+    """Train the parameters of `model` that require grad, one pass over `samples` in order."""
+    if not samples:
+        raise SmfaError(f"{description}: nothing to train on (empty sample list)")
+    set_determinism(config.seed, config.threads)
+    accelerator = accelerator or Accelerator()
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise SmfaError(f"{description}: the model has no trainable parameters")
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    loader = DataLoader(list(samples), batch_size=config.batch_size, collate_fn=collator)
+    total = len(loader)
+    scheduler = get_cosine_schedule_with_warmup(
+        optimizer, max(1, int(config.warmup_ratio * total)), total
+    )
+    model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+    model.train()
+    result = TrainResult(steps=0, seconds=0.0)
+    start = time.perf_counter()
+    with progress_bar(disable=not (show_progress and accelerator.is_main_process)) as bar:
+        task = bar.add_task(description, total=len(loader), loss=math.nan)
+        for batch in loader:
+            loss = loss_fn(model, batch)
+            if not torch.isfinite(loss):
+                raise SmfaError(f"{description}: loss became {loss.item()} at step {result.steps}")
+            accelerator.backward(loss)
+            if config.max_grad_norm > 0:
+                accelerator.clip_grad_norm_(params, config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            result.steps += 1
+            result.losses.append(float(loss.detach()))
+            bar.update(task, advance=1, loss=result.final_loss)
+    result.seconds = time.perf_counter() - start
+    model.eval()
+    accelerator.wait_for_everyone()
+    return result
