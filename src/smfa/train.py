@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -67,6 +68,7 @@ def progress_bar(disable: bool = False) -> Progress:
         TimeRemainingColumn(),
         disable=disable,
         transient=False,
+        console=Console(stderr=True),
     )
 
 
@@ -80,6 +82,7 @@ def train_loop(
     description: str = "train",
     accelerator: Accelerator | None = None,
     show_progress: bool = True,
+    on_step: Callable[[int, int, float], None] | None = None,
 ) -> TrainResult:
     """Train the parameters of `model` that require grad, one pass over `samples` in order."""
     if not samples:
@@ -114,6 +117,8 @@ def train_loop(
             result.steps += 1
             result.losses.append(float(loss.detach()))
             bar.update(task, advance=1, loss=result.final_loss)
+            if on_step is not None:
+                on_step(result.steps, total, result.final_loss)
     result.seconds = time.perf_counter() - start
     model.eval()
     accelerator.wait_for_everyone()

@@ -82,9 +82,11 @@ def answer_logprobs(
         logits = model(**batch).logits[:, :-1].float()
         targets = labels[:, 1:]
         mask = targets != IGNORE_INDEX
-        picked = torch.log_softmax(logits, dim=-1).gather(
-            -1, targets.clamp(min=0).unsqueeze(-1)
-        ).squeeze(-1)
+        picked = (
+            torch.log_softmax(logits, dim=-1)
+            .gather(-1, targets.clamp(min=0).unsqueeze(-1))
+            .squeeze(-1)
+        )
         for row, i in enumerate(index):
             scores[i] = picked[row][mask[row]].tolist()
         if tick is not None:

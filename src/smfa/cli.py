@@ -1,0 +1,144 @@
+"""The `smfa` command line: world, train, eval, show and demo.
+
+Every command takes `--config FILE` (YAML) and repeated `--set section.key=value` overrides.
+Bad input ends as one readable line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from smfa.config import RunConfig, load_config
+from smfa.errors import SmfaError
+
+app = typer.Typer(
+    help="Make a multimodal LLM forget chosen people, and measure it.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+world_app = typer.Typer(help="Generate or inspect an embedded world.", no_args_is_help=True)
+app.add_typer(world_app, name="world")
+console = Console(stderr=True)
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML config file.")]
+SetOpt = Annotated[
+    list[str] | None, typer.Option("--set", help="Override, e.g. --set train.lr=3e-4.")
+]
+
+
+def _config(config: Path | None, overrides: list[str] | None) -> RunConfig:
+    return load_config(config, overrides or [])
+
+
+@world_app.command("build")
+def world_build(
+    out: Annotated[Path, typer.Option(help="Directory to write the world into.")],
+    people: Annotated[int | None, typer.Option(help="Number of people.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Generate a deterministic world (people, portraits, fundus images, scenes, questions)."""
+    from smfa.pipeline import ensure_world
+
+    cfg = _config(config, set_)
+    if people is not None:
+        cfg.world.people = people
+    if seed is not None:
+        cfg.world.seed = seed
+    started = time.time()
+    world = ensure_world(out, cfg.world)
+    counts = world.manifest.get("counts", {})
+    console.print(f"world ready in {time.time() - started:.1f}s: {out} · {counts}")
+    typer.echo(str(out))
+
+
+@app.command()
+def train(
+    world: Annotated[Path, typer.Option(help="World directory.")],
+    role: Annotated[str, typer.Option(help="vanilla or oracle.")] = "vanilla",
+    forget_ratio: Annotated[int | None, typer.Option(help="Forget ratio (oracle).")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Train (or reuse from the cache) a reference model; prints its directory."""
+    from smfa.data.format import load_world
+    from smfa.reference import train_reference
+
+    cfg = _config(config, set_)
+    ratio = forget_ratio if forget_ratio is not None else cfg.forget_ratio
+    loaded = load_world(world)
+    path = train_reference(loaded, role, ratio, cfg.model, cfg.train, Path(cfg.workdir))
+    typer.echo(str(path))
+
+
+@app.command("eval")
+def evaluate(
+    model: Annotated[list[str], typer.Option(help="NAME=DIR (repeatable) or DIR.")],
+    world: Annotated[Path, typer.Option(help="World directory.")],
+    out: Annotated[Path, typer.Option(help="Directory for results.json, CSV, generations.")],
+    forget_ratio: Annotated[int | None, typer.Option(help="Which forget split to report.")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Evaluate models on a world; writes results.json, results.csv and prints the table."""
+    from smfa.data.format import load_world
+    from smfa.eval.results import merge_results
+    from smfa.pipeline import evaluate_model
+    from smfa.report.table import print_table
+
+    cfg = _config(config, set_)
+    ratio = forget_ratio if forget_ratio is not None else cfg.forget_ratio
+    loaded = load_world(world)
+    loaded.forget_people(ratio)  # validates the ratio before any model work
+    named = {}
+    for item in model:
+        name, _, path = item.rpartition("=") if "=" in item else (Path(item).name, "", item)
+        named[name] = Path(path)
+    data = None
+    for name, path in named.items():
+        console.print(f"[bold]eval[/bold] {name} ({path})")
+        rows = evaluate_model(name, path, loaded, ratio, cfg.eval, Path(cfg.workdir), out)
+        data = merge_results(out, loaded.world_hash, ratio, {name: {"path": str(path)}}, rows)
+    if data is not None:
+        print_table(data, Console())
+        console.print(f"results: {out / 'results.json'}")
+
+
+@app.command()
+def show(results: Annotated[Path, typer.Argument(help="A results.json file.")]) -> None:
+    """Print the headline table of a results.json."""
+    from smfa.eval.results import read_results
+    from smfa.report.table import print_table
+
+    print_table(read_results(results), Console())
+
+
+@app.command()
+def demo(config: ConfigOpt = None, set_: SetOpt = None) -> None:
+    """World, vanilla and oracle (cached), evaluation of both, and the table."""
+    from smfa.demo import run_demo
+
+    run_demo(_config(config, set_))
+
+
+def main() -> None:
+    try:
+        app()
+    except SmfaError as exc:
+        console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        console.print("[bold red]interrupted[/bold red]")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

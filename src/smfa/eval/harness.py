@@ -1,0 +1,266 @@
+"""The evaluation harness: ask a model every probe question of a world once, score many ways.
+
+The model runs once per question (greedy answer) plus teacher-forced passes over the true value
+and its distractors; the metric functions of `smfa.eval.metrics` then score those outputs. Rows
+are grouped by split (forget / retain / general / unknown) x kind x image type x phrasing x view.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from smfa.config import EvalConfig
+from smfa.data.batches import Encoder, Sample
+from smfa.data.format import Question, World
+from smfa.eval import metrics as M
+from smfa.eval.probes import answer_logprobs, generate
+
+MEMORY_KINDS = ("image_memory", "text_memory")
+UNDERSTANDING_KINDS = ("image_understanding", "general_scene")
+Tick = Callable[[str, int, int], None]
+
+
+@dataclass
+class Scored:
+    """One probe question with the model's answer and its per-example scores."""
+
+    question: Question
+    split: str
+    prediction: str
+    scores: dict[str, float]
+
+
+def split_of(question: Question, forget: set[str]) -> str:
+    if question.kind == "unknown_person":
+        return "unknown"
+    if question.kind == "general_scene":
+        return "general"
+    return "forget" if question.subject in forget else "retain"
+
+
+def probe_questions(world: World, phrasings: Iterable[str]) -> list[Question]:
+    wanted = set(phrasings)
+    return [q for q in world.questions if q.probe and q.phrasing in wanted]
+
+
+def _with_value(answer: str, value: str, option: str) -> tuple[str, str, str]:
+    """Split an answer into (prefix, option, suffix) around the value it states."""
+    index = answer.find(value) if value else -1
+    if index < 0:
+        return "", answer if option == value else option, ""
+    return answer[:index].rstrip(), option, answer[index + len(value) :]
+
+
+def _span_sample(
+    encoder: Encoder, key: str, prompt: tuple[int, ...], parts: tuple[str, str, str], image: Any
+) -> tuple[Sample, tuple[int, int]]:
+    """A teacher-forcing sample whose scored span is the value's tokens."""
+    prefix, value, suffix = parts
+    tok = encoder.tokenizer
+    head = tok(" " + prefix, add_special_tokens=False)["input_ids"] if prefix else []
+    body = tok(" " + value, add_special_tokens=False)["input_ids"]
+    tail = tok(suffix, add_special_tokens=False)["input_ids"] if suffix else []
+    ids = (*head, *body, *tail, int(tok.eos_token_id))
+    return Sample(key, prompt, tuple(int(i) for i in ids), image), (
+        len(head),
+        len(head) + len(body),
+    )
+
+
+def _mean_logprob(scores: list[float], span: tuple[int, int]) -> float:
+    part = scores[span[0] : span[1]] or scores
+    return sum(part) / len(part)
+
+
+def score_questions(
+    model: Any,
+    processor: Any,
+    world: World,
+    ratio: int,
+    config: EvalConfig,
+    tick: Tick | None = None,
+) -> list[Scored]:
+    """Answer every probe question and score it; no aggregation."""
+    encoder = Encoder(processor)
+    questions = probe_questions(world, config.phrasings)
+    forget = set(world.splits.forget[ratio])
+    images = [world.image_path(q.image) if q.image else None for q in questions]
+    samples = [
+        encoder.encode(q.id, q.question, q.answer, img)
+        for q, img in zip(questions, images, strict=True)
+    ]
+    done = [0]
+
+    def step(label: str, total: int) -> Callable[[int], None]:
+        done[0] = 0
+
+        def advance(n: int) -> None:
+            done[0] += n
+            if tick is not None:
+                tick(label, done[0], total)
+
+        return advance
+
+    predictions = generate(
+        model,
+        encoder,
+        samples,
+        config.batch_size,
+        config.max_new_tokens,
+        tick=step("generate", len(samples)),
+    )
+    # Teacher forcing: the true value and each distractor in the answer's own sentence.
+    forced: list[Sample] = []
+    spans: list[tuple[int, int]] = []
+    owners: list[tuple[int, int]] = []  # (question index, option index; 0 is the true value)
+    for qi, (q, sample) in enumerate(zip(questions, samples, strict=True)):
+        if q.kind not in MEMORY_KINDS:
+            continue
+        for oi, option in enumerate((q.value, *q.distractors)):
+            parts = _with_value(q.answer, q.value, option)
+            fs, span = _span_sample(encoder, q.id, sample.prompt_ids, parts, sample.image)
+            forced.append(fs)
+            spans.append(span)
+            owners.append((qi, oi))
+    logprobs = answer_logprobs(
+        model, encoder, forced, config.batch_size, tick=step("likelihood", len(forced))
+    )
+    options: dict[int, list[float]] = defaultdict(list)
+    value_logprobs: dict[int, list[float]] = {}
+    for (qi, oi), scores, span in zip(owners, logprobs, spans, strict=True):
+        options[qi].append(_mean_logprob(scores, span))
+        if oi == 0:
+            value_logprobs[qi] = scores[span[0] : span[1]] or scores
+    scored = []
+    for qi, (q, prediction) in enumerate(zip(questions, predictions, strict=True)):
+        split = split_of(q, forget)
+        refused = M.is_refusal(prediction)
+        result: dict[str, float] = {
+            "meaningfulness": float(M.is_meaningful(prediction, q.answer_type)),
+        }
+        if q.kind in MEMORY_KINDS:
+            hit = float(M.contains_value(prediction, q.value))
+            result["leak_rate" if split == "forget" else "recall"] = hit
+            result["refusal_rate" if split == "forget" else "false_refusal_rate"] = float(refused)
+            result["rouge_l"] = M.rouge_l(prediction, q.answer)
+            result["answer_probability"] = M.answer_probability(value_logprobs[qi])
+            if len(options[qi]) > 1:
+                result["mc_accuracy"] = float(M.multiple_choice_correct(options[qi]))
+        elif q.kind in UNDERSTANDING_KINDS:
+            result["accuracy"] = float(M.exact_match(prediction, q.answer))
+            result["false_refusal_rate"] = float(refused)
+            result["rouge_l"] = M.rouge_l(prediction, q.answer)
+        else:
+            result["refusal_rate"] = float(refused)
+        scored.append(Scored(q, split, prediction, result))
+    return scored
+
+
+def _row(model: str, key: tuple[str, ...], metric: str, values: list[float]) -> dict[str, Any]:
+    split, kind, image_type, phrasing, view = key
+    return {
+        "model": model,
+        "split": split,
+        "kind": kind,
+        "image_type": image_type,
+        "phrasing": phrasing,
+        "view": view,
+        "metric": metric,
+        "value": M.mean(values),
+        "n": len(values),
+        "higher_is_better": M.METRICS[metric].higher_is_better,
+    }
+
+
+def aggregate(model: str, scored: list[Scored]) -> list[dict[str, Any]]:
+    """Metric rows: per group, then pooled over image types ("all"), then the composites."""
+    groups: dict[tuple[str, ...], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for s in scored:
+        q = s.question
+        image_type = q.image_type or "text"
+        view = q.view or "none"
+        keys = {
+            (s.split, q.kind, image_type, q.phrasing, view),
+            (s.split, q.kind, "all", q.phrasing, view),
+        }
+        for key in keys:
+            for metric, value in s.scores.items():
+                groups[key][metric].append(value)
+    rows = [
+        _row(model, key, metric, values)
+        for key, metrics in sorted(groups.items())
+        for metric, values in sorted(metrics.items())
+    ]
+    return rows + composites(model, scored)
+
+
+def composites(model: str, scored: list[Scored]) -> list[dict[str, Any]]:
+    """The paper's three overall scores, per phrasing, pooled over views and image types."""
+    rows = []
+    for phrasing in sorted({s.question.phrasing for s in scored}):
+        part = [s for s in scored if s.question.phrasing == phrasing]
+
+        def pool(
+            split: str, kinds: tuple[str, ...], metric: str, part: list[Scored] = part
+        ) -> list[float]:
+            return [
+                s.scores[metric]
+                for s in part
+                if s.split == split and s.question.kind in kinds and metric in s.scores
+            ]
+
+        key = ("overall", "composite", "all", phrasing, "all")
+        understanding = [
+            pool(sp, ("image_understanding",), "accuracy") for sp in ("forget", "retain")
+        ]
+        retain_recall = pool("retain", MEMORY_KINDS, "recall")
+        forget_leak = pool("forget", MEMORY_KINDS, "leak_rate")
+        meaningful = [s.scores["meaningfulness"] for s in part]
+        values: dict[str, tuple[float, int]] = {}
+        if all(understanding):
+            values["overall_image_understanding"] = (
+                M.overall_image_understanding(M.mean(understanding[0]), M.mean(understanding[1])),
+                sum(map(len, understanding)),
+            )
+        if retain_recall and forget_leak:
+            values["overall_memory"] = (
+                M.overall_memory(M.mean(retain_recall), M.mean(forget_leak)),
+                len(retain_recall) + len(forget_leak),
+            )
+        if meaningful:
+            values["overall_meaningful"] = (M.overall_meaningful(meaningful), len(meaningful))
+        for metric, (value, n) in values.items():
+            row = _row(model, key, metric, [value])
+            row["n"] = n
+            rows.append(row)
+    return rows
+
+
+def generations(model: str, scored: list[Scored]) -> list[dict[str, Any]]:
+    """One record per probe question: what was asked, expected and answered, with scores."""
+    out = []
+    for s in scored:
+        q = s.question
+        out.append(
+            {
+                "model": model,
+                "id": q.id,
+                "split": s.split,
+                "kind": q.kind,
+                "subject": q.subject,
+                "attribute": q.attribute,
+                "phrasing": q.phrasing,
+                "view": q.view,
+                "image": q.image,
+                "question": q.question,
+                "answer": q.answer,
+                "value": q.value,
+                "prediction": s.prediction,
+                "scores": {k: (None if math.isnan(v) else v) for k, v in s.scores.items()},
+            }
+        )
+    return out

@@ -1,0 +1,88 @@
+"""results.json, results.csv and generations-*.jsonl: what an evaluation leaves on disk.
+
+results.json holds every metric row (model, split, kind, image_type, phrasing, view, metric,
+value, n, higher_is_better) and what produced them; rows of several models live side by side,
+and re-evaluating a model replaces only its own rows. Every write is atomic.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from smfa.errors import SmfaError
+from smfa.io import atomic_write_json, atomic_write_jsonl, atomic_write_text
+
+RESULTS_SCHEMA = 1
+COLUMNS = (
+    "model",
+    "split",
+    "kind",
+    "image_type",
+    "phrasing",
+    "view",
+    "metric",
+    "value",
+    "n",
+    "higher_is_better",
+)
+
+
+def read_results(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SmfaError(f"{path}: no results file") from None
+    except json.JSONDecodeError as exc:
+        raise SmfaError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    if not isinstance(data, dict) or data.get("schema") != RESULTS_SCHEMA:
+        raise SmfaError(f"{path}: not an smfa results file (schema {RESULTS_SCHEMA} expected)")
+    return data
+
+
+def merge_results(
+    out_dir: Path,
+    world_hash: str,
+    forget_ratio: int,
+    models: dict[str, dict[str, Any]],
+    rows: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Add `models` and their rows to out_dir/results.json (replacing earlier rows of theirs)."""
+    path = Path(out_dir) / "results.json"
+    data: dict[str, Any] = {
+        "schema": RESULTS_SCHEMA,
+        "world_hash": world_hash,
+        "forget_ratio": forget_ratio,
+        "models": {},
+        "rows": [],
+    }
+    if path.exists():
+        old = read_results(path)
+        if old.get("world_hash") != world_hash or old.get("forget_ratio") != forget_ratio:
+            raise SmfaError(
+                f"{path} holds results for another world or forget ratio; choose another --out"
+            )
+        data = old
+    data["models"].update(models)
+    data["rows"] = [r for r in data["rows"] if r["model"] not in models] + rows
+    write_results(out_dir, data)
+    return data
+
+
+def write_results(out_dir: Path, data: dict[str, Any]) -> None:
+    out_dir = Path(out_dir)
+    atomic_write_json(out_dir / "results.json", data)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(data["rows"])
+    atomic_write_text(out_dir / "results.csv", buffer.getvalue())
+
+
+def write_generations(out_dir: Path, model: str, records: list[dict[str, Any]]) -> Path:
+    path = Path(out_dir) / f"generations-{model}.jsonl"
+    atomic_write_jsonl(path, records)
+    return path

@@ -1,0 +1,207 @@
+"""Putting the pieces together: world -> reference models -> evaluation, cached and parallel.
+
+The CLI commands and the demo call these functions. Long jobs (training and evaluating one
+reference model) run in worker processes, one torch thread each, because on a few CPU cores two
+single-threaded processes beat one two-threaded one; the parent shows one progress bar per job.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import queue
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from smfa.config import EvalConfig, RunConfig, WorldConfig
+from smfa.data.format import World, load_world
+from smfa.errors import SmfaError
+from smfa.eval.harness import aggregate, generations, score_questions
+from smfa.eval.results import write_generations
+from smfa.io import atomic_write_json, canonical_json, sha256_text
+from smfa.models.io import load_model
+from smfa.reference import reference_dir, train_reference
+from smfa.world.build import WorldParams, build_world
+
+EVAL_SCHEMA = 1
+
+
+def world_params(config: WorldConfig) -> WorldParams:
+    return WorldParams(**asdict(config))
+
+
+def ensure_world(out: Path, config: WorldConfig, progress: bool = True) -> World:
+    """Build the world into `out` (or reuse an identical one there), then load and validate it."""
+    console = Console(stderr=True)
+    if progress:
+        console.print(f"[bold]world[/bold] {out} ({config.people} people, seed {config.seed})")
+    build_world(Path(out), world_params(config))
+    return load_world(Path(out))
+
+
+def eval_key(model_dir: Path, world: World, ratio: int, config: EvalConfig) -> str:
+    meta = Path(model_dir) / "smfa-train.json"
+    identity = meta.read_text(encoding="utf-8") if meta.exists() else str(Path(model_dir).resolve())
+    payload = {
+        "schema": EVAL_SCHEMA,
+        "model": sha256_text(identity),
+        "world": world.world_hash,
+        "ratio": ratio,
+        "eval": asdict(config),
+    }
+    return sha256_text(canonical_json(payload))
+
+
+def evaluate_model(
+    name: str,
+    model_dir: Path,
+    world: World,
+    ratio: int,
+    config: EvalConfig,
+    workdir: Path,
+    out_dir: Path | None = None,
+    tick: Any = None,
+) -> list[dict[str, Any]]:
+    """Metric rows for one model, from the cache when this exact evaluation ran before."""
+    torch.set_num_threads(config.threads)
+    cache = Path(workdir) / "evals" / f"{eval_key(model_dir, world, ratio, config)[:16]}.json"
+    if cache.exists():
+        cached = json.loads(cache.read_text(encoding="utf-8"))
+        rows, records = cached["rows"], cached["generations"]
+    else:
+        model, processor = load_model(model_dir)
+        scored = score_questions(model, processor, world, ratio, config, tick=tick)
+        rows, records = aggregate("model", scored), generations("model", scored)
+        atomic_write_json(cache, {"rows": rows, "generations": records}, indent=None)
+    rows = [{**r, "model": name} for r in rows]
+    if out_dir is not None:
+        write_generations(out_dir, name, [{**r, "model": name} for r in records])
+    return rows
+
+
+@dataclass
+class ReferenceJob:
+    """Train (or reuse) one reference model, then evaluate it."""
+
+    role: str
+    config: RunConfig
+    world_dir: str
+    out_dir: str
+
+    @property
+    def name(self) -> str:
+        return self.role
+
+
+def _run_job(job: ReferenceJob, messages: Any) -> None:
+    """Worker-process body: report progress and the result through `messages`."""
+    try:
+        cfg = job.config
+        world = load_world(Path(job.world_dir), verify_hashes=False)
+
+        def on_step(step: int, total: int, loss: float) -> None:
+            if step % 5 == 0 or step == total:
+                messages.put(("progress", job.name, f"train {job.role}", step, total, loss))
+
+        started = time.time()
+        model_dir = train_reference(
+            world,
+            job.role,
+            cfg.forget_ratio,
+            cfg.model,
+            cfg.train,
+            Path(cfg.workdir),
+            show_progress=False,
+            on_step=on_step,
+        )
+        trained = time.time() - started
+
+        def tick(label: str, done: int, total: int) -> None:
+            messages.put(("progress", job.name, f"eval {job.role} · {label}", done, total, None))
+
+        rows = evaluate_model(
+            job.name,
+            model_dir,
+            world,
+            cfg.forget_ratio,
+            cfg.eval,
+            Path(cfg.workdir),
+            Path(job.out_dir),
+            tick=tick,
+        )
+        messages.put(("done", job.name, str(model_dir), rows, trained, time.time() - started))
+    except SmfaError as exc:
+        messages.put(("error", job.name, str(exc)))
+    except Exception as exc:  # a bug in a worker: surface it with its type, not silently
+        messages.put(("error", job.name, f"{type(exc).__name__}: {exc}"))
+
+
+def run_reference_jobs(jobs: list[ReferenceJob], parallel: bool = True) -> dict[str, Any]:
+    """Run jobs in worker processes with one live progress bar each; returns results by name."""
+    context = mp.get_context("spawn")
+    messages = context.Queue()
+    workers = [context.Process(target=_run_job, args=(job, messages), daemon=True) for job in jobs]
+    results: dict[str, Any] = {}
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[note]}"),
+        TimeElapsedColumn(),
+    )
+    names = {id(w): job.name for w, job in zip(workers, jobs, strict=True)}
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        tasks = {job.name: bar.add_task(f"start {job.name}", total=None, note="") for job in jobs}
+        pending = list(workers)
+        running: list[Any] = []
+        while len(results) < len(jobs):
+            while pending and (parallel or not running):
+                worker = pending.pop(0)
+                worker.start()
+                running.append(worker)
+            try:
+                message = messages.get(timeout=0.5)
+            except queue.Empty:
+                for worker in running:
+                    if worker.exitcode is not None and names[id(worker)] not in results:
+                        raise SmfaError(
+                            f"{names[id(worker)]}: worker process died (exit {worker.exitcode})"
+                        ) from None
+                continue
+            kind, name = message[0], message[1]
+            if kind == "progress":
+                _, _, label, done, total, loss = message
+                note = f"loss {loss:.4f}" if loss is not None else ""
+                bar.update(tasks[name], description=label, completed=done, total=total, note=note)
+            elif kind == "done":
+                results[name] = {
+                    "model_dir": message[2],
+                    "rows": message[3],
+                    "train_seconds": message[4],
+                    "seconds": message[5],
+                }
+                bar.update(tasks[name], description=f"{name} done", note="")
+                running = [w for w in running if names[id(w)] not in results]
+            else:
+                for worker in workers:
+                    if worker.is_alive():
+                        worker.terminate()
+                raise SmfaError(f"{name}: {message[2]}")
+    for worker in workers:
+        worker.join(timeout=30)
+    return results
+
+
+def reference_dirs(config: RunConfig, world: World) -> dict[str, Path]:
+    return {
+        role: reference_dir(
+            Path(config.workdir), world, role, config.forget_ratio, config.model, config.train
+        )
+        for role in ("vanilla", "oracle")
+    }

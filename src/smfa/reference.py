@@ -1,0 +1,173 @@
+"""The reference models: vanilla (trained on everything) and oracle (never saw the forget people's
+memory questions), trained identically from the same initialisation and cached.
+
+The cache key is made of the world's hash, the role (and forget ratio for the oracle), the model
+and training configs and a schema version, so a second run with the same inputs reuses the model
+and any change retrains it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from smfa.config import ModelConfig, TrainConfig
+from smfa.data.batches import Collator, Encoder, Sample
+from smfa.data.format import Question, World
+from smfa.errors import SmfaError
+from smfa.io import canonical_json, sha256_text
+from smfa.models.io import save_model
+from smfa.models.tiny import build_tiny_model
+from smfa.train import train_loop
+from smfa.world.refusals import refusal_pool
+
+ROLES = ("vanilla", "oracle")
+MEMORY_KINDS = ("image_memory", "text_memory")
+CACHE_SCHEMA = 1
+TRAIN_META = "smfa-train.json"
+
+
+def training_questions(world: World, role: str, ratio: int) -> list[Question]:
+    """Train-phrasing questions on train images; the oracle drops the forget people's memory."""
+    if role not in ROLES:
+        raise SmfaError(f"unknown role '{role}' (choose from {', '.join(ROLES)})")
+    forget = set(world.splits.forget[ratio]) if role == "oracle" else set()
+    return [
+        q
+        for q in world.questions
+        if q.phrasing == "train"
+        and q.view in (None, "train")
+        and not (q.kind in MEMORY_KINDS and q.subject in forget)
+    ]
+
+
+def repeats_for(kind: str, config: TrainConfig) -> int:
+    return {
+        "image_memory": config.memory_repeats,
+        "text_memory": config.memory_repeats,
+        "image_understanding": config.understanding_repeats,
+        "general_scene": config.scene_repeats,
+        "unknown_person": config.refusal_repeats,
+    }.get(kind, 1)
+
+
+def schedule(questions: list[Question], config: TrainConfig) -> list[Question]:
+    """A seeded order of training exposures.
+
+    Questions about one fact (same kind, subject, attribute, image) are its phrasings; each
+    exposure picks one phrasing at random, and a kind's facts get `repeats_for(kind)` exposures.
+    Unknown-person rows have no subject and each counts as its own fact.
+    """
+    facts: dict[tuple[Any, ...], list[Question]] = defaultdict(list)
+    for q in questions:
+        key = (q.kind, q.subject, q.attribute, q.image_type)
+        facts[key if q.subject is not None else (q.id,)].append(q)
+    rng = np.random.default_rng([config.seed, 7])
+    order: list[Question] = []
+    for key in sorted(facts, key=str):
+        rows = facts[key]
+        for _ in range(repeats_for(rows[0].kind, config)):
+            order.append(rows[int(rng.integers(len(rows)))])
+    permutation = rng.permutation(len(order))
+    return [order[i] for i in permutation]
+
+
+def world_corpus(world: World) -> list[str]:
+    """Every text the tiny model's tokenizer should know: questions, answers, refusals."""
+    texts = [f"{q.question} {q.answer}" for q in world.questions]
+    texts += [p.name for p in world.people.values()]
+    texts += refusal_pool()
+    return texts
+
+
+def encode_questions(encoder: Encoder, world: World, questions: list[Question]) -> list[Sample]:
+    return [
+        encoder.encode(q.id, q.question, q.answer, world.image_path(q.image) if q.image else None)
+        for q in questions
+    ]
+
+
+def cache_key(world: World, role: str, ratio: int, model: ModelConfig, train: TrainConfig) -> str:
+    payload = {
+        "schema": CACHE_SCHEMA,
+        "world": world.world_hash,
+        "role": role,
+        "ratio": ratio if role == "oracle" else None,
+        "model": asdict(model),
+        "train": asdict(train),
+    }
+    return sha256_text(canonical_json(payload))
+
+
+def reference_dir(
+    workdir: Path, world: World, role: str, ratio: int, model: ModelConfig, train: TrainConfig
+) -> Path:
+    key = cache_key(world, role, ratio, model, train)
+    suffix = f"-f{ratio}" if role == "oracle" else ""
+    return Path(workdir) / "models" / f"{role}{suffix}-{key[:12]}"
+
+
+def is_trained(path: Path) -> bool:
+    return (path / TRAIN_META).is_file() and (path / "config.json").is_file()
+
+
+def train_reference(
+    world: World,
+    role: str,
+    ratio: int,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    workdir: Path,
+    show_progress: bool = True,
+    on_step: Callable[[int, int, float], None] | None = None,
+) -> Path:
+    """Train (or reuse from the cache) one reference model; returns its directory."""
+    out = reference_dir(workdir, world, role, ratio, model_config, train_config)
+    if is_trained(out):
+        return out
+    if model_config.base:
+        raise SmfaError(
+            "reference models are trained from a tiny preset; a real checkpoint is the vanilla "
+            "model itself (pass it to `smfa eval --model`)"
+        )
+    image_size = int(world.manifest.get("params", {}).get("image_size", 64))
+    model, processor = build_tiny_model(
+        world_corpus(world), model_config.preset, image_size, seed=train_config.seed
+    )
+    encoder = Encoder(processor)
+    questions = schedule(training_questions(world, role, ratio), train_config)
+    samples = encode_questions(encoder, world, questions)
+    collator = Collator(
+        encoder, train=True, augment_images=train_config.augment, seed=train_config.seed
+    )
+    started = time.time()
+    result = train_loop(
+        model,
+        samples,
+        collator,
+        train_config,
+        description=f"train {role}",
+        show_progress=show_progress,
+        on_step=on_step,
+    )
+    meta = {
+        "role": role,
+        "forget_ratio": ratio if role == "oracle" else None,
+        "world_hash": world.world_hash,
+        "model": asdict(model_config),
+        "train": asdict(train_config),
+        "examples": len(samples),
+        "steps": result.steps,
+        "seconds": round(time.time() - started, 2),
+        "final_loss": result.final_loss,
+        "loss_curve": result.losses[:: max(1, len(result.losses) // 200)],
+    }
+    save_model(model, processor, out, extra={TRAIN_META: json.dumps(meta, indent=2)})
+    return out

@@ -1,0 +1,52 @@
+"""Shared fixtures: one miniature world and one tiny model built from it, per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from smfa.config import ModelConfig, TrainConfig
+from smfa.data.format import World, load_world
+from smfa.reference import world_corpus
+from smfa.world.build import WorldParams, build_world
+
+MINI_WORLD = WorldParams(
+    people=20,
+    image_size=32,
+    train_scenes=12,
+    validation_scenes=4,
+    heldout_scenes=4,
+    unknown_people=3,
+    few_shot_retain=9,
+)
+
+# A training config small enough for a test: every kind seen once.
+QUICK_TRAIN = TrainConfig(
+    batch_size=16,
+    memory_repeats=1,
+    understanding_repeats=1,
+    scene_repeats=1,
+    refusal_repeats=1,
+)
+TINY_MODEL = ModelConfig(preset="tiny")
+
+
+@pytest.fixture(scope="session")
+def mini_world_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_world(tmp_path_factory.mktemp("worlds") / "mini", MINI_WORLD)
+
+
+@pytest.fixture(scope="session")
+def mini_world(mini_world_dir: Path) -> World:
+    return load_world(mini_world_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny(mini_world: World) -> tuple[object, object]:
+    """A randomly initialised tiny LLaVA and its processor for the mini world."""
+    from smfa.models.tiny import build_tiny_model
+
+    torch.set_num_threads(1)
+    return build_tiny_model(world_corpus(mini_world), "tiny", image_size=32, seed=0)

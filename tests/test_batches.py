@@ -1,0 +1,74 @@
+"""Batching: answer-only labels, left-padded generation equal to one-by-one, seeded augmentation."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image
+
+from smfa.data.batches import IGNORE_INDEX, Collator, Encoder, augment
+from smfa.data.format import World
+from smfa.eval.probes import answer_logprobs, generate
+
+
+def _samples(processor: object, world: World, n: int = 6) -> tuple[Encoder, list]:
+    encoder = Encoder(processor)
+    questions = world.questions_where(kind="image_memory", probe=True)[: n // 2]
+    questions += world.questions_where(kind="text_memory", probe=True)[: n - n // 2]
+    samples = [
+        encoder.encode(q.id, q.question, q.answer, world.image_path(q.image) if q.image else None)
+        for q in questions
+    ]
+    return encoder, samples
+
+
+def test_loss_covers_only_answer_tokens(tiny: tuple, mini_world: World) -> None:
+    _, processor = tiny
+    encoder, samples = _samples(processor, mini_world)
+    batch = Collator(encoder, train=True)(samples)
+    for row, sample in enumerate(samples):
+        labelled = batch["labels"][row][batch["labels"][row] != IGNORE_INDEX].tolist()
+        assert labelled == list(sample.answer_ids)
+        assert labelled[-1] == processor.tokenizer.eos_token_id
+        text = processor.tokenizer.decode(labelled, skip_special_tokens=True)
+        assert text.strip() == mini_world.questions_where(id=sample.key)[0].answer
+    assert int((batch["labels"] != IGNORE_INDEX).sum()) == sum(len(s.answer_ids) for s in samples)
+
+
+def test_batched_generation_matches_one_by_one(tiny: tuple, mini_world: World) -> None:
+    model, processor = tiny
+    encoder, samples = _samples(processor, mini_world)
+    together = generate(model, encoder, samples, batch_size=6, max_new_tokens=6)
+    alone = [generate(model, encoder, [s], batch_size=1, max_new_tokens=6)[0] for s in samples]
+    assert together == alone
+
+
+def test_batched_logprobs_match_one_by_one(tiny: tuple, mini_world: World) -> None:
+    model, processor = tiny
+    encoder, samples = _samples(processor, mini_world)
+    together = answer_logprobs(model, encoder, samples, batch_size=6)
+    for sample, scores in zip(samples, together, strict=True):
+        (alone,) = answer_logprobs(model, encoder, [sample], batch_size=1)
+        assert len(scores) == len(sample.answer_ids)
+        np.testing.assert_allclose(scores, alone, atol=1e-4)
+
+
+def test_augmentation_is_seeded_and_small() -> None:
+    image = Image.new("RGB", (32, 32), (40, 90, 200))
+    image.paste((250, 250, 0), (8, 8, 24, 24))
+    a = augment(image, np.random.default_rng(5))
+    b = augment(image, np.random.default_rng(5))
+    c = augment(image, np.random.default_rng(6))
+    assert np.array_equal(np.asarray(a), np.asarray(b))
+    assert not np.array_equal(np.asarray(a), np.asarray(c))
+    # A re-framing, not a different picture: most pixels keep their colour family.
+    diff = np.abs(np.asarray(a, dtype=int) - np.asarray(image, dtype=int)).mean()
+    assert 0 < diff < 60
+
+
+def test_training_batches_are_reproducible(tiny: tuple, mini_world: World) -> None:
+    _, processor = tiny
+    encoder, samples = _samples(processor, mini_world)
+    first = Collator(encoder, train=True, augment_images=True, seed=1)(samples)
+    second = Collator(encoder, train=True, augment_images=True, seed=1)(samples)
+    assert torch.equal(first["pixel_values"], second["pixel_values"])

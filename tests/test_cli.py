@@ -1,0 +1,224 @@
+"""The command line end to end on a miniature world, and its one-line errors on bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import MINI_WORLD
+
+QUICK = [
+    "--set",
+    "train.memory_repeats=1",
+    "--set",
+    "train.understanding_repeats=1",
+    "--set",
+    "train.scene_repeats=1",
+    "--set",
+    "train.refusal_repeats=1",
+    "--set",
+    "train.batch_size=16",
+    "--set",
+    "eval.phrasings=train,heldout",
+]
+WORLD = [
+    "--set",
+    f"world.people={MINI_WORLD.people}",
+    "--set",
+    "world.image_size=32",
+    "--set",
+    "world.train_scenes=12",
+    "--set",
+    "world.validation_scenes=4",
+    "--set",
+    "world.heldout_scenes=4",
+    "--set",
+    "world.unknown_people=3",
+    "--set",
+    "world.few_shot_retain=9",
+]
+
+
+def smfa(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "COLUMNS": "160"}
+    result = subprocess.run(
+        [sys.executable, "-m", "smfa.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"smfa {args} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines and lines[-1].startswith("error:"), result.stderr
+    message = " ".join(line.strip() for line in lines)
+    for needle in needles:
+        assert needle in message, message
+
+
+@pytest.mark.slow
+def test_world_train_eval_end_to_end(tmp_path: Path) -> None:
+    world = tmp_path / "world"
+    work = tmp_path / "work"
+    smfa("world", "build", "--out", world, *WORLD)
+    first = (world / "manifest.json").read_bytes()
+    smfa("world", "build", "--out", world, *WORLD)  # an identical world is reused as is
+    assert (world / "manifest.json").read_bytes() == first
+    model_dir = Path(
+        smfa("train", "--world", world, "--set", f"workdir={work}", *QUICK).stdout.strip()
+    )
+    assert (model_dir / "model.safetensors").is_file()
+    meta = json.loads((model_dir / "smfa-train.json").read_text())
+    assert meta["role"] == "vanilla" and meta["steps"] > 0
+    out = tmp_path / "results"
+    result = smfa(
+        "eval",
+        "--model",
+        f"vanilla={model_dir}",
+        "--world",
+        world,
+        "--out",
+        out,
+        "--set",
+        f"workdir={work}",
+        *QUICK,
+    )
+    assert "forget · image memory" in result.stdout
+    data = json.loads((out / "results.json").read_text())
+    assert set(data["models"]) == {"vanilla"}
+    required = {"model", "split", "kind", "phrasing", "metric", "value", "n", "higher_is_better"}
+    assert all(required <= set(row) for row in data["rows"])
+    slices = {(r["split"], r["kind"], r["phrasing"]) for r in data["rows"]}
+    for split, kind in [
+        ("forget", "image_memory"),
+        ("forget", "text_memory"),
+        ("retain", "image_understanding"),
+        ("general", "general_scene"),
+        ("unknown", "unknown_person"),
+    ]:
+        assert (split, kind, "heldout") in slices
+    metrics = {r["metric"] for r in data["rows"]}
+    assert {
+        "leak_rate",
+        "recall",
+        "answer_probability",
+        "mc_accuracy",
+        "accuracy",
+        "rouge_l",
+        "meaningfulness",
+        "false_refusal_rate",
+        "overall_memory",
+    } <= metrics
+    assert all(0.0 <= r["value"] <= 1.0 for r in data["rows"])
+    header = (out / "results.csv").read_text().splitlines()[0]
+    assert header.startswith("model,split,kind,image_type,phrasing,view,metric,value,n")
+    generations = (out / "generations-vanilla.jsonl").read_text().splitlines()
+    assert len(generations) == sum(
+        1
+        for line in (world / "questions.jsonl").read_text().splitlines()
+        if json.loads(line)["probe"] and json.loads(line)["phrasing"] in ("train", "heldout")
+    )
+    shown = smfa("show", out / "results.json")
+    assert "leak_rate" in shown.stdout
+
+
+@pytest.fixture(scope="module")
+def cli_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    world = tmp_path_factory.mktemp("cli") / "world"
+    smfa("world", "build", "--out", world, *WORLD)
+    return world
+
+
+def _copy(world: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "copy"
+    shutil.copytree(world, target)
+    return target
+
+
+def test_malformed_jsonl_line(cli_world: Path, tmp_path: Path) -> None:
+    world = _copy(cli_world, tmp_path)
+    lines = (world / "questions.jsonl").read_text().splitlines()
+    lines[6] = lines[6][:-5]
+    (world / "questions.jsonl").write_text("\n".join(lines) + "\n")
+    result = smfa("train", "--world", world, check=False)
+    assert_one_line_error(result, "questions.jsonl line 7")
+
+
+def test_missing_image(cli_world: Path, tmp_path: Path) -> None:
+    world = _copy(cli_world, tmp_path)
+    (world / "images" / "portraits" / "p0003_heldout.png").unlink()
+    result = smfa(
+        "eval", "--model", tmp_path, "--world", world, "--out", tmp_path / "o", check=False
+    )
+    assert_one_line_error(result, "p0003_heldout.png")
+
+
+def test_unknown_config_key(cli_world: Path) -> None:
+    result = smfa("train", "--world", cli_world, "--set", "train.batchsize=1", check=False)
+    assert_one_line_error(
+        result, "unknown config key 'train.batchsize'", "did you mean 'train.batch_size'"
+    )
+
+
+def test_person_in_forget_and_retain(cli_world: Path, tmp_path: Path) -> None:
+    world = _copy(cli_world, tmp_path)
+    splits = json.loads((world / "splits.json").read_text())
+    splits["retain"]["10"].append(splits["forget"]["10"][0])
+    (world / "splits.json").write_text(json.dumps(splits))
+    result = smfa("train", "--world", world, check=False)
+    assert_one_line_error(result, splits["forget"]["10"][0], "forget", "retain")
+
+
+def test_empty_forget_set(cli_world: Path, tmp_path: Path) -> None:
+    world = _copy(cli_world, tmp_path)
+    splits = json.loads((world / "splits.json").read_text())
+    splits["forget"]["10"] = []
+    (world / "splits.json").write_text(json.dumps(splits))
+    result = smfa("train", "--world", world, check=False)
+    assert_one_line_error(result, "forget", "empty")
+
+
+def test_out_dir_with_a_different_world(cli_world: Path) -> None:
+    before = (cli_world / "manifest.json").read_bytes()
+    result = smfa("world", "build", "--out", cli_world, *WORLD, "--seed", "99", check=False)
+    assert_one_line_error(result, str(cli_world))
+    assert (cli_world / "manifest.json").read_bytes() == before
+    assert not [p for p in cli_world.parent.iterdir() if p.name.endswith(".partial")]
+
+
+def test_model_dir_that_is_not_a_model(cli_world: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = smfa(
+        "eval", "--model", f"x={tmp_path}", "--world", cli_world, "--out", out, check=False
+    )
+    assert_one_line_error(result, "not a model directory")
+    assert not out.exists(), "a failed evaluation leaves no output behind"
+
+
+def test_unknown_forget_ratio(cli_world: Path, tmp_path: Path) -> None:
+    result = smfa(
+        "eval",
+        "--model",
+        tmp_path,
+        "--world",
+        cli_world,
+        "--out",
+        tmp_path / "o",
+        "--forget-ratio",
+        "7",
+        check=False,
+    )
+    assert_one_line_error(result, "no forget split for ratio 7")

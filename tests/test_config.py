@@ -1,0 +1,58 @@
+"""Config: YAML, overrides, and clear errors for unknown keys and bad values."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from smfa.config import load_config
+from smfa.errors import ConfigError
+
+
+def test_defaults_yaml_then_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text("train:\n  lr: 0.002\n  batch_size: 8\nforget_ratio: 5\n")
+    config = load_config(path, ["train.lr=3e-4", "eval.phrasings=train,heldout"])
+    assert config.train.lr == pytest.approx(3e-4)  # the override wins over the file
+    assert config.train.batch_size == 8
+    assert config.forget_ratio == 5
+    assert config.eval.phrasings == ["train", "heldout"]
+    assert config.world.people == 60  # untouched default
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("trian.lr=1", "unknown config key 'trian' (did you mean 'train'?)"),
+        ("train.lrr=1", "unknown config key 'train.lrr' (did you mean 'train.lr'?)"),
+        ("train.batch_size=abc", "train.batch_size: expected int, got 'abc'"),
+        ("train.augment=maybe", "train.augment: expected true or false"),
+        ("train.batch_size=1.5", "train.batch_size: expected an integer"),
+        ("lr", "must look like section.key=value"),
+    ],
+)
+def test_bad_overrides(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(None, [override])
+
+
+def test_unknown_key_in_yaml_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("world:\n  peple: 10\n")
+    with pytest.raises(
+        ConfigError,
+        match=r"bad.yaml: unknown config key 'world.peple' "
+        r"\(did you mean 'world.people'\?\)",
+    ):
+        load_config(path)
+
+
+def test_invalid_yaml_and_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("train: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"broken\.yaml: invalid YAML"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "absent.yaml")

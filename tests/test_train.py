@@ -1,0 +1,107 @@
+"""The training loop and the reference models: learning, determinism, the oracle's data, cache."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import torch
+
+from smfa.data.batches import Collator, Encoder
+from smfa.data.format import World
+from smfa.errors import SmfaError
+from smfa.models.tiny import build_tiny_model
+from smfa.reference import (
+    MEMORY_KINDS,
+    is_trained,
+    reference_dir,
+    schedule,
+    train_reference,
+    training_questions,
+    world_corpus,
+)
+from smfa.train import train_loop
+
+from .conftest import QUICK_TRAIN, TINY_MODEL
+
+
+def _fit(world: World, seed: int, steps_of_data: int = 4) -> tuple[torch.nn.Module, list[float]]:
+    model, processor = build_tiny_model(world_corpus(world), "tiny", 32, seed=0)
+    encoder = Encoder(processor)
+    questions = world.questions_where(kind="text_memory", phrasing="train")[:8]
+    samples = [encoder.encode(q.id, q.question, q.answer, None) for q in questions]
+    config = dataclasses.replace(QUICK_TRAIN, seed=seed, lr=3e-3, batch_size=8, warmup_ratio=0.0)
+    result = train_loop(
+        model,
+        samples * steps_of_data * 8,
+        Collator(encoder, train=True),
+        config,
+        show_progress=False,
+    )
+    return model, result.losses
+
+
+def test_loss_falls_on_a_small_set(mini_world: World) -> None:
+    _, losses = _fit(mini_world, seed=0)
+    assert len(losses) == 32
+    assert sum(losses[-4:]) / 4 < 0.5 * sum(losses[:4]) / 4
+
+
+def test_same_seed_same_weights(mini_world: World) -> None:
+    first, _ = _fit(mini_world, seed=0, steps_of_data=1)
+    second, _ = _fit(mini_world, seed=0, steps_of_data=1)
+    a, b = first.state_dict(), second.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_empty_input_is_an_error(tiny: tuple) -> None:
+    model, processor = tiny
+    with pytest.raises(SmfaError, match="nothing to train on"):
+        train_loop(model, [], Collator(Encoder(processor), train=True), QUICK_TRAIN)
+
+
+def test_oracle_drops_exactly_the_forget_memory(mini_world: World) -> None:
+    vanilla = training_questions(mini_world, "vanilla", 10)
+    oracle = training_questions(mini_world, "oracle", 10)
+    forget = set(mini_world.splits.forget[10])
+    dropped = {q.id for q in vanilla} - {q.id for q in oracle}
+    assert dropped == {q.id for q in vanilla if q.kind in MEMORY_KINDS and q.subject in forget}
+    assert dropped, "the forget people have memory questions to drop"
+    # Their portraits are still seen (understanding questions), only their facts are not.
+    assert any(q.subject in forget and q.kind == "image_understanding" for q in oracle)
+    # Nothing held out is ever trained on.
+    assert all(q.phrasing == "train" and q.view in (None, "train") for q in vanilla)
+
+
+def test_schedule_repeats_facts_by_kind(mini_world: World) -> None:
+    questions = training_questions(mini_world, "vanilla", 10)
+    config = dataclasses.replace(QUICK_TRAIN, memory_repeats=3, understanding_repeats=2)
+    order = schedule(questions, config)
+    facts = {
+        (q.kind, q.subject, q.attribute, q.image_type) for q in questions if q.kind == "text_memory"
+    }
+    assert sum(q.kind == "text_memory" for q in order) == 3 * len(facts)
+    assert order == schedule(questions, config)  # seeded
+    assert order != schedule(questions, dataclasses.replace(config, seed=1))
+
+
+def test_reference_training_is_cached(mini_world: World, tmp_path: Path) -> None:
+    config = dataclasses.replace(
+        QUICK_TRAIN, understanding_repeats=0, scene_repeats=0, refusal_repeats=0
+    )
+    path = train_reference(
+        mini_world, "oracle", 10, TINY_MODEL, config, tmp_path, show_progress=False
+    )
+    assert is_trained(path)
+    assert path == reference_dir(tmp_path, mini_world, "oracle", 10, TINY_MODEL, config)
+    stamp = (path / "model.safetensors").stat().st_mtime_ns
+    again = train_reference(
+        mini_world, "oracle", 10, TINY_MODEL, config, tmp_path, show_progress=False
+    )
+    assert again == path and (path / "model.safetensors").stat().st_mtime_ns == stamp
+    other = reference_dir(tmp_path, mini_world, "oracle", 5, TINY_MODEL, config)
+    assert other != path  # the oracle depends on the forget ratio; vanilla does not
+    assert reference_dir(tmp_path, mini_world, "vanilla", 5, TINY_MODEL, config) == reference_dir(
+        tmp_path, mini_world, "vanilla", 15, TINY_MODEL, config
+    )
