@@ -19,7 +19,7 @@ def test_defaults_yaml_then_overrides(tmp_path: Path) -> None:
     assert config.train.batch_size == 8
     assert config.forget_ratio == 5
     assert config.eval.phrasings == ["train", "heldout"]
-    assert config.world.people == 60  # untouched default
+    assert config.world.people == 40  # untouched default
 
 
 @pytest.mark.parametrize(
@@ -56,3 +56,12 @@ def test_invalid_yaml_and_missing_file(tmp_path: Path) -> None:
         load_config(path)
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "absent.yaml")
+
+
+def test_shipped_default_yaml_matches_the_dataclasses() -> None:
+    import dataclasses
+
+    from smfa.config import RunConfig
+
+    shipped = load_config(Path(__file__).parent.parent / "configs" / "default.yaml")
+    assert dataclasses.asdict(shipped) == dataclasses.asdict(RunConfig())

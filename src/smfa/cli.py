@@ -105,7 +105,16 @@ def evaluate(
     data = None
     for name, path in named.items():
         console.print(f"[bold]eval[/bold] {name} ({path})")
-        rows = evaluate_model(name, path, loaded, ratio, cfg.eval, Path(cfg.workdir), out)
+        rows = evaluate_model(
+            name,
+            path,
+            loaded,
+            ratio,
+            cfg.eval,
+            Path(cfg.workdir),
+            out,
+            trust_remote_code=cfg.model.trust_remote_code,
+        )
         data = merge_results(out, loaded.world_hash, ratio, {name: {"path": str(path)}}, rows)
     if data is not None:
         print_table(data, Console())

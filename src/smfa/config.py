@@ -23,7 +23,7 @@ from smfa.errors import ConfigError
 class WorldConfig:
     """Parameters of the generated world (see smfa.world.build.WorldParams)."""
 
-    people: int = 60
+    people: int = 40
     seed: int = 0
     image_size: int = 64
     fundus_share: float = 0.3
@@ -36,11 +36,14 @@ class WorldConfig:
 
 @dataclass
 class ModelConfig:
-    """Which model to start from: a tiny preset trained here, or a Hugging Face checkpoint."""
+    """The tiny model trained here, and how checkpoints are loaded."""
 
-    preset: str = "tiny"  # tiny | small, used when `base` is empty
-    base: str = ""  # a local model directory (or hub id where the hub is reachable)
-    trust_remote_code: bool = False
+    preset: str = "tiny"  # tiny | small
+    trust_remote_code: bool = False  # only for checkpoints whose code you have read
+    # Vision pretraining of the tiny preset's CLIP tower on fresh generated images.
+    vision_steps: int = 700
+    vision_batch: int = 48
+    vision_lr: float = 1e-3
 
 
 @dataclass
@@ -50,16 +53,18 @@ class TrainConfig:
     seed: int = 0
     threads: int = 1
     batch_size: int = 32
-    lr: float = 5e-4
+    lr: float = 1e-3
     warmup_ratio: float = 0.05
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     # Passes over each kind of example; person facts need many more exposures than scenes.
-    memory_repeats: int = 12
-    understanding_repeats: int = 8
-    scene_repeats: int = 2
-    refusal_repeats: int = 3
+    memory_repeats: int = 40
+    understanding_repeats: int = 10
+    scene_repeats: int = 1
+    refusal_repeats: int = 1
     augment: bool = True
+    freeze_vision: bool = True  # the pretrained tower already sees; the LM learns the world
+    bucket_window: int = 16  # batches sorted by length within windows of this many batches
 
 
 @dataclass

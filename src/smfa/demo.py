@@ -15,7 +15,7 @@ from rich.console import Console
 from smfa.config import RunConfig, to_dict
 from smfa.eval.results import merge_results
 from smfa.io import atomic_write_json
-from smfa.pipeline import ReferenceJob, ensure_world, run_reference_jobs
+from smfa.pipeline import ReferenceJob, ensure_base, ensure_world, run_reference_jobs
 from smfa.report.table import print_table
 
 
@@ -31,6 +31,7 @@ def run_demo(config: RunConfig) -> Path:
         f"[bold]forget set[/bold] ({config.forget_ratio}%): "
         + ", ".join(f"{p.name} ({p.id})" for p in forget)
     )
+    ensure_base(world, config)
     jobs = [
         ReferenceJob(role, config, str(world_dir), str(out_dir)) for role in ("vanilla", "oracle")
     ]

@@ -26,7 +26,8 @@ from smfa.eval.harness import aggregate, generations, score_questions
 from smfa.eval.results import write_generations
 from smfa.io import atomic_write_json, canonical_json, sha256_text
 from smfa.models.io import load_model
-from smfa.reference import reference_dir, train_reference
+from smfa.reference import build_base, reference_dir, train_reference
+from smfa.train import progress_bar
 from smfa.world.build import WorldParams, build_world
 
 EVAL_SCHEMA = 1
@@ -43,6 +44,18 @@ def ensure_world(out: Path, config: WorldConfig, progress: bool = True) -> World
         console.print(f"[bold]world[/bold] {out} ({config.people} people, seed {config.seed})")
     build_world(Path(out), world_params(config))
     return load_world(Path(out))
+
+
+def ensure_base(world: World, config: RunConfig, threads: int = 2) -> Path:
+    """Build (or reuse) the base model both reference models start from, with a progress bar."""
+    torch.set_num_threads(threads)
+    with progress_bar() as bar:
+        task = bar.add_task("pretrain vision", total=config.model.vision_steps, loss=float("nan"))
+
+        def on_step(step: int, total: int, loss: float) -> None:
+            bar.update(task, completed=step, loss=loss)
+
+        return build_base(world, config.model, config.train.seed, Path(config.workdir), on_step)
 
 
 def eval_key(model_dir: Path, world: World, ratio: int, config: EvalConfig) -> str:
@@ -67,6 +80,7 @@ def evaluate_model(
     workdir: Path,
     out_dir: Path | None = None,
     tick: Any = None,
+    trust_remote_code: bool = False,
 ) -> list[dict[str, Any]]:
     """Metric rows for one model, from the cache when this exact evaluation ran before."""
     torch.set_num_threads(config.threads)
@@ -75,7 +89,7 @@ def evaluate_model(
         cached = json.loads(cache.read_text(encoding="utf-8"))
         rows, records = cached["rows"], cached["generations"]
     else:
-        model, processor = load_model(model_dir)
+        model, processor = load_model(model_dir, trust_remote_code=trust_remote_code)
         scored = score_questions(model, processor, world, ratio, config, tick=tick)
         rows, records = aggregate("model", scored), generations("model", scored)
         atomic_write_json(cache, {"rows": rows, "generations": records}, indent=None)
@@ -103,6 +117,7 @@ def _run_job(job: ReferenceJob, messages: Any) -> None:
     """Worker-process body: report progress and the result through `messages`."""
     try:
         cfg = job.config
+        torch.set_num_threads(cfg.train.threads)
         world = load_world(Path(job.world_dir), verify_hashes=False)
 
         def on_step(step: int, total: int, loss: float) -> None:

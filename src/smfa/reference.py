@@ -1,9 +1,10 @@
 """The reference models: vanilla (trained on everything) and oracle (never saw the forget people's
-memory questions), trained identically from the same initialisation and cached.
+memory questions), trained identically from the same base model and cached.
 
-The cache key is made of the world's hash, the role (and forget ratio for the oracle), the model
-and training configs and a schema version, so a second run with the same inputs reuses the model
-and any change retrains it.
+The base model is the tiny MLLM before it meets the world's people: tokenizer trained on the
+world's text, random language model, vision tower pretrained on fresh generated images. Cache
+keys are made of the world's hash, the role (and forget ratio for the oracle), the model and
+training configs and a schema version: the same inputs reuse a model, any change retrains it.
 """
 
 from __future__ import annotations
@@ -19,19 +20,22 @@ from typing import Any
 import numpy as np
 
 from smfa.config import ModelConfig, TrainConfig
-from smfa.data.batches import Collator, Encoder, Sample
+from smfa.data.batches import Collator, Encoder, Sample, bucket_by_length
 from smfa.data.format import Question, World
 from smfa.errors import SmfaError
 from smfa.io import canonical_json, sha256_text
-from smfa.models.io import save_model
+from smfa.models.io import load_model, save_model
 from smfa.models.tiny import build_tiny_model
+from smfa.models.vision import pretrain_vision
 from smfa.train import train_loop
 from smfa.world.refusals import refusal_pool
 
 ROLES = ("vanilla", "oracle")
 MEMORY_KINDS = ("image_memory", "text_memory")
-CACHE_SCHEMA = 1
+CACHE_SCHEMA = 2
 TRAIN_META = "smfa-train.json"
+BASE_META = "smfa-base.json"
+StepFn = Callable[[int, int, float], None]
 
 
 def training_questions(world: World, role: str, ratio: int) -> list[Question]:
@@ -94,6 +98,49 @@ def encode_questions(encoder: Encoder, world: World, questions: list[Question]) 
     ]
 
 
+def base_dir(workdir: Path, world: World, model: ModelConfig, seed: int) -> Path:
+    payload = {
+        "schema": CACHE_SCHEMA,
+        "world": world.world_hash,
+        "model": asdict(model),
+        "seed": seed,
+    }
+    return Path(workdir) / "models" / f"base-{sha256_text(canonical_json(payload))[:12]}"
+
+
+def build_base(
+    world: World, model_config: ModelConfig, seed: int, workdir: Path, on_step: StepFn | None = None
+) -> Path:
+    """The tiny MLLM before it meets the world's people (built once, then cached)."""
+    out = base_dir(workdir, world, model_config, seed)
+    if (out / BASE_META).is_file():
+        return out
+    image_size = int(world.manifest.get("params", {}).get("image_size", 64))
+    started = time.time()
+    model, processor = build_tiny_model(
+        world_corpus(world), model_config.preset, image_size, seed=seed
+    )
+    accuracy = pretrain_vision(
+        model,
+        processor.image_processor,
+        image_size,
+        model_config.vision_steps,
+        model_config.vision_batch,
+        model_config.vision_lr,
+        seed,
+        on_step=on_step,
+    )
+    meta = {
+        "world_hash": world.world_hash,
+        "model": asdict(model_config),
+        "seed": seed,
+        "vision_feature_accuracy": accuracy,
+        "seconds": round(time.time() - started, 2),
+    }
+    save_model(model, processor, out, extra={BASE_META: json.dumps(meta, indent=2)})
+    return out
+
+
 def cache_key(world: World, role: str, ratio: int, model: ModelConfig, train: TrainConfig) -> str:
     payload = {
         "schema": CACHE_SCHEMA,
@@ -132,18 +179,18 @@ def train_reference(
     out = reference_dir(workdir, world, role, ratio, model_config, train_config)
     if is_trained(out):
         return out
-    if model_config.base:
-        raise SmfaError(
-            "reference models are trained from a tiny preset; a real checkpoint is the vanilla "
-            "model itself (pass it to `smfa eval --model`)"
-        )
-    image_size = int(world.manifest.get("params", {}).get("image_size", 64))
-    model, processor = build_tiny_model(
-        world_corpus(world), model_config.preset, image_size, seed=train_config.seed
-    )
+    base = build_base(world, model_config, train_config.seed, workdir)
+    model, processor = load_model(base)
+    if train_config.freeze_vision:
+        model.model.vision_tower.requires_grad_(False)
     encoder = Encoder(processor)
     questions = schedule(training_questions(world, role, ratio), train_config)
-    samples = encode_questions(encoder, world, questions)
+    samples = bucket_by_length(
+        encode_questions(encoder, world, questions),
+        train_config.batch_size,
+        train_config.bucket_window,
+        np.random.default_rng([train_config.seed, 8]),
+    )
     collator = Collator(
         encoder, train=True, augment_images=train_config.augment, seed=train_config.seed
     )
@@ -159,6 +206,7 @@ def train_reference(
     )
     meta = {
         "role": role,
+        "base": str(base),
         "forget_ratio": ratio if role == "oracle" else None,
         "world_hash": world.world_hash,
         "model": asdict(model_config),

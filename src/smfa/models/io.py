@@ -12,9 +12,16 @@ from typing import Any
 
 import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor
+from transformers.utils import logging as hf_logging
 
 from smfa.errors import ModelDirError
 from smfa.io import staged_dir
+
+
+def quiet_transformers() -> None:
+    """smfa draws its own progress; transformers' per-file bars and notices are noise here."""
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
 
 
 def load_model(
@@ -23,6 +30,7 @@ def load_model(
     trust_remote_code: bool = False,
 ) -> tuple[Any, Any]:
     """Load (model, processor) from a local directory or, where reachable, a hub id."""
+    quiet_transformers()
     path = Path(source)
     local = path.exists()
     if local and not path.is_dir():
@@ -52,6 +60,7 @@ def save_model(model: Any, processor: Any, out: Path, extra: dict[str, str] | No
     loaded_from = getattr(model, "name_or_path", "") or ""
     if loaded_from and Path(loaded_from).exists() and Path(loaded_from).resolve() == out.resolve():
         raise ModelDirError(f"{out}: refusing to overwrite the model it was loaded from")
+    quiet_transformers()
     with staged_dir(out) as stage:
         model.save_pretrained(stage, safe_serialization=True)
         processor.save_pretrained(stage)

@@ -1,0 +1,152 @@
+"""Vision pretraining for the tiny MLLM: teach its CLIP tower to see before it learns to talk.
+
+Real MLLMs start from a pretrained vision encoder (LLaVA from CLIP). The tiny model has none to
+download, so it gets one here: the tower is trained to name every visible feature of freshly
+generated portraits, fundus images and scenes (random ones, never the world's people), from
+the same patch features LLaVA hands to its projector. Fresh images every step, with the held-out
+style jitter, is what lets image understanding carry over to re-rendered pictures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from smfa.world import fundus, portraits, scenes
+from smfa.world.draw import CANONICAL, Jitter
+
+NONE = "none"
+# Share of each batch per image type: fundus features (counting lesions and vessels) are the
+# hardest to see, scenes the easiest.
+MIX: dict[str, float] = {"portrait": 0.35, "fundus": 0.45, "scene": 0.2}
+# Per image type: the features a head must name, with their possible values.
+TASKS: dict[str, dict[str, tuple[str, ...]]] = {
+    "portrait": dict(portraits.FEATURES),
+    "fundus": dict(fundus.FEATURES),
+    "scene": {
+        f"{what}_{position}": (NONE, *values)
+        for position in scenes.POSITIONS
+        for what, values in (("shape", scenes.SHAPES), ("colour", scenes.COLOURS))
+    },
+}
+
+
+def random_image(kind: str, size: int, rng: np.random.Generator) -> tuple[Image.Image, dict]:
+    """A fresh random picture of `kind` and the value of every feature of its task."""
+    jitter = Jitter.draw(rng) if rng.random() < 0.75 else CANONICAL
+    if kind == "portrait":
+        features = {k: str(rng.choice(v)) for k, v in portraits.FEATURES.items()}
+        return portraits.render_portrait(features, size, jitter, rng), features
+    if kind == "fundus":
+        features = {k: str(rng.choice(v)) for k, v in fundus.FEATURES.items()}
+        layout = fundus.draw_layout(features, rng)
+        return fundus.render_fundus(features, layout, size, jitter, rng), features
+    objects = scenes.draw_objects(rng)
+    labels = {name: NONE for name in TASKS["scene"]}
+    for obj in objects:
+        labels[f"shape_{obj['position']}"] = obj["shape"]
+        labels[f"colour_{obj['position']}"] = obj["colour"]
+    return scenes.render_scene(objects, size, rng), labels
+
+
+class FeatureHeads(nn.Module):
+    """One linear classifier per feature, reading all patch features of the chosen layer."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.heads = nn.ModuleDict(
+            {
+                f"{kind}__{name}": nn.Linear(width, len(values))
+                for kind, task in TASKS.items()
+                for name, values in task.items()
+            }
+        )
+
+    def forward(self, kind: str, name: str, features: torch.Tensor) -> torch.Tensor:
+        return self.heads[f"{kind}__{name}"](features.flatten(1))
+
+
+def patch_features(model: Any, pixel_values: torch.Tensor) -> torch.Tensor:
+    """The patch features LLaVA's projector reads (layer and CLS handling from the config)."""
+    config = model.config
+    output = model.model.vision_tower(pixel_values, output_hidden_states=True, return_dict=True)
+    hidden = output.hidden_states[config.vision_feature_layer]
+    return hidden[:, 1:] if config.vision_feature_select_strategy == "default" else hidden
+
+
+def pretrain_vision(
+    model: Any,
+    image_processor: Any,
+    image_size: int,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    on_step: Callable[[int, int, float], None] | None = None,
+) -> dict[str, float]:
+    """Train the vision tower in place; returns held-out accuracy per image type."""
+    tower = model.model.vision_tower
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        probe = patch_features(model, torch.zeros(1, 3, image_size, image_size))
+    heads = FeatureHeads(probe.shape[1] * probe.shape[2])
+    params = [*tower.parameters(), *heads.parameters()]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, lr, total_steps=max(1, steps), pct_start=0.1
+    )
+    rng = np.random.default_rng([seed, 11])
+    per_kind = {kind: max(1, round(share * batch_size)) for kind, share in MIX.items()}
+    tower.train()
+    for step in range(steps):
+        loss = torch.zeros(())
+        for kind, count in per_kind.items():
+            images, labels = zip(
+                *(random_image(kind, image_size, rng) for _ in range(count)), strict=True
+            )
+            pixels = image_processor(list(images), return_tensors="pt")["pixel_values"]
+            features = patch_features(model, pixels)
+            for name, values in TASKS[kind].items():
+                target = torch.tensor([values.index(label[name]) for label in labels])
+                loss = loss + nn.functional.cross_entropy(heads(kind, name, features), target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        schedule.step()
+        if on_step is not None:
+            on_step(step + 1, steps, float(loss.detach()))
+    tower.eval()
+    return vision_accuracy(model, heads, image_processor, image_size, seed)
+
+
+@torch.inference_mode()
+def vision_accuracy(
+    model: Any,
+    heads: FeatureHeads,
+    image_processor: Any,
+    image_size: int,
+    seed: int,
+    count: int = 96,
+) -> dict[str, float]:
+    """Share of features named correctly on fresh jittered images, per image type."""
+    rng = np.random.default_rng([seed, 12])
+    scores = {}
+    for kind, task in TASKS.items():
+        images, labels = zip(
+            *(random_image(kind, image_size, rng) for _ in range(count)), strict=True
+        )
+        pixels = image_processor(list(images), return_tensors="pt")["pixel_values"]
+        features = patch_features(model, pixels)
+        right = total = 0
+        for name, values in task.items():
+            guess = heads(kind, name, features).argmax(-1).tolist()
+            right += sum(values[g] == label[name] for g, label in zip(guess, labels, strict=True))
+            total += len(labels)
+        scores[kind] = right / total
+    return scores
