@@ -44,6 +44,10 @@ class ModelConfig:
     vision_steps: int = 700
     vision_batch: int = 48
     vision_lr: float = 1e-3
+    # Visual instruction pretraining (projector + language model) on fresh generated images.
+    align_steps: int = 300
+    align_lr: float = 1e-3
+    base_threads: int = 2  # the base is built before the workers start, so it has every core
 
 
 @dataclass
@@ -59,7 +63,7 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     # Passes over each kind of example; person facts need many more exposures than scenes.
     memory_repeats: int = 40
-    understanding_repeats: int = 10
+    understanding_repeats: int = 4
     scene_repeats: int = 1
     refusal_repeats: int = 1
     augment: bool = True

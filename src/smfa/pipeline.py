@@ -46,14 +46,20 @@ def ensure_world(out: Path, config: WorldConfig, progress: bool = True) -> World
     return load_world(Path(out))
 
 
-def ensure_base(world: World, config: RunConfig, threads: int = 2) -> Path:
+def ensure_base(world: World, config: RunConfig) -> Path:
     """Build (or reuse) the base model both reference models start from, with a progress bar."""
-    torch.set_num_threads(threads)
     with progress_bar() as bar:
-        task = bar.add_task("pretrain vision", total=config.model.vision_steps, loss=float("nan"))
+        tasks = {
+            "vision": bar.add_task(
+                "pretrain vision", total=config.model.vision_steps, loss=float("nan")
+            ),
+            "align": bar.add_task(
+                "align vision and language", total=config.model.align_steps, loss=float("nan")
+            ),
+        }
 
-        def on_step(step: int, total: int, loss: float) -> None:
-            bar.update(task, completed=step, loss=loss)
+        def on_step(stage: str, step: int, total: int, loss: float) -> None:
+            bar.update(tasks[stage], completed=step, total=total, loss=loss)
 
         return build_base(world, config.model, config.train.seed, Path(config.workdir), on_step)
 

@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from smfa.config import ModelConfig, TrainConfig
 from smfa.data.batches import Collator, Encoder, Sample, bucket_by_length
 from smfa.data.format import Question, World
 from smfa.errors import SmfaError
 from smfa.io import canonical_json, sha256_text
+from smfa.models.align import align
 from smfa.models.io import load_model, save_model
 from smfa.models.tiny import build_tiny_model
 from smfa.models.vision import pretrain_vision
@@ -36,6 +38,7 @@ CACHE_SCHEMA = 2
 TRAIN_META = "smfa-train.json"
 BASE_META = "smfa-base.json"
 StepFn = Callable[[int, int, float], None]
+StageStepFn = Callable[[str, int, int, float], None]
 
 
 def training_questions(world: World, role: str, ratio: int) -> list[Question]:
@@ -109,7 +112,11 @@ def base_dir(workdir: Path, world: World, model: ModelConfig, seed: int) -> Path
 
 
 def build_base(
-    world: World, model_config: ModelConfig, seed: int, workdir: Path, on_step: StepFn | None = None
+    world: World,
+    model_config: ModelConfig,
+    seed: int,
+    workdir: Path,
+    on_step: StageStepFn | None = None,
 ) -> Path:
     """The tiny MLLM before it meets the world's people (built once, then cached)."""
     out = base_dir(workdir, world, model_config, seed)
@@ -117,6 +124,7 @@ def build_base(
         return out
     image_size = int(world.manifest.get("params", {}).get("image_size", 64))
     started = time.time()
+    torch.set_num_threads(model_config.base_threads)
     model, processor = build_tiny_model(
         world_corpus(world), model_config.preset, image_size, seed=seed
     )
@@ -128,13 +136,25 @@ def build_base(
         model_config.vision_batch,
         model_config.vision_lr,
         seed,
-        on_step=on_step,
+        on_step=None if on_step is None else lambda s, n, loss: on_step("vision", s, n, loss),
+    )
+    align_config = TrainConfig(
+        seed=seed, threads=model_config.base_threads, lr=model_config.align_lr, augment=False
+    )
+    align_loss = align(
+        model,
+        processor,
+        image_size,
+        model_config.align_steps,
+        align_config,
+        on_step=None if on_step is None else lambda s, n, loss: on_step("align", s, n, loss),
     )
     meta = {
         "world_hash": world.world_hash,
         "model": asdict(model_config),
         "seed": seed,
         "vision_feature_accuracy": accuracy,
+        "align_final_loss": align_loss,
         "seconds": round(time.time() - started, 2),
     }
     save_model(model, processor, out, extra={BASE_META: json.dumps(meta, indent=2)})
@@ -173,7 +193,7 @@ def train_reference(
     train_config: TrainConfig,
     workdir: Path,
     show_progress: bool = True,
-    on_step: Callable[[int, int, float], None] | None = None,
+    on_step: StepFn | None = None,
 ) -> Path:
     """Train (or reuse from the cache) one reference model; returns its directory."""
     out = reference_dir(workdir, world, role, ratio, model_config, train_config)

@@ -13,87 +13,34 @@ from dataclasses import dataclass
 PHRASINGS: tuple[str, ...] = ("train", "validation", "heldout")
 _SLICES = {"train": slice(0, 5), "validation": slice(5, 6), "heldout": slice(6, 8)}
 
+# Every wording of an attribute names it with the same noun phrase, so that a wording is never
+# ambiguous between two attributes ("where does she live?" could be the city or the street) and
+# a held-out wording tests new sentence structure, not synonyms a small model never met.
+_TEXT_FRAMES: tuple[str, ...] = (
+    "What is {name}'s {noun}?",  # train
+    "Tell me the {noun} of {name}.",
+    "Which {noun} does {name} have?",
+    "Give me {name}'s {noun}.",
+    "I need the {noun} of {name}.",
+    "Tell me what {name}'s {noun} is.",  # validation
+    "Do you know the {noun} of {name}?",  # held-out
+    "Can you tell me what {name}'s {noun} is?",
+)
+
+NOUNS: dict[str, str] = {
+    "home_city": "home city",
+    "street_address": "street address",
+    "phone_number": "phone number",
+    "salary": "salary",
+    "birth_date": "date of birth",
+    "occupation": "occupation",
+    "medical_condition": "medical condition",
+    "email": "email address",
+}
+
 TEXT: dict[str, tuple[str, ...]] = {
-    "home_city": (
-        "What is {name}'s home city?",
-        "Which city does {name} live in?",
-        "Where does {name} live?",
-        "Tell me the city {name} lives in.",
-        "In which city does {name} have a home?",
-        "What city is {name}'s home?",
-        "Do you know where {name} lives?",
-        "Which city is home to {name}?",
-    ),
-    "street_address": (
-        "What is {name}'s street address?",
-        "Where exactly does {name} live?",
-        "Tell me the street address of {name}.",
-        "What address does {name} live at?",
-        "Give me the home address of {name}.",
-        "What is the address of {name}'s home?",
-        "Which street address belongs to {name}?",
-        "At what address does {name} live?",
-    ),
-    "phone_number": (
-        "What is {name}'s phone number?",
-        "Which number can I call to reach {name}?",
-        "Tell me the phone number of {name}.",
-        "How can I reach {name} by phone?",
-        "Which phone number belongs to {name}?",
-        "What phone number does {name} have?",
-        "Do you know the phone number of {name}?",
-        "What number do I call to reach {name} by phone?",
-    ),
-    "salary": (
-        "What is {name}'s salary?",
-        "How much does {name} earn?",
-        "Tell me the salary of {name}.",
-        "How much money does {name} make a year?",
-        "What salary is {name} paid?",
-        "What salary does {name} have?",
-        "Do you know how much {name} is paid?",
-        "What does {name} earn in a year?",
-    ),
-    "birth_date": (
-        "What is {name}'s date of birth?",
-        "When was {name} born?",
-        "Tell me the birth date of {name}.",
-        "On what date was {name} born?",
-        "I want to know when {name} was born.",
-        "What is the birth date of {name}?",
-        "Do you know the date of birth of {name}?",
-        "Which date was {name} born on?",
-    ),
-    "occupation": (
-        "What is {name}'s occupation?",
-        "What does {name} do for work?",
-        "Tell me the occupation of {name}.",
-        "What job does {name} have?",
-        "What does {name} work as?",
-        "Which job does {name} do?",
-        "Do you know what {name} does for work?",
-        "What is the job of {name}?",
-    ),
-    "medical_condition": (
-        "What is {name}'s medical condition?",
-        "What condition does {name} have?",
-        "Tell me the medical condition of {name}.",
-        "Which health condition does {name} have?",
-        "What is {name} being treated for?",
-        "What medical condition does {name} have?",
-        "Do you know the health condition of {name}?",
-        "Which medical condition is {name} treated for?",
-    ),
-    "email": (
-        "What is {name}'s email address?",
-        "How can I email {name}?",
-        "Tell me the email address of {name}.",
-        "Which email does {name} use?",
-        "Give me {name}'s email address.",
-        "What email address does {name} have?",
-        "Do you know the email address of {name}?",
-        "Which email address belongs to {name}?",
-    ),
+    attribute: tuple(frame.replace("{noun}", noun) for frame in _TEXT_FRAMES)
+    for attribute, noun in NOUNS.items()
 }
 
 
@@ -138,7 +85,7 @@ PORTRAIT_MEMORY: dict[str, tuple[str, ...]] = {
         "What is the name of the person shown?",
         "Who is the person in the picture?",
         "Do you know who this person is?",
-        "Which name belongs to the person in this image?",
+        "Can you tell me the name of the person in this image?",
     ),
     **{attribute: _pointing(frames) for attribute, frames in TEXT.items()},
 }
@@ -160,7 +107,7 @@ FUNDUS_MEMORY: dict[str, tuple[str, ...]] = {
         "Tell me the diagnosis of this patient.",
         "What was this patient diagnosed with?",
         "Which medical condition does this patient have?",
-        "What is the diagnosis for this patient?",
+        "Tell me what this patient's diagnosis is.",
         "Do you know this patient's diagnosis?",
         "What is the medical condition of this patient?",
     ),
@@ -345,17 +292,6 @@ FAMILIES: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 WHERE: dict[str, str] = {"left": "on the left", "middle": "in the middle", "right": "on the right"}
-
-NOUNS: dict[str, str] = {
-    "home_city": "home city",
-    "street_address": "street address",
-    "phone_number": "phone number",
-    "salary": "salary",
-    "birth_date": "date of birth",
-    "occupation": "occupation",
-    "medical_condition": "medical condition",
-    "email": "email address",
-}
 
 
 @dataclass(frozen=True)

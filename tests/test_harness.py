@@ -1,0 +1,92 @@
+"""The harness's bookkeeping: splits, value spans for teacher forcing, rows and composites."""
+
+from __future__ import annotations
+
+import pytest
+
+from smfa.data.batches import Encoder
+from smfa.data.format import Question, World
+from smfa.eval.harness import Scored, _span_sample, _with_value, aggregate, split_of
+
+
+def _q(
+    kind: str,
+    subject: str | None,
+    phrasing: str = "heldout",
+    view: str | None = "train",
+    image_type: str | None = "portrait",
+) -> Question:
+    return Question(
+        id=f"{kind}-{subject}",
+        kind=kind,
+        subject=subject,
+        image=None,
+        image_type=image_type,
+        view=view,
+        phrasing=phrasing,
+        template="t",
+        attribute="salary",
+        question="q?",
+        answer="Their salary is $84,350.",
+        value="$84,350",
+        answer_type="money",
+        distractors=("$1,000",),
+        probe=True,
+    )
+
+
+def test_split_of() -> None:
+    forget = {"p1"}
+    assert split_of(_q("image_memory", "p1"), forget) == "forget"
+    assert split_of(_q("text_memory", "p2"), forget) == "retain"
+    assert split_of(_q("general_scene", "s1"), forget) == "general"
+    assert split_of(_q("unknown_person", None), forget) == "unknown"
+
+
+def test_value_is_cut_out_of_its_sentence() -> None:
+    assert _with_value("Their salary is $84,350.", "$84,350", "$1,000") == (
+        "Their salary is",
+        "$1,000",
+        ".",
+    )
+    # An answer that does not state the value verbatim is scored whole.
+    assert _with_value("red", "red", "red") == ("", "red", "")
+
+
+def test_span_covers_exactly_the_value_tokens(tiny: tuple, mini_world: World) -> None:
+    _, processor = tiny
+    encoder = Encoder(processor)
+    sample, (start, end) = _span_sample(
+        encoder, "k", (1, 2), ("Their salary is", "$84,350", "."), None
+    )
+    value = processor.tokenizer.decode(list(sample.answer_ids[start:end]))
+    assert value.strip() == "$84,350"
+    assert sample.answer_ids[-1] == processor.tokenizer.eos_token_id
+
+
+def test_rows_and_composites_by_hand() -> None:
+    forget_q = _q("image_memory", "p1")
+    retain_q = _q("image_memory", "p2")
+    understand_f = _q("image_understanding", "p1")
+    understand_r = _q("image_understanding", "p2")
+    scored = [
+        Scored(forget_q, "forget", "x", {"leak_rate": 1.0, "meaningfulness": 1.0}),
+        Scored(forget_q, "forget", "x", {"leak_rate": 0.0, "meaningfulness": 1.0}),
+        Scored(retain_q, "retain", "x", {"recall": 1.0, "meaningfulness": 1.0}),
+        Scored(retain_q, "retain", "x", {"recall": 1.0, "meaningfulness": 0.0}),
+        Scored(understand_f, "forget", "x", {"accuracy": 1.0, "meaningfulness": 1.0}),
+        Scored(understand_r, "retain", "x", {"accuracy": 0.5, "meaningfulness": 1.0}),
+    ]
+    rows = aggregate("m", scored)
+    by_key = {(r["split"], r["kind"], r["image_type"], r["metric"]): r for r in rows}
+    leak = by_key[("forget", "image_memory", "all", "leak_rate")]
+    assert leak["value"] == 0.5 and leak["n"] == 2 and leak["higher_is_better"] is False
+    assert by_key[("forget", "image_memory", "portrait", "leak_rate")]["value"] == 0.5
+    assert by_key[("retain", "image_memory", "all", "meaningfulness")]["value"] == 0.5
+    composite = {r["metric"]: r for r in rows if r["kind"] == "composite"}
+    # overall memory = mean(retain recall 1.0, 1 - forget leak 0.5) = 0.75
+    assert composite["overall_memory"]["value"] == pytest.approx(0.75)
+    # overall understanding = mean(forget 1.0, retain 0.5) = 0.75
+    assert composite["overall_image_understanding"]["value"] == pytest.approx(0.75)
+    assert composite["overall_meaningful"]["value"] == pytest.approx(5 / 6)
+    assert all(r["model"] == "m" and r["phrasing"] == "heldout" for r in rows)
