@@ -30,7 +30,7 @@ QUICK_TRAIN = TrainConfig(
     scene_repeats=1,
     refusal_repeats=1,
 )
-TINY_MODEL = ModelConfig(preset="tiny", vision_steps=2, vision_batch=6, align_steps=2)
+TINY_MODEL = ModelConfig(preset="tiny", vision_steps=2, vision_batch=6)
 
 
 @pytest.fixture(scope="session")

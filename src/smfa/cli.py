@@ -70,11 +70,14 @@ def train(
 ) -> None:
     """Train (or reuse from the cache) a reference model; prints its directory."""
     from smfa.data.format import load_world
+    from smfa.pipeline import ensure_base
     from smfa.reference import train_reference
 
     cfg = _config(config, set_)
     ratio = forget_ratio if forget_ratio is not None else cfg.forget_ratio
     loaded = load_world(world)
+    loaded.forget_people(ratio)  # validates the ratio before any training
+    ensure_base(loaded, cfg)
     path = train_reference(loaded, role, ratio, cfg.model, cfg.train, Path(cfg.workdir))
     typer.echo(str(path))
 
@@ -93,6 +96,7 @@ def evaluate(
     from smfa.eval.results import merge_results
     from smfa.pipeline import evaluate_model
     from smfa.report.table import print_table
+    from smfa.train import progress_bar
 
     cfg = _config(config, set_)
     ratio = forget_ratio if forget_ratio is not None else cfg.forget_ratio
@@ -104,17 +108,23 @@ def evaluate(
         named[name] = Path(path)
     data = None
     for name, path in named.items():
-        console.print(f"[bold]eval[/bold] {name} ({path})")
-        rows = evaluate_model(
-            name,
-            path,
-            loaded,
-            ratio,
-            cfg.eval,
-            Path(cfg.workdir),
-            out,
-            trust_remote_code=cfg.model.trust_remote_code,
-        )
+        with progress_bar(loss=False) as bar:
+            task = bar.add_task(f"eval {name}", total=None)
+
+            def tick(label: str, done: int, total: int, name: str = name, task: int = task) -> None:
+                bar.update(task, description=f"eval {name} · {label}", completed=done, total=total)
+
+            rows = evaluate_model(
+                name,
+                path,
+                loaded,
+                ratio,
+                cfg.eval,
+                Path(cfg.workdir),
+                out,
+                tick=tick,
+                trust_remote_code=cfg.model.trust_remote_code,
+            )
         data = merge_results(out, loaded.world_hash, ratio, {name: {"path": str(path)}}, rows)
     if data is not None:
         print_table(data, Console())

@@ -41,12 +41,9 @@ class ModelConfig:
     preset: str = "tiny"  # tiny | small
     trust_remote_code: bool = False  # only for checkpoints whose code you have read
     # Vision pretraining of the tiny preset's CLIP tower on fresh generated images.
-    vision_steps: int = 700
+    vision_steps: int = 1200
     vision_batch: int = 48
-    vision_lr: float = 1e-3
-    # Visual instruction pretraining (projector + language model) on fresh generated images.
-    align_steps: int = 300
-    align_lr: float = 1e-3
+    vision_lr: float = 3e-3
     base_threads: int = 2  # the base is built before the workers start, so it has every core
 
 
@@ -63,12 +60,13 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     # Passes over each kind of example; person facts need many more exposures than scenes.
     memory_repeats: int = 40
-    understanding_repeats: int = 4
+    understanding_repeats: int = 8
     scene_repeats: int = 1
     refusal_repeats: int = 1
     augment: bool = True
     freeze_vision: bool = True  # the pretrained tower already sees; the LM learns the world
     bucket_window: int = 16  # batches sorted by length within windows of this many batches
+    bf16: bool = False  # bf16 autocast (weights stay fp32); faster on CPUs with AMX or a GPU
 
 
 @dataclass

@@ -53,9 +53,6 @@ def ensure_base(world: World, config: RunConfig) -> Path:
             "vision": bar.add_task(
                 "pretrain vision", total=config.model.vision_steps, loss=float("nan")
             ),
-            "align": bar.add_task(
-                "align vision and language", total=config.model.align_steps, loss=float("nan")
-            ),
         }
 
         def on_step(stage: str, step: int, total: int, loss: float) -> None:
@@ -64,15 +61,32 @@ def ensure_base(world: World, config: RunConfig) -> Path:
         return build_base(world, config.model, config.train.seed, Path(config.workdir), on_step)
 
 
+def model_fingerprint(model_dir: Path) -> str:
+    """Identifies a model's exact weights without reading them: names, sizes and mtimes."""
+    model_dir = Path(model_dir)
+    meta = model_dir / "smfa-train.json"
+    files = (
+        sorted(
+            p for p in model_dir.iterdir() if p.suffix in (".safetensors", ".json") and p.is_file()
+        )
+        if model_dir.is_dir()
+        else []
+    )
+    stamp = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    identity = meta.read_text(encoding="utf-8") if meta.exists() else ""
+    return sha256_text(
+        canonical_json({"dir": str(model_dir.resolve()), "files": stamp, "meta": identity})
+    )
+
+
 def eval_key(model_dir: Path, world: World, ratio: int, config: EvalConfig) -> str:
-    meta = Path(model_dir) / "smfa-train.json"
-    identity = meta.read_text(encoding="utf-8") if meta.exists() else str(Path(model_dir).resolve())
+    settings = {k: v for k, v in asdict(config).items() if k != "threads"}
     payload = {
         "schema": EVAL_SCHEMA,
-        "model": sha256_text(identity),
+        "model": model_fingerprint(model_dir),
         "world": world.world_hash,
         "ratio": ratio,
-        "eval": asdict(config),
+        "eval": settings,
     }
     return sha256_text(canonical_json(payload))
 

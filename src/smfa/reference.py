@@ -25,7 +25,6 @@ from smfa.data.batches import Collator, Encoder, Sample, bucket_by_length
 from smfa.data.format import Question, World
 from smfa.errors import SmfaError
 from smfa.io import canonical_json, sha256_text
-from smfa.models.align import align
 from smfa.models.io import load_model, save_model
 from smfa.models.tiny import build_tiny_model
 from smfa.models.vision import pretrain_vision
@@ -138,23 +137,11 @@ def build_base(
         seed,
         on_step=None if on_step is None else lambda s, n, loss: on_step("vision", s, n, loss),
     )
-    align_config = TrainConfig(
-        seed=seed, threads=model_config.base_threads, lr=model_config.align_lr, augment=False
-    )
-    align_loss = align(
-        model,
-        processor,
-        image_size,
-        model_config.align_steps,
-        align_config,
-        on_step=None if on_step is None else lambda s, n, loss: on_step("align", s, n, loss),
-    )
     meta = {
         "world_hash": world.world_hash,
         "model": asdict(model_config),
         "seed": seed,
         "vision_feature_accuracy": accuracy,
-        "align_final_loss": align_loss,
         "seconds": round(time.time() - started, 2),
     }
     save_model(model, processor, out, extra={BASE_META: json.dumps(meta, indent=2)})

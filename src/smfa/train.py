@@ -57,12 +57,14 @@ def set_determinism(seed: int, threads: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def progress_bar(disable: bool = False) -> Progress:
+def progress_bar(disable: bool = False, loss: bool = True) -> Progress:
+    """A rich progress bar (on stderr) with steps, loss, elapsed time and ETA."""
+    loss_column = [TextColumn("loss {task.fields[loss]:.4f}")] if loss else []
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.4f}"),
+        *loss_column,
         TimeElapsedColumn(),
         TextColumn("eta"),
         TimeRemainingColumn(),
@@ -88,7 +90,7 @@ def train_loop(
     if not samples:
         raise SmfaError(f"{description}: nothing to train on (empty sample list)")
     set_determinism(config.seed, config.threads)
-    accelerator = accelerator or Accelerator()
+    accelerator = accelerator or Accelerator(mixed_precision="bf16" if config.bf16 else "no")
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise SmfaError(f"{description}: the model has no trainable parameters")
@@ -105,7 +107,8 @@ def train_loop(
     with progress_bar(disable=not (show_progress and accelerator.is_main_process)) as bar:
         task = bar.add_task(description, total=len(loader), loss=math.nan)
         for batch in loader:
-            loss = loss_fn(model, batch)
+            with accelerator.autocast():
+                loss = loss_fn(model, batch)
             if not torch.isfinite(loss):
                 raise SmfaError(f"{description}: loss became {loss.item()} at step {result.steps}")
             accelerator.backward(loss)
