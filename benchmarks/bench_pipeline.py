@@ -20,12 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import transformers
 
 from smfa.config import EvalConfig, RunConfig
-from smfa.data.batches import Collator, Encoder, bucket_by_length
+from smfa.data.batches import Collator, Encoder
 from smfa.data.format import load_world
 from smfa.eval.harness import score_questions
 from smfa.models.tiny import build_tiny_model
@@ -92,10 +91,7 @@ def main() -> None:
         encoder = Encoder(processor)
         questions = schedule(training_questions(world, "vanilla", 10), config.train)
         all_samples = encode_questions(encoder, world, questions)
-        rng = np.random.default_rng(0)
-        samples = bucket_by_length(all_samples, config.train.batch_size,
-                                   config.train.bucket_window, rng)
-        samples = samples[: args.train_steps * config.train.batch_size]
+        samples = all_samples[: args.train_steps * config.train.batch_size]
         tokens = sum(len(s.prompt_ids) + len(s.answer_ids) for s in samples)
         result, seconds = timed(train_loop, model, samples, Collator(encoder, train=True,
                                 augment_images=True), config.train, show_progress=False)

@@ -65,7 +65,6 @@ class TrainConfig:
     refusal_repeats: int = 1
     augment: bool = True
     freeze_vision: bool = True  # the pretrained tower already sees; the LM learns the world
-    bucket_window: int = 16  # batches sorted by length within windows of this many batches
     bf16: bool = False  # bf16 autocast (weights stay fp32); faster on CPUs with AMX or a GPU
 
 

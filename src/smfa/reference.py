@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from smfa.config import ModelConfig, TrainConfig
-from smfa.data.batches import Collator, Encoder, Sample, bucket_by_length
+from smfa.data.batches import Collator, Encoder, Sample
 from smfa.data.format import Question, World
 from smfa.errors import SmfaError
 from smfa.io import canonical_json, sha256_text
@@ -192,12 +192,7 @@ def train_reference(
         model.model.vision_tower.requires_grad_(False)
     encoder = Encoder(processor)
     questions = schedule(training_questions(world, role, ratio), train_config)
-    samples = bucket_by_length(
-        encode_questions(encoder, world, questions),
-        train_config.batch_size,
-        train_config.bucket_window,
-        np.random.default_rng([train_config.seed, 8]),
-    )
+    samples = encode_questions(encoder, world, questions)
     collator = Collator(
         encoder, train=True, augment_images=train_config.augment, seed=train_config.seed
     )

@@ -103,28 +103,6 @@ def augment(image: Image.Image, rng: np.random.Generator) -> Image.Image:
     return Image.fromarray(array)
 
 
-def bucket_by_length(
-    samples: Sequence[Sample], batch_size: int, window: int, rng: np.random.Generator
-) -> list[Sample]:
-    """Reorder so each batch holds samples of similar length (less padding, same content).
-
-    Within windows of `window` batches, samples are sorted by length and cut into batches; the
-    batches are then shuffled, so the order of what is learned stays random.
-    """
-    if window <= 1:
-        return list(samples)
-    span = batch_size * window
-    batches: list[list[Sample]] = []
-    for start in range(0, len(samples), span):
-        chunk = sorted(
-            samples[start : start + span],
-            key=lambda s: (s.image is None, len(s.prompt_ids) + len(s.answer_ids)),
-        )
-        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
-    order = rng.permutation(len(batches))
-    return [sample for i in order for sample in batches[i]]
-
-
 class Collator:
     """Pads a list of samples into one batch; `right` padding for training and likelihoods."""
 
