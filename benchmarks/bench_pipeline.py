@@ -79,10 +79,19 @@ def main() -> None:
         stages["world_load_and_verify"] = {"seconds": seconds, "questions": len(world.questions)}
 
         model, processor = build_tiny_model(world_corpus(world), config.model.preset, 64, seed=0)
-        _, seconds = timed(pretrain_vision, model, processor.image_processor, 64,
-                           args.vision_steps, config.model.vision_batch, config.model.vision_lr, 0)
+        _, seconds = timed(
+            pretrain_vision,
+            model,
+            processor.image_processor,
+            64,
+            args.vision_steps,
+            config.model.vision_batch,
+            config.model.vision_lr,
+            0,
+        )
         stages["vision_pretraining"] = {
-            "seconds": seconds, "steps": args.vision_steps,
+            "seconds": seconds,
+            "steps": args.vision_steps,
             "steps_per_second": args.vision_steps / seconds,
             "full_run_estimate_seconds": seconds / args.vision_steps * config.model.vision_steps,
         }
@@ -93,11 +102,19 @@ def main() -> None:
         all_samples = encode_questions(encoder, world, questions)
         samples = all_samples[: args.train_steps * config.train.batch_size]
         tokens = sum(len(s.prompt_ids) + len(s.answer_ids) for s in samples)
-        result, seconds = timed(train_loop, model, samples, Collator(encoder, train=True,
-                                augment_images=True), config.train, show_progress=False)
+        result, seconds = timed(
+            train_loop,
+            model,
+            samples,
+            Collator(encoder, train=True, augment_images=True),
+            config.train,
+            show_progress=False,
+        )
         rate = len(samples) / seconds
         stages["reference_training"] = {
-            "seconds": seconds, "steps": result.steps, "sequences_per_second": rate,
+            "seconds": seconds,
+            "steps": result.steps,
+            "sequences_per_second": rate,
             "tokens_per_second": tokens / seconds,
             "full_run_sequences": len(all_samples),
             "full_run_estimate_seconds": len(all_samples) / rate,
@@ -105,8 +122,11 @@ def main() -> None:
 
         eval_config = EvalConfig(threads=1)
         scored, seconds = timed(score_questions, model, processor, world, 10, eval_config)
-        stages["evaluation"] = {"seconds": seconds, "probe_questions": len(scored),
-                                "questions_per_second": len(scored) / seconds}
+        stages["evaluation"] = {
+            "seconds": seconds,
+            "probe_questions": len(scored),
+            "questions_per_second": len(scored) / seconds,
+        }
     report["stages"] = stages
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "pipeline.json"

@@ -42,7 +42,7 @@ def run_demo(config: RunConfig) -> Path:
             "role": name,
             "train_seconds": round(result["train_seconds"], 1),
         }
-        for name, result in results.items()
+        for name, result in sorted(results.items(), key=lambda item: item[0] != "vanilla")
     }
     rows = [row for name in ("vanilla", "oracle") for row in results[name]["rows"]]
     data = merge_results(out_dir, world.world_hash, config.forget_ratio, models, rows)
