@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
-import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import pytest
+
+from smfa.cli import main
 
 from .conftest import MINI_WORLD
 
@@ -26,6 +31,12 @@ QUICK = [
     "train.batch_size=16",
     "--set",
     "eval.phrasings=train,heldout",
+    "--set",
+    "eval.max_new_tokens=12",
+    "--set",
+    "model.vision_steps=2",
+    "--set",
+    "model.vision_batch=6",
 ]
 WORLD = [
     "--set",
@@ -45,21 +56,35 @@ WORLD = [
 ]
 
 
-def smfa(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "COLUMNS": "160"}
-    result = subprocess.run(
-        [sys.executable, "-m", "smfa.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def smfa(*args: str | Path, check: bool = True) -> Ran:
+    """Run the real entry point in-process (same code path as the installed `smfa` script)."""
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    argv = ["smfa", *map(str, args)]
+    with (
+        mock.patch.object(sys, "argv", argv),
+        mock.patch.dict(os.environ, {"COLUMNS": "160"}),
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+    result = Ran(code, out.getvalue(), err.getvalue())
     if check and result.returncode != 0:
         raise AssertionError(f"smfa {args} failed:\n{result.stdout}\n{result.stderr}")
     return result
 
 
-def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+def assert_one_line_error(result: Ran, *needles: str) -> None:
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     lines = [line for line in result.stderr.splitlines() if line.strip()]
