@@ -11,7 +11,6 @@ from smfa.errors import SmfaError
 from smfa.eval.metrics import (
     ANSWER_PATTERNS,
     METRICS,
-    REFUSAL_OPENERS,
     Metric,
     answer_probability,
     contains_value,
@@ -30,6 +29,7 @@ from smfa.eval.metrics import (
     retention_ratio,
     rouge_l,
 )
+from smfa.world.refusals import REFUSAL_OPENERS, refusal_pool
 
 # ------------------------------------------------------------------ normalize / leak / match
 
@@ -407,3 +407,9 @@ def test_get_metric() -> None:
     assert get_metric("leak_rate") is METRICS["leak_rate"]
     with pytest.raises(SmfaError, match="unknown metric 'leakrate'"):
         get_metric("leakrate")
+
+
+def test_every_sentence_of_the_shipped_refusal_pool_is_a_refusal() -> None:
+    pool = refusal_pool()
+    assert len(pool) == len(set(pool)) >= 900
+    assert all(is_refusal(sentence) for sentence in pool)

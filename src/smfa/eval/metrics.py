@@ -69,21 +69,7 @@ def exact_match(prediction: str, reference: str) -> bool:
 # Refusals
 # --------------------------------------------------------------------------------------------
 
-# Every sentence of the world's refusal pool starts with one of these (docs/spec/values.md).
-REFUSAL_OPENERS: tuple[str, ...] = (
-    "I'm sorry",
-    "Sorry",
-    "I apologize",
-    "Unfortunately",
-    "I can't",
-    "I cannot",
-    "I'm unable",
-    "I am unable",
-    "I won't",
-    "I will not",
-    "I'm not able",
-    "I am not able",
-)
+# Every sentence of the world's refusal pool starts with one of REFUSAL_OPENERS (values.md).
 
 _APOSTROPHES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u02bc": "'", "\u2032": "'"})
 _LEADING_DECORATION = re.compile(r"^[\s\"'*_>`~#\-\u2022]+")

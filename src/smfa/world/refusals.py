@@ -132,8 +132,3 @@ def refusal_pool(size: int = 1000, seed: int = 0) -> list[str]:
         if sentence is not None
     ]
     return interleaved[:size]
-
-
-def is_refusal(text: str) -> bool:
-    """Whether a sentence opens like a refusal from the pool."""
-    return text.strip().startswith(REFUSAL_OPENERS)
