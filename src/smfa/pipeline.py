@@ -26,7 +26,7 @@ from smfa.eval.harness import aggregate, generations, score_questions
 from smfa.eval.results import write_generations
 from smfa.io import atomic_write_json, canonical_json, sha256_text
 from smfa.models.io import load_model
-from smfa.reference import build_base, reference_dir, train_reference
+from smfa.reference import build_base, train_reference
 from smfa.train import progress_bar
 from smfa.world.build import WorldParams, build_world
 
@@ -37,11 +37,11 @@ def world_params(config: WorldConfig) -> WorldParams:
     return WorldParams(**asdict(config))
 
 
-def ensure_world(out: Path, config: WorldConfig, progress: bool = True) -> World:
+def ensure_world(out: Path, config: WorldConfig) -> World:
     """Build the world into `out` (or reuse an identical one there), then load and validate it."""
-    console = Console(stderr=True)
-    if progress:
-        console.print(f"[bold]world[/bold] {out} ({config.people} people, seed {config.seed})")
+    Console(stderr=True).print(
+        f"[bold]world[/bold] {out} ({config.people} people, seed {config.seed})"
+    )
     build_world(Path(out), world_params(config))
     return load_world(Path(out))
 
@@ -231,12 +231,3 @@ def run_reference_jobs(jobs: list[ReferenceJob], parallel: bool = True) -> dict[
     for worker in workers:
         worker.join(timeout=30)
     return results
-
-
-def reference_dirs(config: RunConfig, world: World) -> dict[str, Path]:
-    return {
-        role: reference_dir(
-            Path(config.workdir), world, role, config.forget_ratio, config.model, config.train
-        )
-        for role in ("vanilla", "oracle")
-    }

@@ -22,15 +22,12 @@ from smfa.errors import DataFormatError
 IGNORE_INDEX = -100
 
 
-ImageRef = Path | Image.Image  # a file, or a picture generated in memory
-
-
 @dataclass(frozen=True)
 class Sample:
     key: str
     prompt_ids: tuple[int, ...]
     answer_ids: tuple[int, ...]
-    image: ImageRef | None
+    image: Path | None
 
 
 class Encoder:
@@ -42,9 +39,7 @@ class Encoder:
         self._prompt_cache: dict[tuple[str, tuple[int, int] | None], tuple[int, ...]] = {}
         self._images: dict[Path, Image.Image] = {}
 
-    def image(self, path: ImageRef) -> Image.Image:
-        if isinstance(path, Image.Image):
-            return path
+    def image(self, path: Path) -> Image.Image:
         if path not in self._images:
             try:
                 with Image.open(path) as handle:
@@ -61,7 +56,7 @@ class Encoder:
             messages, add_generation_prompt=True, tokenize=False
         )
 
-    def prompt_ids(self, question: str, image: ImageRef | None) -> tuple[int, ...]:
+    def prompt_ids(self, question: str, image: Path | None) -> tuple[int, ...]:
         size = self.image(image).size if image is not None else None
         cache_key = (question, size)
         if cache_key not in self._prompt_cache:
@@ -81,7 +76,7 @@ class Encoder:
         ids = self.tokenizer(" " + answer, add_special_tokens=False)["input_ids"]
         return (*[int(i) for i in ids], int(self.tokenizer.eos_token_id))
 
-    def encode(self, key: str, question: str, answer: str, image: ImageRef | None) -> Sample:
+    def encode(self, key: str, question: str, answer: str, image: Path | None) -> Sample:
         return Sample(key, self.prompt_ids(question, image), self.answer_ids(answer), image)
 
 
