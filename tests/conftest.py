@@ -50,3 +50,36 @@ def tiny(mini_world: World) -> tuple[object, object]:
 
     torch.set_num_threads(1)
     return build_tiny_model(world_corpus(mini_world), "tiny", image_size=32, seed=0)
+
+
+@pytest.fixture
+def method_job(mini_world: World, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A factory of unlearning jobs on a fresh tiny model: `method_job(batch_size=4, ...)`.
+
+    The forget set is 4 image and 4 text questions of the mini world's 10% forget people, the retain
+    budget its few-shot sample; a couple of optimizer steps per training stage.
+    """
+    import dataclasses
+
+    from smfa.config import UnlearnConfig
+    from smfa.data.batches import Encoder
+    from smfa.methods.base import Job
+    from smfa.models.tiny import build_tiny_model
+    from smfa.unlearn import build_data, resolve_request
+
+    def make(params: object = None, **overrides: object) -> Job:
+        torch.set_num_threads(1)
+        model, processor = build_tiny_model(world_corpus(mini_world), "tiny", 32, seed=0)
+        config = dataclasses.replace(
+            UnlearnConfig(retain_budget=6, epochs=1, batch_size=4), **overrides
+        )
+        request = resolve_request(mini_world, ratio=10)
+        image = [q for q in request.questions if q.image is not None][:4]
+        text = [q for q in request.questions if q.image is None][:4]
+        request = dataclasses.replace(request, questions=tuple(image + text))
+        data = build_data(mini_world, request, Encoder(processor), config)
+        artifacts = tmp_path / "artifacts"
+        artifacts.mkdir(exist_ok=True)
+        return Job(model, data, config, params, artifacts, show_progress=False)
+
+    return make

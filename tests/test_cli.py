@@ -159,6 +159,38 @@ def test_world_train_eval_end_to_end(tmp_path: Path) -> None:
     shown = smfa("show", out / "results.json")
     assert "leak_rate" in shown.stdout
 
+    # Unlearn two people named the way a user names them, with SMFA.
+    people = json.loads((world / "splits.json").read_text())["forget"]["10"]
+    names = [json.loads(line) for line in (world / "people.jsonl").read_text().splitlines()]
+    first = next(p["name"] for p in names if p["id"] == people[0])
+    unlearned = tmp_path / "unlearned"
+    smfa(
+        "unlearn", "--world", world, "--model", model_dir, "--out", unlearned,
+        "--method", "smfa", "--forget", first, "--forget", people[1],
+        "--set", "unlearn.epochs=1", "--set", "unlearn.retain_budget=6",
+    )  # fmt: skip
+    run = json.loads((unlearned / "run.json").read_text())
+    assert run["request"]["people"] == sorted(people[:2]) and run["default"] == "k=3"
+    assert (unlearned / "model" / "model.safetensors").is_file()
+    assert (unlearned / "delta.safetensors").is_file()
+    assert (unlearned / "adapters" / "anchor" / "adapter_config.json").is_file()
+
+    # Side by side: SMFA with a k sweep and one baseline; the report renders.
+    report = tmp_path / "compare"
+    smfa(
+        "compare", "--world", world, "--vanilla", model_dir, "--oracle", model_dir,
+        "--out", report, "--set", f"workdir={work}", "--set", "unlearn.epochs=1",
+        "--set", "unlearn.retain_budget=6", "--set", "compare.methods=smfa,npo",
+        "--set", "compare.smfa_k=0,100", "--set", "compare.workers=1", *QUICK,
+    )  # fmt: skip
+    data = json.loads((report / "results.json").read_text())
+    assert {"vanilla", "oracle", "smfa-k3", "smfa-k0", "smfa-k100", "npo"} <= set(data["models"])
+    assert sum(info.get("selected", False) for info in data["models"].values()) == 2
+    assert data["compare"]["selection"]["smfa"]["variant"] in ("k=3", "k=0", "k=100")
+    html = (report / "report.html").read_text()
+    assert "data:image/png;base64," in html and "smfa" in html
+    assert (report / "report.md").is_file()
+
 
 @pytest.fixture(scope="module")
 def cli_world(tmp_path_factory: pytest.TempPathFactory) -> Path:

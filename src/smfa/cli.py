@@ -131,6 +131,71 @@ def evaluate(
         console.print(f"results: {out / 'results.json'}")
 
 
+@app.command("unlearn")
+def unlearn_cmd(
+    world: Annotated[Path, typer.Option(help="World directory.")],
+    model: Annotated[Path, typer.Option(help="The model to unlearn (never written to).")],
+    out: Annotated[Path, typer.Option(help="Directory for the unlearned model and artifacts.")],
+    method: Annotated[str, typer.Option(help="smfa, idk, ga, gd, kl, npo, ...")] = "smfa",
+    ratio: Annotated[int | None, typer.Option(help="Forget the world's N% forget set.")] = None,
+    forget: Annotated[
+        list[str] | None, typer.Option(help="A person to forget: name or id (repeatable).")
+    ] = None,
+    forget_file: Annotated[
+        Path | None, typer.Option(help="Questions to forget (questions.jsonl format).")
+    ] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Unlearn a forget request with one method; writes the merged model, adapters, delta."""
+    from smfa.data.format import load_world
+    from smfa.unlearn import resolve_request, unlearn
+
+    cfg = _config(config, set_)
+    loaded = load_world(world)
+    if ratio is None and not forget and forget_file is None:
+        ratio = cfg.forget_ratio
+    request = resolve_request(loaded, ratio, forget or None, forget_file)
+    console.print(
+        f"[bold]{method}[/bold]: forgetting {len(request.people)} people "
+        f"({len(request.questions)} questions), retain budget {cfg.unlearn.retain_budget}"
+    )
+    meta = unlearn(loaded, model, method, cfg, request, out)
+    console.print(
+        f"unlearned model: {out / meta['variants'][meta['default']]['model']} "
+        f"({meta['timings']['total']:.0f}s); run record: {out / 'run.json'}"
+    )
+
+
+@app.command()
+def compare(
+    world: Annotated[Path, typer.Option(help="World directory.")],
+    vanilla: Annotated[Path, typer.Option(help="The model to unlearn.")],
+    out: Annotated[Path, typer.Option(help="Directory for results and the report.")],
+    oracle: Annotated[Path | None, typer.Option(help="The oracle model, if any.")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Run several methods side by side, evaluate them, and write the report."""
+    from smfa.compare import run_compare
+    from smfa.report.markdown import write_report
+
+    cfg = _config(config, set_)
+    data = run_compare(cfg, world, vanilla, oracle, out)
+    paths = write_report(data, out)
+    console.print(f"report: {paths['html']} · {paths['markdown']}")
+
+
+@app.command()
+def report(results: Annotated[Path, typer.Argument(help="A results.json file.")]) -> None:
+    """(Re)write report.md and report.html beside a results.json."""
+    from smfa.eval.results import read_results
+    from smfa.report.markdown import write_report
+
+    paths = write_report(read_results(results), results.parent)
+    console.print(f"report: {paths['html']} · {paths['markdown']}")
+
+
 @app.command()
 def show(results: Annotated[Path, typer.Argument(help="A results.json file.")]) -> None:
     """Print the headline table of a results.json."""

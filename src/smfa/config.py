@@ -77,6 +77,46 @@ class EvalConfig:
     threads: int = 1
     # The validation wordings exist for choosing hyper-parameters; add "validation" when tuning.
     phrasings: list[str] = field(default_factory=lambda: ["train", "heldout"])
+    train_scenes: bool = True  # also probe the scenes trained on (not only held-out scenes)
+
+
+@dataclass
+class UnlearnConfig:
+    """What every unlearning method shares: the budget, the LoRA shape and the loop settings.
+
+    The paper's settings for a 7B model are r=16, alpha=16, dropout 0.05, lr 1e-4, 5 epochs,
+    batch 2; the tiny model here trains from a higher learning rate in larger batches.
+    Method-specific knobs live in each method's own `Params` (set them as methods.NAME.KEY).
+    """
+
+    retain_budget: int = 64  # few-shot retain questions a method may see (<= the world's pool)
+    lora_r: int = 16
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    # A preset (language, language-attention, language-mlp, all) or a regex over module names.
+    lora_targets: str = "language"
+    lr: float = 1e-3
+    epochs: int = 5
+    batch_size: int = 8
+    warmup_ratio: float = 0.1
+    max_grad_norm: float = 1.0
+    augment: bool = True  # re-framed portraits, so forgetting covers re-taken photos
+    seed: int = 0
+    threads: int = 1
+
+
+@dataclass
+class CompareConfig:
+    """`smfa compare`: which methods run side by side, and the SMFA k sweep."""
+
+    methods: list[str] = field(
+        default_factory=lambda: [
+            *("smfa", "idk", "ga", "gd", "kl", "npo", "task_arithmetic", "fisher"),
+        ]
+    )
+    smfa_k: list[float] = field(default_factory=lambda: [1.0, 3.0, 10.0])
+    phrasings: list[str] = field(default_factory=lambda: ["heldout"])  # the reported wordings
+    workers: int = 2  # methods trained and evaluated in parallel worker processes
 
 
 @dataclass
@@ -85,6 +125,10 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    unlearn: UnlearnConfig = field(default_factory=UnlearnConfig)
+    compare: CompareConfig = field(default_factory=CompareConfig)
+    # Per-method knobs, checked against that method's Params: methods.smfa.k=5
+    methods: dict[str, dict[str, Any]] = field(default_factory=dict)
     forget_ratio: int = 10
     workdir: str = "runs"
 
@@ -144,8 +188,28 @@ def _apply(obj: Any, data: dict[str, Any], where: str) -> None:
         current = getattr(obj, key)
         if dataclasses.is_dataclass(current):
             _apply(current, value, path)
+        elif isinstance(current, dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{path}: expected a mapping, got {value!r}")
+            setattr(obj, key, _merge(current, value))
         else:
             setattr(obj, key, _coerce(value, hints[key], path))
+
+
+def _merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(old)
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def apply_section(obj: Any, data: dict[str, Any], where: str) -> Any:
+    """Check `data` against dataclass instance `obj` (same errors and hints as the run config)."""
+    _apply(obj, data, where)
+    return obj
 
 
 def load_config(path: Path | None = None, overrides: list[str] | None = None) -> RunConfig:

@@ -1,8 +1,9 @@
 """`make demo`: the whole story on a fresh machine, cached so a second run is quick.
 
-Builds the default world, trains (or reuses) the vanilla and oracle models side by side,
-evaluates both, writes results.json / results.csv / generations, and prints the table plus a
-short explanation of what happened.
+Builds the default world, trains (or reuses) the vanilla and oracle models side by side, then
+unlearns the forget people with SMFA and every baseline (`smfa compare`), evaluates them all,
+writes results.json / results.csv / report.md / report.html, and prints a short summary: who
+was forgotten, what the model answers for one of them before and after, and the headline table.
 """
 
 from __future__ import annotations
@@ -11,12 +12,43 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.table import Table
 
-from smfa.config import RunConfig, to_dict
-from smfa.eval.results import merge_results
-from smfa.io import atomic_write_json
-from smfa.pipeline import ReferenceJob, ensure_base, ensure_world, run_reference_jobs
-from smfa.report.table import print_table
+from smfa.compare import run_compare
+from smfa.config import RunConfig
+from smfa.pipeline import ReferenceJob, ensure_base, ensure_world, run_jobs
+from smfa.report.markdown import write_report
+from smfa.report.summary import COLUMNS, headline, ordered_models, ratios, visible_models
+
+
+def _summary_table(data: dict, console: Console) -> None:  # type: ignore[type-arg]
+    head = headline(data)
+    kept = ratios(head)
+    names = visible_models(data["models"], ordered_models(data))
+    table = Table(title="held-out wordings and portraits (leak: lower is better)")
+    table.add_column("model")
+    for _, label, higher, _ in COLUMNS:
+        table.add_column(f"{label} {'↑' if higher else '↓'}", justify="right")
+    for name in names:
+        cells = []
+        for key, _, _, _ in COLUMNS:
+            value = head[name].get(key)
+            ratio = kept.get(name, {}).get(key)
+            text = "—" if value is None else f"{100 * value:.1f}"
+            if ratio is not None and name != "vanilla":
+                text += f" ({100 * ratio:.0f}%)"
+            cells.append(text)
+        table.add_row(name, *cells)
+    console.print(table)
+
+
+def _before_after(data: dict, console: Console) -> None:  # type: ignore[type-arg]
+    for example in data["compare"]["examples"][:2]:
+        console.print(f"[bold]{example['person']}[/bold]: {example['question']}")
+        console.print(f"  true answer: {example['answer']}")
+        for model, answer in example["predictions"].items():
+            if model in ("vanilla", "oracle") or data["models"][model].get("method") == "smfa":
+                console.print(f"  {model:>10}: {answer}")
 
 
 def run_demo(config: RunConfig) -> Path:
@@ -28,31 +60,39 @@ def run_demo(config: RunConfig) -> Path:
     world = ensure_world(world_dir, config.world)
     forget = world.forget_people(config.forget_ratio)
     console.print(
-        f"[bold]forget set[/bold] ({config.forget_ratio}%): "
+        f"[bold]forget request[/bold] ({config.forget_ratio}% of {len(world.people)} people): "
         + ", ".join(f"{p.name} ({p.id})" for p in forget)
     )
     ensure_base(world, config)
     jobs = [
-        ReferenceJob(role, config, str(world_dir), str(out_dir)) for role in ("vanilla", "oracle")
+        ReferenceJob(role, config, str(world_dir), str(out_dir), evaluate=False)
+        for role in ("vanilla", "oracle")
     ]
-    results = run_reference_jobs(jobs, parallel=True)
-    models = {
-        name: {
-            "path": result["model_dir"],
-            "role": name,
-            "train_seconds": round(result["train_seconds"], 1),
-        }
-        for name, result in sorted(results.items(), key=lambda item: item[0] != "vanilla")
-    }
-    rows = [row for name in ("vanilla", "oracle") for row in results[name]["rows"]]
-    data = merge_results(out_dir, world.world_hash, config.forget_ratio, models, rows)
-    atomic_write_json(out_dir / "config.json", to_dict(config))
-    print_table(data, console)
+    references = run_jobs(jobs, workers=2)
     console.print(
-        "[dim]vanilla memorized everyone; the oracle never saw the forget people's private facts, "
-        "so its leak rate is what 'forgotten' looks like (guessing level).[/dim]"
+        f"[bold]unlearning[/bold] with {', '.join(config.compare.methods)} "
+        f"(retain budget {config.unlearn.retain_budget} questions; SMFA k in "
+        f"{', '.join(f'{k:g}' for k in config.compare.smfa_k)}, chosen on validation wordings)"
     )
+    data = run_compare(
+        config,
+        world_dir,
+        Path(references["vanilla"]["model_dir"]),
+        Path(references["oracle"]["model_dir"]),
+        out_dir,
+    )
+    paths = write_report(data, out_dir)
+    _before_after(data, console)
+    _summary_table(data, console)
+    selected = data["compare"]["selection"].get("smfa", {}).get("variant")
+    if selected:
+        console.print(f"SMFA's k chosen on the validation slice: {selected}")
+    console.print(
+        "[dim]vanilla memorized everyone; the oracle never saw the forget people's private facts "
+        "(its leak is what 'forgotten' looks like); percentages in brackets are kept vs vanilla."
+        "[/dim]"
+    )
+    console.print(f"report: {paths['html']} · {paths['markdown']}")
     console.print(f"results: {out_dir / 'results.json'} · {out_dir / 'results.csv'}")
-    console.print(f"answers: {out_dir}/generations-vanilla.jsonl, generations-oracle.jsonl")
     console.print(f"done in {time.time() - started:.0f}s")
     return out_dir

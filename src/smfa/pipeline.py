@@ -11,6 +11,7 @@ import json
 import multiprocessing as mp
 import queue
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,13 @@ def model_fingerprint(model_dir: Path) -> str:
     )
 
 
-def eval_key(model_dir: Path, world: World, ratio: int, config: EvalConfig) -> str:
+def eval_key(
+    model_dir: Path,
+    world: World,
+    ratio: int,
+    config: EvalConfig,
+    forget_people: tuple[str, ...] | None = None,
+) -> str:
     settings = {k: v for k, v in asdict(config).items() if k != "threads"}
     payload = {
         "schema": EVAL_SCHEMA,
@@ -88,6 +95,8 @@ def eval_key(model_dir: Path, world: World, ratio: int, config: EvalConfig) -> s
         "ratio": ratio,
         "eval": settings,
     }
+    if forget_people is not None:
+        payload["forget_people"] = sorted(forget_people)
     return sha256_text(canonical_json(payload))
 
 
@@ -101,22 +110,29 @@ def evaluate_model(
     out_dir: Path | None = None,
     tick: Any = None,
     trust_remote_code: bool = False,
+    forget_people: tuple[str, ...] | None = None,
 ) -> list[dict[str, Any]]:
     """Metric rows for one model, from the cache when this exact evaluation ran before."""
     torch.set_num_threads(config.threads)
-    cache = Path(workdir) / "evals" / f"{eval_key(model_dir, world, ratio, config)[:16]}.json"
+    key = eval_key(model_dir, world, ratio, config, forget_people)
+    cache = Path(workdir) / "evals" / f"{key[:16]}.json"
     if cache.exists():
         cached = json.loads(cache.read_text(encoding="utf-8"))
         rows, records = cached["rows"], cached["generations"]
     else:
         model, processor = load_model(model_dir, trust_remote_code=trust_remote_code)
-        scored = score_questions(model, processor, world, ratio, config, tick=tick)
+        scored = score_questions(
+            model, processor, world, ratio, config, tick=tick, forget_people=forget_people
+        )
         rows, records = aggregate("model", scored), generations("model", scored)
         atomic_write_json(cache, {"rows": rows, "generations": records}, indent=None)
     rows = [{**r, "model": name} for r in rows]
     if out_dir is not None:
         write_generations(out_dir, name, [{**r, "model": name} for r in records])
     return rows
+
+
+ProgressFn = Callable[[str, int, int, "float | None"], None]
 
 
 @dataclass
@@ -127,27 +143,25 @@ class ReferenceJob:
     config: RunConfig
     world_dir: str
     out_dir: str
+    evaluate: bool = True  # the demo evaluates through `smfa compare` instead
 
     @property
     def name(self) -> str:
         return self.role
 
-
-def _run_job(job: ReferenceJob, messages: Any) -> None:
-    """Worker-process body: report progress and the result through `messages`."""
-    try:
-        cfg = job.config
+    def execute(self, progress: ProgressFn) -> dict[str, Any]:
+        cfg = self.config
         torch.set_num_threads(cfg.train.threads)
-        world = load_world(Path(job.world_dir), verify_hashes=False)
+        world = load_world(Path(self.world_dir), verify_hashes=False)
 
         def on_step(step: int, total: int, loss: float) -> None:
             if step % 5 == 0 or step == total:
-                messages.put(("progress", job.name, f"train {job.role}", step, total, loss))
+                progress(f"train {self.role}", step, total, loss)
 
         started = time.time()
         model_dir = train_reference(
             world,
-            job.role,
+            self.role,
             cfg.forget_ratio,
             cfg.model,
             cfg.train,
@@ -156,32 +170,51 @@ def _run_job(job: ReferenceJob, messages: Any) -> None:
             on_step=on_step,
         )
         trained = time.time() - started
+        result = {"model_dir": str(model_dir), "train_seconds": trained}
+        if not self.evaluate:
+            return {**result, "rows": [], "seconds": time.time() - started}
 
         def tick(label: str, done: int, total: int) -> None:
-            messages.put(("progress", job.name, f"eval {job.role} · {label}", done, total, None))
+            progress(f"eval {self.role} · {label}", done, total, None)
 
         rows = evaluate_model(
-            job.name,
+            self.name,
             model_dir,
             world,
             cfg.forget_ratio,
             cfg.eval,
             Path(cfg.workdir),
-            Path(job.out_dir),
+            Path(self.out_dir),
             tick=tick,
         )
-        messages.put(("done", job.name, str(model_dir), rows, trained, time.time() - started))
+        return {**result, "rows": rows, "seconds": time.time() - started}
+
+
+def _run_job(job: Any, messages: Any) -> None:
+    """Worker-process body: run `job.execute`, reporting progress and the result."""
+    try:
+
+        def progress(label: str, done: int, total: int, loss: float | None) -> None:
+            messages.put(("progress", job.name, label, done, total, loss))
+
+        messages.put(("done", job.name, job.execute(progress)))
     except SmfaError as exc:
         messages.put(("error", job.name, str(exc)))
     except Exception as exc:  # a bug in a worker: surface it with its type, not silently
         messages.put(("error", job.name, f"{type(exc).__name__}: {exc}"))
 
 
-def run_reference_jobs(jobs: list[ReferenceJob], parallel: bool = True) -> dict[str, Any]:
-    """Run jobs in worker processes with one live progress bar each; returns results by name."""
+def run_jobs(jobs: list[Any], workers: int = 2) -> dict[str, Any]:
+    """Run jobs (objects with `name` and `execute(progress)`) in up to `workers` processes.
+
+    One live progress bar per job; returns each job's result by name. A failing job stops the
+    others and raises its error.
+    """
     context = mp.get_context("spawn")
     messages = context.Queue()
-    workers = [context.Process(target=_run_job, args=(job, messages), daemon=True) for job in jobs]
+    processes = [
+        context.Process(target=_run_job, args=(job, messages), daemon=True) for job in jobs
+    ]
     results: dict[str, Any] = {}
     columns = (
         TextColumn("[bold]{task.description}"),
@@ -190,13 +223,13 @@ def run_reference_jobs(jobs: list[ReferenceJob], parallel: bool = True) -> dict[
         TextColumn("{task.fields[note]}"),
         TimeElapsedColumn(),
     )
-    names = {id(w): job.name for w, job in zip(workers, jobs, strict=True)}
+    names = {id(w): job.name for w, job in zip(processes, jobs, strict=True)}
     with Progress(*columns, console=Console(stderr=True)) as bar:
-        tasks = {job.name: bar.add_task(f"start {job.name}", total=None, note="") for job in jobs}
-        pending = list(workers)
+        tasks = {job.name: bar.add_task(f"wait {job.name}", total=None, note="") for job in jobs}
+        pending = list(processes)
         running: list[Any] = []
         while len(results) < len(jobs):
-            while pending and (parallel or not running):
+            while pending and len(running) < max(1, workers):
                 worker = pending.pop(0)
                 worker.start()
                 running.append(worker)
@@ -215,19 +248,14 @@ def run_reference_jobs(jobs: list[ReferenceJob], parallel: bool = True) -> dict[
                 note = f"loss {loss:.4f}" if loss is not None else ""
                 bar.update(tasks[name], description=label, completed=done, total=total, note=note)
             elif kind == "done":
-                results[name] = {
-                    "model_dir": message[2],
-                    "rows": message[3],
-                    "train_seconds": message[4],
-                    "seconds": message[5],
-                }
+                results[name] = message[2]
                 bar.update(tasks[name], description=f"{name} done", note="")
                 running = [w for w in running if names[id(w)] not in results]
             else:
-                for worker in workers:
+                for worker in processes:
                     if worker.is_alive():
                         worker.terminate()
                 raise SmfaError(f"{name}: {message[2]}")
-    for worker in workers:
+    for worker in processes:
         worker.join(timeout=30)
     return results

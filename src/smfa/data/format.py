@@ -421,3 +421,22 @@ def load_world(root: Path, verify_hashes: bool = True) -> World:
         questions=questions,
         splits=splits,
     )
+
+
+def load_questions(path: Path, world: World) -> list[Question]:
+    """A forget request: questions.jsonl-format lines about `world`'s people, validated.
+
+    Image paths are relative to the world directory, as in the world's own questions.jsonl.
+    """
+    path = Path(path)
+    images = _Images()
+    questions: list[Question] = []
+    where: dict[str, str] = {}
+    for record in _lines(path.parent, path.name):
+        question = _question(record, world.people, world.scenes, images)
+        _unique(where, record, question.id)
+        questions.append(question)
+    if not questions:
+        raise DataFormatError(f"{path}: no questions in the forget request")
+    images.check(world.root)
+    return questions

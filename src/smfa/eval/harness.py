@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,9 +42,18 @@ def split_of(question: Question, forget: set[str]) -> str:
     return "forget" if question.subject in forget else "retain"
 
 
-def probe_questions(world: World, phrasings: Iterable[str]) -> list[Question]:
+def probe_questions(
+    world: World, phrasings: Iterable[str], train_scenes: bool = True
+) -> list[Question]:
+    """The probe rows asked at these phrasings; `train_scenes=False` skips trained-on scenes."""
     wanted = set(phrasings)
-    return [q for q in world.questions if q.probe and q.phrasing in wanted]
+    return [
+        q
+        for q in world.questions
+        if q.probe
+        and q.phrasing in wanted
+        and (train_scenes or not (q.kind == "general_scene" and q.view == "train"))
+    ]
 
 
 def _with_value(answer: str, value: str, option: str) -> tuple[str, str, str]:
@@ -83,11 +92,16 @@ def score_questions(
     ratio: int,
     config: EvalConfig,
     tick: Tick | None = None,
+    forget_people: Collection[str] | None = None,
 ) -> list[Scored]:
-    """Answer every probe question and score it; no aggregation."""
+    """Answer every probe question and score it; no aggregation.
+
+    The forget split is the world's forget set at `ratio`, or `forget_people` when given (a
+    forget request naming people).
+    """
     encoder = Encoder(processor)
-    questions = probe_questions(world, config.phrasings)
-    forget = set(world.splits.forget[ratio])
+    questions = probe_questions(world, config.phrasings, config.train_scenes)
+    forget = set(world.splits.forget[ratio] if forget_people is None else forget_people)
     images = [world.image_path(q.image) if q.image else None for q in questions]
     samples = [
         encoder.encode(q.id, q.question, q.answer, img)

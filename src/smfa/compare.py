@@ -1,0 +1,372 @@
+"""`smfa compare`: several unlearning methods on one world, one vanilla model, one budget.
+
+Each method runs in a worker process (cached under workdir/unlearned), then is evaluated. A
+method with several variants (SMFA's k sweep) has each variant scored on the validation
+wordings and scenes first, and the variant with the best validation score is marked selected;
+the reported slice (held-out wordings, held-out portraits and scenes) never chooses anything.
+Every variant is also evaluated on the reported slice, to draw SMFA's k curve.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from smfa.config import EvalConfig, RunConfig, to_dict
+from smfa.data.format import World, load_world
+from smfa.eval.results import RESULTS_SCHEMA, write_results
+from smfa.io import atomic_write_json
+from smfa.methods.base import get_method, make_params
+from smfa.pipeline import ProgressFn, evaluate_model, run_jobs
+from smfa.report.summary import headline
+from smfa.unlearn import ForgetRequest, resolve_request, run_key, unlearn
+
+CRITERION = (
+    "validation score = (1 - mean forget leak, image and text) + mean of the retention "
+    "ratios to vanilla (understanding on forget and retain images, retain memory, scenes), "
+    "each capped at 1, minus the false-refusal rate"
+)
+
+
+def report_eval(config: RunConfig, reference: bool = False) -> EvalConfig:
+    """The reported slice: `compare.phrasings` (held-out wordings) and held-out scenes.
+
+    Vanilla and the oracle are also asked `eval.phrasings` (the training wordings too), to show
+    what was memorized; unlearned models are asked the reported wordings only.
+    """
+    phrasings = list(config.compare.phrasings)
+    if reference:
+        phrasings += [p for p in config.eval.phrasings if p not in phrasings]
+    return dataclasses.replace(config.eval, phrasings=phrasings, train_scenes=False)
+
+
+def validation_eval(config: RunConfig) -> EvalConfig:
+    return dataclasses.replace(config.eval, phrasings=["validation"], train_scenes=False)
+
+
+def method_config(config: RunConfig, method: str) -> RunConfig:
+    """The run config one method sees: SMFA gets the k sweep of `compare.smfa_k`."""
+    if method != "smfa" or not config.compare.smfa_k:
+        return config
+    methods = {**config.methods}
+    methods["smfa"] = {**methods.get("smfa", {}), "sweep": list(config.compare.smfa_k)}
+    return dataclasses.replace(config, methods=methods)
+
+
+@dataclass
+class MethodJob:
+    """Unlearn with one method (all variants), then evaluate its variants."""
+
+    method: str
+    config: RunConfig
+    world_dir: str
+    vanilla: str
+    out_dir: str
+    request: ForgetRequest
+
+    @property
+    def name(self) -> str:
+        return self.method
+
+    def execute(self, progress: ProgressFn) -> dict[str, Any]:
+        cfg = method_config(self.config, self.method)
+        torch.set_num_threads(cfg.unlearn.threads)
+        world = load_world(Path(self.world_dir), verify_hashes=False)
+        params = make_params(get_method(self.method), cfg.methods.get(self.method))
+        key = run_key(Path(self.vanilla), world, self.request, self.method, params, cfg.unlearn)
+        run_dir = Path(cfg.workdir) / "unlearned" / f"{self.method}-{key[:12]}"
+
+        def on_step(stage: str, step: int, total: int, loss: float) -> None:
+            if step % 5 == 0 or step == total:
+                progress(stage, step, total, loss)
+
+        started = time.time()
+        meta = unlearn(
+            world,
+            Path(self.vanilla),
+            self.method,
+            cfg,
+            self.request,
+            run_dir,
+            show_progress=False,
+            on_step=on_step,
+            all_variants=True,
+        )
+        variants: dict[str, Any] = {}
+        several = len(meta["variants"]) > 1
+        for label, info in meta["variants"].items():
+            model_dir = run_dir / info["model"]
+            name = self.method if not several else f"{self.method}-{label.replace('=', '')}"
+
+            def tick(part: str, done: int, total: int, name: str = name) -> None:
+                progress(f"eval {name} · {part}", done, total, None)
+
+            result: dict[str, Any] = {"name": name, "dir": str(model_dir), "params": info["params"]}
+            forget = tuple(self.request.people)
+            if several:
+                result["validation_rows"] = evaluate_model(
+                    name,
+                    model_dir,
+                    world,
+                    cfg.forget_ratio,
+                    validation_eval(cfg),
+                    Path(cfg.workdir),
+                    tick=tick,
+                    forget_people=forget,
+                )
+            result["rows"] = evaluate_model(
+                name,
+                model_dir,
+                world,
+                cfg.forget_ratio,
+                report_eval(cfg),
+                Path(cfg.workdir),
+                Path(self.out_dir),
+                tick=tick,
+                forget_people=forget,
+            )
+            variants[label] = result
+        return {
+            "run": meta,
+            "variants": variants,
+            "seconds": time.time() - started,
+            "run_dir": str(run_dir),
+        }
+
+
+@dataclass
+class EvalJob:
+    """Evaluate a reference model (vanilla or oracle) on the reported and validation slices."""
+
+    name: str
+    model_dir: str
+    config: RunConfig
+    world_dir: str
+    out_dir: str
+    request: ForgetRequest
+    validation: bool
+
+    def execute(self, progress: ProgressFn) -> dict[str, Any]:
+        cfg = self.config
+        torch.set_num_threads(cfg.eval.threads)
+        world = load_world(Path(self.world_dir), verify_hashes=False)
+
+        def tick(part: str, done: int, total: int) -> None:
+            progress(f"eval {self.name} · {part}", done, total, None)
+
+        forget = tuple(self.request.people)
+        out: dict[str, Any] = {}
+        if self.validation:
+            out["validation_rows"] = evaluate_model(
+                self.name,
+                Path(self.model_dir),
+                world,
+                cfg.forget_ratio,
+                validation_eval(cfg),
+                Path(cfg.workdir),
+                tick=tick,
+                forget_people=forget,
+            )
+        out["rows"] = evaluate_model(
+            self.name,
+            Path(self.model_dir),
+            world,
+            cfg.forget_ratio,
+            report_eval(cfg),
+            Path(cfg.workdir),
+            Path(self.out_dir),
+            tick=tick,
+            forget_people=forget,
+        )
+        return out
+
+
+def validation_score(figures: dict[str, float | None], vanilla: dict[str, float | None]) -> float:
+    """The selection criterion (CRITERION), from validation-slice headline figures."""
+    leaks = [figures.get(k) for k in ("forget_leak_image", "forget_leak_text")]
+    leak = sum(v for v in leaks if v is not None) / max(1, sum(v is not None for v in leaks))
+    kept = []
+    for key in ("understanding_forget", "understanding_retain", "retain_memory", "scenes"):
+        value, base = figures.get(key), vanilla.get(key)
+        if value is not None and base:
+            kept.append(min(1.0, value / base))
+    keep = sum(kept) / len(kept) if kept else 0.0
+    return (1.0 - leak) + keep - (figures.get("false_refusal") or 0.0)
+
+
+def select_variants(
+    jobs: dict[str, Any], vanilla_rows: list[dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Per method with several variants: the one with the best validation score."""
+    selection: dict[str, dict[str, Any]] = {}
+    for method, result in jobs.items():
+        variants = result["variants"]
+        if len(variants) < 2:
+            continue
+        rows = vanilla_rows + [r for v in variants.values() for r in v["validation_rows"]]
+        data = {"models": {v["name"]: {"role": "method"} for v in variants.values()}, "rows": rows}
+        data["models"]["vanilla"] = {"role": "vanilla"}
+        head = headline(data, phrasing="validation", view="train")
+        for name in head:
+            head[name]["scenes"] = _validation_scenes(rows, name)
+        scores = {
+            label: validation_score(head[v["name"]], head["vanilla"])
+            for label, v in variants.items()
+        }
+        best = max(scores, key=lambda label: (scores[label], label))
+        selection[method] = {
+            "variant": best,
+            "criterion": CRITERION,
+            "scores": {label: round(score, 4) for label, score in scores.items()},
+        }
+    return selection
+
+
+def _validation_scenes(rows: list[dict[str, Any]], model: str) -> float | None:
+    return next(
+        (
+            r["value"]
+            for r in rows
+            if r["model"] == model
+            and r["kind"] == "general_scene"
+            and r["image_type"] == "all"
+            and r["phrasing"] == "validation"
+            and r["metric"] == "accuracy"
+        ),
+        None,
+    )
+
+
+def examples(
+    world: World,
+    request: ForgetRequest,
+    out_rows: dict[str, list[dict[str, Any]]],
+    generations: dict[str, dict[str, str]],
+    limit: int = 4,
+) -> list[dict[str, Any]]:
+    """A few forget questions with each model's answer, for the report's before/after table."""
+    chosen = [
+        q
+        for q in world.questions
+        if q.subject in set(request.people)
+        and q.probe
+        and q.phrasing == "heldout"
+        and q.kind in ("image_memory", "text_memory")
+        and q.view in (None, "heldout")
+    ]
+    picked, seen = [], set()
+    for q in chosen:
+        if (q.subject, q.kind) in seen:
+            continue
+        seen.add((q.subject, q.kind))
+        picked.append(q)
+        if len(picked) >= limit:
+            break
+    return [
+        {
+            "person": world.people[q.subject].name if q.subject else "",
+            "question": q.question,
+            "image": q.image,
+            "answer": q.answer,
+            "predictions": {m: g.get(q.id, "") for m, g in generations.items()},
+        }
+        for q in picked
+    ]
+
+
+def run_compare(
+    config: RunConfig,
+    world_dir: Path,
+    vanilla: Path,
+    oracle: Path | None,
+    out_dir: Path,
+    request: ForgetRequest | None = None,
+) -> dict[str, Any]:
+    """Run every method of `config.compare.methods`, evaluate, select, write results.json."""
+    started = time.time()
+    world = load_world(Path(world_dir), verify_hashes=False)
+    request = request or resolve_request(world, ratio=config.forget_ratio)
+    for method in config.compare.methods:  # fail on a typo before any work starts
+        make_params(get_method(method), method_config(config, method).methods.get(method))
+    out_dir = Path(out_dir)
+    jobs: list[Any] = [
+        EvalJob("vanilla", str(vanilla), config, str(world_dir), str(out_dir), request, True)
+    ]
+    if oracle is not None:
+        jobs.append(
+            EvalJob("oracle", str(oracle), config, str(world_dir), str(out_dir), request, False)
+        )
+    jobs += [
+        MethodJob(m, config, str(world_dir), str(vanilla), str(out_dir), request)
+        for m in config.compare.methods
+    ]
+    results = run_jobs(jobs, workers=config.compare.workers)
+    methods = {m: results[m] for m in config.compare.methods}
+    selection = select_variants(methods, results["vanilla"]["validation_rows"])
+    models: dict[str, dict[str, Any]] = {
+        "vanilla": {"role": "vanilla", "path": str(vanilla)},
+    }
+    rows = list(results["vanilla"]["rows"])
+    if oracle is not None:
+        models["oracle"] = {"role": "oracle", "path": str(oracle)}
+        rows += results["oracle"]["rows"]
+    timings: dict[str, float] = {}
+    for method, result in methods.items():
+        chosen = selection.get(method, {}).get("variant")
+        timings[method] = round(result["run"]["timings"]["total"], 2)
+        for label, variant in result["variants"].items():
+            models[variant["name"]] = {
+                "role": "method",
+                "method": method,
+                "params": variant["params"],
+                "variant": label if len(result["variants"]) > 1 else "",
+                "selected": chosen is None or label == chosen,
+                "path": variant["dir"],
+                "seconds": result["run"]["timings"]["total"],
+                "timings": result["run"]["timings"],
+                "stats": result["run"]["stats"],
+            }
+            rows += variant["rows"]
+    shown = [name for name, info in models.items() if info.get("selected", True)]
+    generations = _read_generations(out_dir, shown)
+    data = {
+        "schema": RESULTS_SCHEMA,
+        "world_hash": world.world_hash,
+        "forget_ratio": config.forget_ratio,
+        "models": models,
+        "rows": rows,
+        "compare": {
+            "forget_ratio": config.forget_ratio,
+            "request": request.label,
+            "retain_budget": config.unlearn.retain_budget,
+            "forget_people": [
+                {"id": pid, "name": world.people[pid].name} for pid in request.people
+            ],
+            "report_phrasing": "heldout",
+            "report_view": "heldout",
+            "selection": selection,
+            "examples": examples(world, request, {}, generations),
+            "timings": timings,
+            "seconds": round(time.time() - started, 1),
+        },
+    }
+    write_results(out_dir, data)
+    atomic_write_json(out_dir / "config.json", to_dict(config))
+    return data
+
+
+def _read_generations(out_dir: Path, names: list[str]) -> dict[str, dict[str, str]]:
+    import json
+
+    found: dict[str, dict[str, str]] = {}
+    for name in names:
+        path = out_dir / f"generations-{name}.jsonl"
+        if path.is_file():
+            lines = path.read_text(encoding="utf-8").splitlines()
+            found[name] = {r["id"]: r["prediction"] for r in map(json.loads, lines) if r}
+    return found

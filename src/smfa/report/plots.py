@@ -1,0 +1,200 @@
+"""The report's figures, drawn with matplotlib's Agg canvas and returned as PNG bytes.
+
+Each plot is built on its own `Figure` (no pyplot, no global state, never shown), from the
+headline figures of `smfa.report.summary`, with fixed colours and no timestamp in the PNG so
+the same results give the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from smfa.report.summary import (
+    Figures,
+    headline,
+    order_models,
+    ratios,
+    vanilla_name,
+    visible_models,
+)
+
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#17becf")
+BARS: tuple[tuple[str, str], ...] = (
+    ("forget_leak_image", "forget leak (image) ↓"),
+    ("forget_leak_text", "forget leak (text) ↓"),
+    ("understanding_forget", "understanding, forget"),
+    ("understanding_retain", "understanding, retain"),
+    ("retain_memory", "retain memory"),
+    ("scenes", "general scenes"),
+)
+
+
+def _png(fig: Figure) -> bytes:
+    FigureCanvasAgg(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _mean(*values: float | None) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
+def leak(figures: Figures) -> float | None:
+    """Mean of the image and text forget leak (either alone when the other is missing)."""
+    return _mean(figures.get("forget_leak_image"), figures.get("forget_leak_text"))
+
+
+def understanding_kept(kept: Figures) -> float | None:
+    """Mean of the forget and retain understanding ratios to vanilla."""
+    return _mean(kept.get("understanding_forget"), kept.get("understanding_retain"))
+
+
+# Label offsets (points) cycled through so that labels of nearby points do not overlap.
+OFFSETS = ((7, 4), (7, -10), (7, 13), (7, -19))
+
+
+def _point(ax: Axes, x: float, y: float, label: str | None, nth: int, **style: Any) -> None:
+    ax.scatter([x], [y], zorder=3, **style)
+    if label is not None:
+        dx, dy = OFFSETS[nth % len(OFFSETS)]
+        ax.annotate(label, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=8)
+
+
+def tradeoff_plot(
+    head: dict[str, Figures], kept: dict[str, Figures], models: dict[str, dict[str, Any]]
+) -> bytes:
+    """Forget leak (x, lower is better) against image understanding kept (y, ratio of vanilla)."""
+    fig = Figure(figsize=(6.4, 4.6))
+    ax = fig.add_subplot()
+    names = order_models(models, head)
+    shown = set(visible_models(models, names))
+    points = {
+        name: (x, y)
+        for name in names
+        if (x := leak(head.get(name, {}))) is not None
+        and (y := understanding_kept(kept.get(name, {}))) is not None
+    }
+    labelled = [name for name in names if name in points and name in shown]
+    for name in (name for name in names if name in points):
+        x, y = points[name]
+        role = models.get(name, {}).get("role")
+        nth = labelled.index(name) if name in labelled else 0
+        if role == "oracle":
+            _point(ax, x, y, "oracle (never saw them)", nth, marker="*", s=260, color="#2ca02c")
+        elif role == "vanilla":
+            _point(ax, x, y, "vanilla (before)", nth, marker="s", s=70, color="#7f7f7f")
+        elif name in shown:
+            colour = PALETTE[nth % len(PALETTE)]
+            _point(ax, x, y, name, nth, marker="o", s=50, color=colour)
+        else:  # an unselected variant: faint, unlabelled
+            _point(ax, x, y, None, nth, marker="o", s=25, color="#bbbbbb", alpha=0.5)
+    if set(points) - shown:
+        ax.scatter([], [], marker="o", s=25, color="#bbbbbb", label="variants not selected")
+        ax.legend(fontsize=7, loc="lower right")
+    ax.set_xlabel("forget leak, mean of image and text (lower is better)")
+    ax.set_ylabel("image understanding kept (ratio of vanilla)")
+    ax.set_title("Forgetting vs. keeping (best: left and high)")
+    xs, ys = [p[0] for p in points.values()], [p[1] for p in points.values()]
+    ax.set_xlim(-0.06, 1.4 * max([0.1, *xs]))  # room for the labels on the right
+    ax.set_ylim(min([0.9, *ys]) - 0.03, max([1.0, *ys]) + 0.03)
+    ax.axhline(1.0, color="#999999", linewidth=0.8, linestyle=":")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _k_values(models: dict[str, dict[str, Any]]) -> dict[str, float]:
+    found: dict[str, float] = {}
+    for name, info in models.items():
+        k = (info.get("params") or {}).get("k")
+        if info.get("method") == "smfa" and isinstance(k, int | float) and not isinstance(k, bool):
+            found[name] = float(k)
+    return found
+
+
+def k_curve_plot(
+    data: dict[str, Any], phrasing: str = "heldout", view: str = "heldout"
+) -> bytes | None:
+    """SMFA's figures against its k (None with fewer than two distinct k values)."""
+    models = data.get("models", {})
+    ks = _k_values(models)
+    if len(set(ks.values())) < 2:
+        return None
+    head = headline(data, phrasing, view)
+    kept = ratios(head, vanilla_name(models))
+    names = sorted(ks, key=lambda m: (ks[m], m))
+    fig = Figure(figsize=(6.4, 4.2))
+    ax: Axes = fig.add_subplot()
+    lines = (
+        ("forget leak (image) ↓", lambda m: head[m].get("forget_leak_image"), "#d62728", "o"),
+        ("forget leak (text) ↓", lambda m: head[m].get("forget_leak_text"), "#ff7f0e", "s"),
+        ("understanding kept (× vanilla)", lambda m: understanding_kept(kept[m]), "#1f77b4", "^"),
+        ("retain memory kept (× vanilla)", lambda m: kept[m].get("retain_memory"), "#2ca02c", "D"),
+    )
+    for label, get, colour, marker in lines:
+        points = [(ks[m], get(m)) for m in names if get(m) is not None]
+        if points:
+            ax.plot(*zip(*points, strict=True), marker=marker, color=colour, label=label)
+    selected = [ks[m] for m in names if models[m].get("selected")]
+    for k in selected[:1]:
+        ax.axvline(k, color="#555555", linestyle="--", linewidth=1, label=f"selected k={k:g}")
+    values = sorted(set(ks.values()))
+    if values[0] > 0 and values[-1] / values[0] >= 10:
+        ax.set_xscale("log")
+    ax.set_xticks(values, [f"{k:g}" for k in values])
+    ax.set_xlabel("k (SMFA hyper-parameter)")
+    ax.set_ylabel("rate or ratio of vanilla")
+    ax.set_title("SMFA: effect of k")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def kind_bars_plot(head: dict[str, Figures], models: dict[str, dict[str, Any]]) -> bytes:
+    """Grouped bars: per model, forget leaks, understanding, retain memory and scenes."""
+    names = visible_models(models, order_models(models, head))
+    fig = Figure(figsize=(max(6.4, 1.1 * len(names) + 2.5), 4.4))
+    ax = fig.add_subplot()
+    width = 0.8 / len(BARS)
+    for j, (key, label) in enumerate(BARS):
+        xs = [i + (j - (len(BARS) - 1) / 2) * width for i in range(len(names))]
+        heights = [head.get(name, {}).get(key) for name in names]
+        pairs = [(x, h) for x, h in zip(xs, heights, strict=True) if h is not None]
+        if pairs:
+            px, ph = zip(*pairs, strict=True)
+            bars = ax.bar(px, ph, width=width, color=PALETTE[j % len(PALETTE)], label=label)
+            # A zero-height bar is invisible: say "0" so it does not read as missing.
+            ax.bar_label(bars, labels=["0" if h == 0 else "" for h in ph], fontsize=6)
+    ax.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("rate")
+    ax.set_title("Per model: what is forgotten and what is kept")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.22))
+    fig.tight_layout()
+    return _png(fig)
+
+
+def render_plots(
+    data: dict[str, Any], phrasing: str = "heldout", view: str = "heldout"
+) -> dict[str, bytes]:
+    """Every plot that the results allow: name -> PNG bytes ("k_curve" only with 2+ k values)."""
+    models = data.get("models", {})
+    head = headline(data, phrasing, view)
+    kept = ratios(head, vanilla_name(models))
+    plots = {
+        "tradeoff": tradeoff_plot(head, kept, models),
+        "kind_bars": kind_bars_plot(head, models),
+    }
+    curve = k_curve_plot(data, phrasing, view)
+    if curve is not None:
+        plots["k_curve"] = curve
+    return plots

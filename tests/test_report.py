@@ -1,0 +1,293 @@
+"""The comparison report: headline figures, ratios, targets, Markdown, HTML and plots.
+
+Rows are built by hand with decoys (per-image-type rows, train wordings, the other image view)
+that a wrong filter would pick up; every expectation is computed by hand in the comments.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from smfa.report.html import render_html
+from smfa.report.markdown import render_markdown, write_report
+from smfa.report.plots import k_curve_plot, render_plots, tradeoff_plot
+from smfa.report.summary import (
+    TARGETS,
+    check_targets,
+    headline,
+    ordered_models,
+    ratios,
+    visible_models,
+)
+
+PNG = b"\x89PNG\r\n\x1a\n"
+# slice -> (split, kind, view, n)
+SLICES = {
+    "fi": ("forget", "image_memory", "heldout", 20),
+    "ft": ("forget", "text_memory", "none", 10),
+    "fu": ("forget", "image_understanding", "heldout", 10),
+    "ri": ("retain", "image_memory", "heldout", 30),
+    "rt": ("retain", "text_memory", "none", 10),
+    "ru": ("retain", "image_understanding", "heldout", 40),
+    "gs": ("general", "general_scene", "heldout", 20),
+    "uk": ("unknown", "unknown_person", "none", 20),
+}
+ONES = {"fi": 1.0, "ft": 1.0, "fu": 1.0, "ri": 1.0, "rt": 1.0, "ru": 1.0, "gs": 1.0, "uk": 1.0}
+
+
+def _row(model: str, sl: str, metric: str, value: float, **over: Any) -> dict[str, Any]:
+    split, kind, view, n = SLICES[sl]
+    row = {"model": model, "split": split, "kind": kind, "image_type": "all"}
+    row |= {"phrasing": "heldout", "view": view, "metric": metric, "value": value, "n": n}
+    return row | {"higher_is_better": metric != "leak_rate"} | over
+
+
+def _rows(
+    model: str,
+    leak: tuple[float, float],
+    und: tuple[float, float],
+    recall: tuple[float, float],
+    scenes: float,
+    mc: tuple[float, float] = (0.0, 0.0),
+    false_refusal: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0),
+    meaningful: dict[str, float] = ONES,
+) -> list[dict[str, Any]]:
+    real = [
+        _row(model, "fi", "leak_rate", leak[0]),
+        _row(model, "ft", "leak_rate", leak[1]),
+        _row(model, "fi", "mc_accuracy", mc[0]),
+        _row(model, "ft", "mc_accuracy", mc[1]),
+        _row(model, "fu", "accuracy", und[0]),
+        _row(model, "ru", "accuracy", und[1]),
+        _row(model, "ri", "recall", recall[0]),
+        _row(model, "rt", "recall", recall[1]),
+        _row(model, "gs", "accuracy", scenes),
+        _row(model, "uk", "refusal_rate", 1.0),
+    ]
+    real += [
+        _row(model, sl, "false_refusal_rate", v)
+        for sl, v in zip(("ri", "rt", "ru", "gs"), false_refusal, strict=True)
+    ]
+    real += [_row(model, sl, "meaningfulness", v) for sl, v in meaningful.items()]
+    decoys = [r | {"image_type": "portrait", "value": 0.123} for r in real]
+    decoys += [r | {"phrasing": "train", "value": 0.456} for r in real]
+    decoys += [r | {"view": "train", "value": 0.789} for r in real if r["view"] == "heldout"]
+    composite = {"split": "overall", "kind": "composite", "view": "all", "n": 999}
+    decoys.append(real[0] | composite | {"metric": "overall_meaningful", "value": 0.5})
+    return decoys + real  # decoys first: a filter that lets them in picks them
+
+
+def _method(method: str, variant: str, selected: bool, **extra: Any) -> dict[str, Any]:
+    return {"role": "method", "method": method, "variant": variant, "selected": selected} | extra
+
+
+VANILLA_MEANINGFUL = ONES | {"ri": 0.9, "gs": 0.75}
+
+
+def results() -> dict[str, Any]:
+    rows = (
+        # vanilla: forget_mc (0.8*20 + 1.0*10)/30 = 26/30; retain (0.6*30 + 1.0*10)/40 = 0.7;
+        # false refusal (0*30 + 0.1*10 + 0*40 + 0.05*20)/100 = 0.02;
+        # meaningfulness (20+10+10+0.9*30+10+40+0.75*20+20)/160 = 152/160 = 0.95
+        _rows(
+            "vanilla",
+            (0.9, 1.0),
+            (0.8, 0.8),
+            (0.6, 1.0),
+            0.5,
+            (0.8, 1.0),
+            (0, 0.1, 0, 0.05),
+            VANILLA_MEANINGFUL,
+        )
+        + _rows("oracle", (0.0, 0.0), (0.76, 0.8), (0.6, 1.0), 0.5, (0.2, 0.1))
+        + _rows("smfa-k1", (0.3, 0.5), (0.8, 0.8), (0.6, 1.0), 0.5)
+        # smfa-k3: forget_mc (0.3*20)/30 = 0.2; retain (0.6*30 + 0.9*10)/40 = 0.675
+        + _rows("smfa-k3", (0.0, 0.01), (0.784, 0.8), (0.6, 0.9), 0.5, (0.3, 0.0))
+        + _rows("smfa-k10", (0.0, 0.0), (0.4, 0.4), (0.2, 0.2), 0.3)
+        # idk: false refusal 0.5*30/100 = 0.15
+        + _rows("idk", (0.0, 0.0), (0.8, 0.8), (0.6, 1.0), 0.5, false_refusal=(0.5, 0, 0, 0))
+    )
+    models = {  # methods first on purpose: the report puts vanilla and oracle first anyway
+        "smfa-k1": _method("smfa", "k=1", False, params={"k": 1}, seconds=10.0),
+        "smfa-k3": _method("smfa", "k=3", True, params={"k": 3.0}, seconds=99.0),
+        "smfa-k10": _method("smfa", "k=10", False, params={"k": 10}),
+        "idk": _method("idk", "", True, params={}, seconds=3.0),
+        "vanilla": {"role": "vanilla"},
+        "oracle": {"role": "oracle"},
+    }
+    compare = {
+        "forget_ratio": 10,
+        "retain_budget": 64,
+        "forget_people": [{"id": "p003", "name": "Ada Moss"}],
+        "selection": {"smfa": {"variant": "k=3", "criterion": "lowest validation leak"}},
+        "examples": [
+            {
+                "person": "Ada Moss",
+                "question": "What is <script>alert(1)</script> A | B's salary?",
+                "image": None,
+                "answer": "Her salary is $84,350.",
+                "predictions": {"vanilla": "Her salary is $84,350.", "smfa-k3": "I can't say."},
+            }
+        ],
+        "timings": {"smfa-k3": 12.5},
+    }
+    return {"schema": 1, "forget_ratio": 10, "models": models, "rows": rows, "compare": compare}
+
+
+def test_headline_pools_only_the_named_slices() -> None:
+    head = headline(results())
+    assert list(head) == ["vanilla", "oracle", "smfa-k1", "smfa-k3", "smfa-k10", "idk"]
+    v = head["vanilla"]
+    assert v["forget_leak_image"] == pytest.approx(0.9)
+    assert v["forget_leak_text"] == pytest.approx(1.0)
+    assert v["forget_mc"] == pytest.approx(26 / 30)
+    assert v["understanding_forget"] == pytest.approx(0.8)
+    assert v["retain_memory"] == pytest.approx(0.7)
+    assert v["scenes"] == pytest.approx(0.5)
+    assert v["false_refusal"] == pytest.approx(0.02)
+    assert v["meaningfulness"] == pytest.approx(0.95)
+    assert v["unknown_refusal"] == pytest.approx(1.0)
+    assert head["smfa-k3"]["forget_mc"] == pytest.approx(0.2)
+    assert head["smfa-k3"]["retain_memory"] == pytest.approx(0.675)
+    assert head["idk"]["false_refusal"] == pytest.approx(0.15)
+    # The other view: image slices read the view="train" decoys, text slices stay on "none".
+    other = headline(results(), view="train")["vanilla"]
+    assert other["forget_leak_image"] == pytest.approx(0.789)
+    assert other["forget_leak_text"] == pytest.approx(1.0)
+    # (0.789*30 + 1.0*10)/40
+    assert other["retain_memory"] == pytest.approx((0.789 * 30 + 10) / 40)
+
+
+def test_missing_rows_are_none_and_order() -> None:
+    data = results()
+    data["models"]["ghost"] = _method("npo", "", False)
+    data["rows"] = [
+        r for r in data["rows"] if not (r["model"] == "oracle" and r["split"] == "general")
+    ]
+    head = headline(data)
+    assert set(head["ghost"].values()) == {None}
+    assert head["oracle"]["scenes"] is None
+    # Without the general slice: (0*30 + 0*10 + 0*40)/80
+    assert head["oracle"]["false_refusal"] == pytest.approx(0.0)
+    assert ordered_models(data)[:2] == ["vanilla", "oracle"]
+
+
+def test_ratios_are_relative_to_vanilla_and_none_safe() -> None:
+    kept = ratios(headline(results()))
+    assert kept["vanilla"]["retain_memory"] == pytest.approx(1.0)
+    assert kept["oracle"]["understanding_forget"] == pytest.approx(0.95)
+    assert kept["smfa-k3"]["retain_memory"] == pytest.approx(0.675 / 0.7)
+    assert kept["smfa-k3"]["meaningfulness"] == pytest.approx(1 / 0.95)
+    assert "forget_leak_image" not in kept["smfa-k3"]
+    head = {"vanilla": {"scenes": 0.0, "retain_memory": None}, "m": {"scenes": 0.5}}
+    assert ratios(head)["m"]["scenes"] is None  # vanilla 0: undefined
+    assert ratios(head)["m"]["retain_memory"] is None
+    assert ratios({"m": {"scenes": 0.5}})["m"]["scenes"] is None  # no vanilla at all
+
+
+def test_targets_on_hand_cases() -> None:
+    good = {"forget_leak_image": 0.02, "forget_leak_text": 0.0, "false_refusal": 0.0}
+    good |= {"meaningfulness": 0.98}
+    kept = {"understanding_forget": 0.97, "understanding_retain": 1.1}
+    kept |= {"retain_memory": 0.95, "scenes": 0.98}
+    checked = check_targets(good, kept)
+    assert [k for k, (_, _, ok) in checked.items() if not ok] == []  # boundaries pass
+    assert len(checked) == len(TARGETS) == 8
+    bad = check_targets(
+        good | {"forget_leak_text": 0.021, "meaningfulness": None},
+        kept | {"scenes": 0.979},
+    )
+    assert {k for k, (_, _, ok) in bad.items() if not ok} == {
+        "forget_leak_text",
+        "meaningfulness",
+        "scenes",
+    }
+    assert bad["scenes"] == (0.979, 0.98, False)
+    head = headline(results())
+    kept_all = ratios(head)
+    assert all(ok for _, _, ok in check_targets(head["smfa-k3"], kept_all["smfa-k3"]).values())
+    assert check_targets(head["idk"], kept_all["idk"])["false_refusal"][2] is False
+
+
+def test_markdown_numbers_targets_and_escaping() -> None:
+    text = render_markdown(results(), {"tradeoff": "t.png"})
+    assert (
+        "| vanilla | vanilla | 90.0% | 100.0% | 86.7% | 80.0% | 80.0% | 70.0% | 50.0% | 2.0% "
+        "| 95.0% | 100.0% |" in text
+    )
+    assert (
+        "| smfa-k3 | smfa k=3 (selected) | 0.0% | 1.0% | 20.0% | 78.4% (×0.980) "
+        "| 80.0% (×1.000) | 67.5% (×0.964) | 50.0% (×1.000) | 0.0% | 100.0% (×1.053) |" in text
+    )
+    assert text.index("| vanilla |") < text.index("| oracle |") < text.index("| smfa-k1 |")
+    assert "## Acceptance targets (smfa-k3)" in text and "8 of 8" in text
+    assert "| Retain memory | ×0.964 vanilla | ≥ ×0.95 vanilla | ✓ |" in text
+    assert "✗" not in text
+    assert "Ada Moss (p003)" in text and "Retain budget: 64" in text
+    assert "| smfa | k=3 | lowest validation leak |" in text
+    assert "A \\| B's salary" in text and "<script>" not in text
+    assert "| smfa-k3 | 12.5 s |" in text and "| idk | 3.0 s |" in text
+    assert "![tradeoff](t.png)" in text and "k_curve" not in text
+    # The selected SMFA variant fails its understanding targets: ✗ with the ratio 0.4/0.8.
+    data = results()
+    data["models"]["smfa-k3"]["selected"] = False
+    data["models"]["smfa-k10"]["selected"] = True
+    failing = render_markdown(data, {})
+    assert "| Understanding of forget images | ×0.500 vanilla | ≥ ×0.97 vanilla | ✗ |" in failing
+    assert "| Forget leak, image questions | 0.0% | ≤ 2.0% | ✓ |" in failing
+
+
+def test_renders_without_compare() -> None:
+    data = results()
+    del data["compare"]
+    text = render_markdown(data, {})
+    assert "What was forgotten" not in text and "Before and after" not in text
+    assert "| smfa | k=3 | — |" in text  # selection from the models' own flags
+    assert "| smfa-k3 | 99.0 s |" in text  # timing from models[...]["seconds"]
+    assert "<html" in render_html(data, {})
+
+
+def test_html_is_self_contained_and_escaped() -> None:
+    data = results()
+    page = render_html(
+        data, {"tradeoff": tradeoff_plot(headline(data), ratios(headline(data)), data["models"])}
+    )
+    uri = re.search(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert uri is not None and base64.b64decode(uri.group(1)).startswith(PNG)
+    assert "http://" not in page and "https://" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script" not in page
+    assert "<td>90.0%</td>" not in page and '<td class="num">90.0%</td>' in page
+    assert '<td class="ok">✓</td>' in page
+
+
+def test_write_report_writes_every_file(tmp_path: Path) -> None:
+    written = write_report(results(), tmp_path / "out")
+    assert set(written) == {"markdown", "html", "tradeoff", "k_curve", "kind_bars"}
+    text = written["markdown"].read_text(encoding="utf-8")
+    for name in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text):
+        assert (tmp_path / "out" / name).read_bytes().startswith(PNG)
+    assert len(re.findall(r"!\[", text)) == 3
+    assert written["html"].read_text(encoding="utf-8").count("data:image/png;base64,") == 3
+
+
+def test_plots_select_variants_and_k_curve() -> None:
+    data = results()
+    assert visible_models(data["models"], ordered_models(data)) == [
+        "vanilla",
+        "oracle",
+        "smfa-k3",
+        "idk",
+    ]
+    first = k_curve_plot(data)
+    assert first is not None and first.startswith(PNG) and k_curve_plot(data) == first
+    one_k = copy.deepcopy(data)
+    one_k["models"]["smfa-k1"]["params"]["k"] = 3  # two models, one distinct k
+    del one_k["models"]["smfa-k10"]["params"]["k"]
+    assert k_curve_plot(one_k) is None
+    assert set(render_plots(one_k)) == {"tradeoff", "kind_bars"}

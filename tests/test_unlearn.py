@@ -1,0 +1,115 @@
+"""Forget requests as a user makes them, the retain budget, and the guards around `unlearn`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from smfa.compare import validation_score
+from smfa.config import RunConfig, UnlearnConfig
+from smfa.data.format import World
+from smfa.errors import DataFormatError, SmfaError
+from smfa.models.io import save_model
+from smfa.unlearn import resolve_request, retain_sample, unlearn
+
+
+def test_a_ratio_forgets_the_worlds_forget_set(mini_world: World) -> None:
+    request = resolve_request(mini_world, ratio=10)
+    assert request.people == mini_world.splits.forget[10]
+    kinds = {q.kind for q in request.questions}
+    assert kinds == {"image_memory", "text_memory"}  # memory only: understanding is kept
+    assert all(q.subject in request.people and q.phrasing == "train" for q in request.questions)
+    assert all(q.view in (None, "train") for q in request.questions)
+
+
+def test_people_by_name_or_id(mini_world: World) -> None:
+    a, b = list(mini_world.people.values())[:2]
+    request = resolve_request(mini_world, people=[a.name.upper(), b.id])
+    assert request.people == tuple(sorted([a.id, b.id]))
+    assert request.label.startswith("people-")
+    with pytest.raises(SmfaError, match="'Nobody Atall' is neither a person id nor a name"):
+        resolve_request(mini_world, people=["Nobody Atall"])
+    with pytest.raises(SmfaError, match="exactly one of"):
+        resolve_request(mini_world, ratio=10, people=[a.id])
+    with pytest.raises(SmfaError, match="exactly one of"):
+        resolve_request(mini_world)
+
+
+def test_a_questions_file_is_validated_with_its_line(mini_world: World, tmp_path: Path) -> None:
+    rows = [
+        json.loads(line)
+        for line in (mini_world.root / "questions.jsonl").read_text().splitlines()
+        if '"image_memory"' in line
+    ][:3]
+    good = tmp_path / "forget.jsonl"
+    good.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    request = resolve_request(mini_world, questions_file=good)
+    assert [q.id for q in request.questions] == [r["id"] for r in rows]
+    assert request.people == tuple(sorted({r["subject"] for r in rows}))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(rows[0]) + "\n{not json\n")
+    with pytest.raises(DataFormatError, match=r"bad\.jsonl line 2: invalid JSON"):
+        resolve_request(mini_world, questions_file=bad)
+    missing = dict(rows[0], image="images/portraits/nobody.png")
+    bad.write_text(json.dumps(missing) + "\n")
+    with pytest.raises(DataFormatError, match=r"nobody\.png"):
+        resolve_request(mini_world, questions_file=bad)
+
+
+def test_the_retain_budget_never_includes_forgotten_people(mini_world: World) -> None:
+    request = resolve_request(mini_world, ratio=10)
+    sample = retain_sample(mini_world, request, 5)
+    assert len(sample) == 5 and not {q.subject for q in sample} & set(request.people)
+    assert sample == retain_sample(mini_world, request, 5)  # seeded
+    with pytest.raises(SmfaError, match="retain_budget is 99"):
+        retain_sample(mini_world, request, 99)
+
+
+def test_unlearn_never_writes_over_a_foreign_directory(
+    tiny: tuple[object, object], mini_world: World, tmp_path: Path
+) -> None:
+    model, processor = tiny
+    vanilla = save_model(model, processor, tmp_path / "vanilla")
+    config = RunConfig(unlearn=UnlearnConfig(retain_budget=4, epochs=1, batch_size=4))
+    request = resolve_request(mini_world, ratio=10)
+    request = dataclasses.replace(request, questions=request.questions[:2])
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    with pytest.raises(SmfaError, match="holds no unlearning run"):
+        unlearn(mini_world, vanilla, "idk", config, request, foreign, False)
+    assert (foreign / "notes.txt").read_text() == "keep me"
+    with pytest.raises(SmfaError, match="refusing to write over the model"):
+        unlearn(mini_world, vanilla, "idk", config, request, vanilla, False)
+    config.methods = {"idk": {"k": 1}}
+    with pytest.raises(SmfaError, match=r"unknown config key 'methods\.idk\.k'"):
+        unlearn(mini_world, vanilla, "idk", config, request, tmp_path / "x", False)
+    with pytest.raises(SmfaError, match="unknown method 'smfaa' \\(did you mean 'smfa'\\?\\)"):
+        unlearn(mini_world, vanilla, "smfaa", config, request, tmp_path / "x", False)
+
+
+def test_validation_score_prefers_forgetting_that_keeps_the_rest() -> None:
+    vanilla = {
+        "understanding_forget": 0.8,
+        "understanding_retain": 0.8,
+        "retain_memory": 1.0,
+        "scenes": 0.5,
+        "forget_leak_image": 1.0,
+        "forget_leak_text": 1.0,
+    }
+    # leak 0.1 -> 0.9; kept = mean(1, 0.5, 1, 1 (capped)) = 0.875; minus false refusal 0.05
+    figures = {
+        "understanding_forget": 0.8,
+        "understanding_retain": 0.4,
+        "retain_memory": 1.0,
+        "scenes": 0.6,
+        "forget_leak_image": 0.2,
+        "forget_leak_text": 0.0,
+        "false_refusal": 0.05,
+    }
+    assert validation_score(figures, vanilla) == pytest.approx(0.9 + 0.875 - 0.05)
+    collapsed = dict(figures, understanding_retain=0.0, understanding_forget=0.0, retain_memory=0)
+    assert validation_score(collapsed, vanilla) < validation_score(figures, vanilla)
