@@ -187,6 +187,10 @@ def test_world_train_eval_end_to_end(tmp_path: Path) -> None:
     assert {"vanilla", "oracle", "smfa-k3", "smfa-k0", "smfa-k100", "npo"} <= set(data["models"])
     assert sum(info.get("selected", False) for info in data["models"].values()) == 2
     assert data["compare"]["selection"]["smfa"]["variant"] in ("k=3", "k=0", "k=100")
+    rows = data["rows"]
+    phrasings = {m: {r["phrasing"] for r in rows if r["model"] == m} for m in data["models"]}
+    assert phrasings["vanilla"] == {"train", "heldout"}  # what was memorized, and the report
+    assert phrasings["npo"] == {"heldout"}  # unlearned models: the reported wordings only
     html = (report / "report.html").read_text()
     assert "data:image/png;base64," in html and "smfa" in html
     assert (report / "report.md").is_file()

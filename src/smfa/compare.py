@@ -177,7 +177,7 @@ class EvalJob:
             Path(self.model_dir),
             world,
             cfg.forget_ratio,
-            report_eval(cfg),
+            report_eval(cfg, reference=True),
             Path(cfg.workdir),
             Path(self.out_dir),
             tick=tick,

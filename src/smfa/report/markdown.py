@@ -58,8 +58,9 @@ def title(data: dict[str, Any]) -> str:
 def _describe(name: str, info: dict[str, Any]) -> str:
     role = str(info.get("role", "?"))
     text = str(info.get("method", role)) if role == "method" else role
-    if info.get("variant"):
-        text += f" {info['variant']}"
+    if not info.get("variant"):  # a method run once: nothing was selected among variants
+        return text
+    text += f" {info['variant']}"
     return text + (" (selected)" if info.get("selected") else "")
 
 
