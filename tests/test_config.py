@@ -19,7 +19,7 @@ def test_defaults_yaml_then_overrides(tmp_path: Path) -> None:
     assert config.train.batch_size == 8
     assert config.forget_ratio == 5
     assert config.eval.phrasings == ["train", "heldout"]
-    assert config.world.people == 40  # untouched default
+    assert config.world.people == 25  # untouched default
 
 
 @pytest.mark.parametrize(
