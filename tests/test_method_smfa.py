@@ -118,3 +118,17 @@ def test_merged_model_is_w0_plus_the_sculpted_delta(
     # A second call with the same inputs reuses the run instead of training again.
     again = unlearn(mini_world, vanilla, "smfa", config, request, tmp_path / "out", False)
     assert again["key"] == meta["key"]
+
+
+def test_saved_adapters_load_with_stock_peft(method_job) -> None:  # type: ignore[no-untyped-def]
+    from peft import PeftModel
+
+    from smfa.models.adapters import dense_deltas
+
+    method = get_method("smfa")
+    job = method_job(make_params(method, {}))
+    method().run(job)
+    loaded = PeftModel.from_pretrained(job.model, str(job.artifacts / "adapters" / "forget"))
+    assert set(dense_deltas(loaded, "default")) == set(
+        load_file(str(job.artifacts / "delta.safetensors"))
+    )
