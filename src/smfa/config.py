@@ -101,6 +101,7 @@ class UnlearnConfig:
     warmup_ratio: float = 0.1
     max_grad_norm: float = 1.0
     augment: bool = True  # re-framed portraits, so forgetting covers re-taken photos
+    bf16: bool = True  # bf16 autocast, as in reference training (weights stay fp32)
     seed: int = 0
     threads: int = 1
 

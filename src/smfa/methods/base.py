@@ -90,7 +90,9 @@ class Job:
             batch_size=c.batch_size,
             lr=c.lr,
             warmup_ratio=c.warmup_ratio,
+            weight_decay=0.0,
             max_grad_norm=c.max_grad_norm,
+            bf16=c.bf16,
         )
         report = None
         if self.on_step is not None:
