@@ -175,22 +175,22 @@ def test_world_train_eval_end_to_end(tmp_path: Path) -> None:
     assert (unlearned / "delta.safetensors").is_file()
     assert (unlearned / "adapters" / "anchor" / "adapter_config.json").is_file()
 
-    # Side by side: SMFA with a k sweep and one baseline; the report renders.
+    # Side by side: SMFA with a k sweep (the methods' own tests cover every baseline).
     report = tmp_path / "compare"
     smfa(
-        "compare", "--world", world, "--vanilla", model_dir, "--oracle", model_dir,
-        "--out", report, "--set", f"workdir={work}", "--set", "unlearn.epochs=1",
-        "--set", "unlearn.retain_budget=6", "--set", "compare.methods=smfa,npo",
-        "--set", "compare.smfa_k=0,100", "--set", "compare.workers=1", *QUICK,
+        "compare", "--world", world, "--vanilla", model_dir, "--out", report,
+        "--set", f"workdir={work}", "--set", "unlearn.epochs=1",
+        "--set", "unlearn.retain_budget=6", "--set", "compare.methods=smfa",
+        "--set", "compare.smfa_k=0", "--set", "compare.workers=2", *QUICK,
+        "--set", "eval.phrasings=heldout", "--set", "eval.max_new_tokens=8",
     )  # fmt: skip
     data = json.loads((report / "results.json").read_text())
-    assert {"vanilla", "oracle", "smfa-k3", "smfa-k0", "smfa-k100", "npo"} <= set(data["models"])
-    assert sum(info.get("selected", False) for info in data["models"].values()) == 2
-    assert data["compare"]["selection"]["smfa"]["variant"] in ("k=3", "k=0", "k=100")
-    rows = data["rows"]
-    phrasings = {m: {r["phrasing"] for r in rows if r["model"] == m} for m in data["models"]}
-    assert phrasings["vanilla"] == {"train", "heldout"}  # what was memorized, and the report
-    assert phrasings["npo"] == {"heldout"}  # unlearned models: the reported wordings only
+    assert set(data["models"]) == {"vanilla", "smfa-k3", "smfa-k0"}
+    assert sum(info.get("selected", False) for info in data["models"].values()) == 1
+    assert data["compare"]["selection"]["smfa"]["variant"] in ("k=3", "k=0")
+    validation = data["compare"]["selection"]["smfa"]["scores"]
+    assert set(validation) == {"k=3", "k=0"}  # chosen on the validation slice
+    assert {r["phrasing"] for r in data["rows"]} == {"heldout"}  # the reported slice only
     html = (report / "report.html").read_text()
     assert "data:image/png;base64," in html and "smfa" in html
     assert (report / "report.md").is_file()

@@ -113,3 +113,13 @@ def test_validation_score_prefers_forgetting_that_keeps_the_rest() -> None:
     assert validation_score(figures, vanilla) == pytest.approx(0.9 + 0.875 - 0.05)
     collapsed = dict(figures, understanding_retain=0.0, understanding_forget=0.0, retain_memory=0)
     assert validation_score(collapsed, vanilla) < validation_score(figures, vanilla)
+
+
+def test_reference_models_are_also_asked_the_training_wordings() -> None:
+    from smfa.compare import report_eval, validation_eval
+
+    config = RunConfig()
+    assert report_eval(config).phrasings == ["heldout"]
+    assert report_eval(config, reference=True).phrasings == ["heldout", "train"]
+    assert not report_eval(config).train_scenes  # held-out scenes only
+    assert validation_eval(config).phrasings == ["validation"]

@@ -147,6 +147,8 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     if origin is list:
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            value = [value]  # `--set compare.smfa_k=3` means a one-item list
         if not isinstance(value, list):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         (inner,) = typing.get_args(annotation)
