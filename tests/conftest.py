@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,16 @@ def method_job(mini_world: World, tmp_path: Path):  # type: ignore[no-untyped-de
         return Job(model, data, config, params, artifacts, show_progress=False)
 
     return make
+
+
+def check_output(job, output, before) -> dict[str, torch.Tensor]:  # type: ignore[no-untyped-def]
+    """The shared contract: base untouched, finite language-model-only deltas, adapter saved."""
+    after = dict(job.model.named_parameters())
+    assert set(after) == set(before)
+    assert all(torch.equal(before[n], after[n]) for n in before)
+    deltas = output.variants[""].deltas()
+    assert deltas and all(".language_model." in n for n in deltas)  # never the vision tower
+    assert all(torch.isfinite(d).all() for d in deltas.values())
+    assert output.stats["steps"] >= 1 and math.isfinite(output.stats["final_loss"])
+    assert (job.artifacts / "adapters" / "forget" / "adapter_config.json").is_file()
+    return deltas

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from smfa.data.batches import Collator
@@ -11,18 +9,7 @@ from smfa.methods.base import get_method, make_params
 from smfa.methods.shared import forget_nll
 from smfa.models.adapters import base_weights, set_weights
 
-
-def check_output(job, output, before) -> dict[str, torch.Tensor]:  # type: ignore[no-untyped-def]
-    """The shared contract: base untouched, finite language-model-only deltas, adapter saved."""
-    after = dict(job.model.named_parameters())
-    assert set(after) == set(before)
-    assert all(torch.equal(before[n], after[n]) for n in before)
-    deltas = output.variants[""].deltas()
-    assert deltas and all(".language_model." in n for n in deltas)  # never the vision tower
-    assert all(torch.isfinite(d).all() for d in deltas.values())
-    assert output.stats["steps"] >= 1 and math.isfinite(output.stats["final_loss"])
-    assert (job.artifacts / "adapters" / "forget" / "adapter_config.json").is_file()
-    return deltas
+from .conftest import check_output
 
 
 @torch.no_grad()

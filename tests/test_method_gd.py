@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -13,18 +11,7 @@ from smfa.methods.base import PairCollator, get_method, make_params, paired
 from smfa.methods.gd import gd_loss
 from smfa.models.adapters import attach_lora
 
-
-def check_output(job, output, before) -> dict[str, torch.Tensor]:  # type: ignore[no-untyped-def]
-    """The shared contract: base untouched, finite language-model-only deltas, adapter saved."""
-    after = dict(job.model.named_parameters())
-    assert set(after) == set(before)
-    assert all(torch.equal(before[n], after[n]) for n in before)
-    deltas = output.variants[""].deltas()
-    assert deltas and all(".language_model." in n for n in deltas)  # never the vision tower
-    assert all(torch.isfinite(d).all() for d in deltas.values())
-    assert output.stats["steps"] >= 1 and math.isfinite(output.stats["final_loss"])
-    assert (job.artifacts / "adapters" / "forget" / "adapter_config.json").is_file()
-    return deltas
+from .conftest import check_output
 
 
 def per_example_nll(model, batch) -> torch.Tensor:  # type: ignore[no-untyped-def]
