@@ -174,6 +174,9 @@ def test_world_train_eval_end_to_end(tmp_path: Path) -> None:
     assert (unlearned / "model" / "model.safetensors").is_file()
     assert (unlearned / "delta.safetensors").is_file()
     assert (unlearned / "adapters" / "anchor" / "adapter_config.json").is_file()
+    smfa("export-lora", "--run", unlearned, "--rank", "2")
+    exported = json.loads((unlearned / "lora-r2" / "export.json").read_text())
+    assert exported["rank"] == 2 and 0.0 < exported["kept_energy"] <= 1.0
 
     # Side by side: SMFA with a k sweep (the methods' own tests cover every baseline).
     report = tmp_path / "compare"

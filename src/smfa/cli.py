@@ -186,6 +186,42 @@ def compare(
     console.print(f"report: {paths['html']} · {paths['markdown']}")
 
 
+@app.command("export-lora")
+def export_lora_cmd(
+    run: Annotated[Path, typer.Option(help="An `smfa unlearn` output directory.")],
+    rank: Annotated[int, typer.Option(help="LoRA rank of the exported adapter.")] = 16,
+    out: Annotated[
+        Path | None, typer.Option(help="Adapter directory (default RUN/lora-rR).")
+    ] = None,
+    world: Annotated[
+        Path | None, typer.Option(help="Also evaluate adapter vs exact merge on this world.")
+    ] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Export an unlearned model's weight change as a PEFT LoRA adapter (truncated SVD)."""
+    from smfa.export import export_lora, run_source
+
+    cfg = _config(config, set_)
+    vanilla, unlearned = run_source(run)
+    target = out or run / f"lora-r{rank}"
+    stats = export_lora(vanilla, unlearned, rank, target)
+    console.print(
+        f"adapter: {target} (rank {rank}, {stats['matrices']} matrices, "
+        f"{stats['adapter_parameters']:,} parameters for {stats['dense_parameters']:,} dense; "
+        f"keeps {100 * stats['kept_energy']:.1f}% of the delta's energy)"
+    )
+    if world is not None:
+        from smfa.export import EXPORT_META, compare_export
+        from smfa.io import atomic_write_json
+
+        rows = compare_export(vanilla, unlearned, target, world, cfg)
+        for key, exact, approx in rows:
+            console.print(f"  {key:<22} exact {exact}  adapter {approx}")
+        stats["against_exact_merge"] = {key: {"exact": e, "adapter": a} for key, e, a in rows}
+        atomic_write_json(target / EXPORT_META, stats)
+
+
 @app.command()
 def report(results: Annotated[Path, typer.Argument(help="A results.json file.")]) -> None:
     """(Re)write report.md and report.html beside a results.json."""

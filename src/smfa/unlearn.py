@@ -218,7 +218,7 @@ def unlearn(
             "summary": kind.summary,
             "params": asdict(params),
             "unlearn": asdict(config.unlearn),
-            "vanilla": str(vanilla),
+            "vanilla": str(Path(vanilla).resolve()),
             "world_hash": world.world_hash,
             "request": {
                 "label": request.label,
