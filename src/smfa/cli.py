@@ -186,6 +186,50 @@ def compare(
     console.print(f"report: {paths['html']} · {paths['markdown']}")
 
 
+@app.command("import")
+def import_cmd(
+    layout: Annotated[str, typer.Argument(help="mllmu, fiubench, tofu or clear.")],
+    source: Annotated[Path, typer.Argument(help="The benchmark's local directory.")],
+    out: Annotated[Path, typer.Argument(help="Where to write the world.")],
+    images: Annotated[Path | None, typer.Option(help="Image directory, if elsewhere.")] = None,
+    records: Annotated[Path | None, typer.Option(help="Profile/QA records file.")] = None,
+    evaluation: Annotated[Path | None, typer.Option(help="MLLMU evaluation records.")] = None,
+    qa: Annotated[Path | None, typer.Option(help="TOFU question-answer file.")] = None,
+    captions: Annotated[Path | None, typer.Option(help="CLEAR captions (face images).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of any split the layout lacks.")] = 0,
+    few_shot: Annotated[int, typer.Option(help="Few-shot retain questions.")] = 64,
+    overwrite: Annotated[bool, typer.Option(help="Replace a non-empty OUT.")] = False,
+) -> None:
+    """Import a public benchmark layout (docs/data-format.md) into a world directory."""
+    import inspect
+
+    from smfa.data.format import load_world
+    from smfa.importers import IMPORTERS, import_world
+
+    given = {
+        "images": images,
+        "records": records,
+        "evaluation": evaluation,
+        "qa": qa,
+        "captions": captions,
+    }
+    accepted = (
+        set(inspect.signature(IMPORTERS[layout]).parameters) if layout in IMPORTERS else set()
+    )
+    wrong = [f"--{k}" for k, v in given.items() if v is not None and k not in accepted]
+    if layout in IMPORTERS and wrong:
+        raise SmfaError(f"layout '{layout}' takes no {', '.join(wrong)}")
+    options = {k: v for k, v in given.items() if v is not None}
+    world = import_world(
+        layout, source, out, seed=seed, few_shot=few_shot, overwrite=overwrite, **options
+    )
+    loaded = load_world(world)
+    console.print(
+        f"world: {world} ({len(loaded.people)} people, {len(loaded.questions)} questions, "
+        f"forget ratios {', '.join(map(str, loaded.ratios))})"
+    )
+
+
 @app.command("export-lora")
 def export_lora_cmd(
     run: Annotated[Path, typer.Option(help="An `smfa unlearn` output directory.")],
