@@ -294,17 +294,19 @@ def run_compare(
     for method in config.compare.methods:  # fail on a typo before any work starts
         make_params(get_method(method), method_config(config, method).methods.get(method))
     out_dir = Path(out_dir)
+    # Long jobs first, the two short reference evaluations last, so that no worker sits idle
+    # at the end while another finishes a long method (the methods train; these only score).
     jobs: list[Any] = [
-        EvalJob("vanilla", str(vanilla), config, str(world_dir), str(out_dir), request, True)
+        MethodJob(m, config, str(world_dir), str(vanilla), str(out_dir), request)
+        for m in config.compare.methods
     ]
+    jobs.append(
+        EvalJob("vanilla", str(vanilla), config, str(world_dir), str(out_dir), request, True)
+    )
     if oracle is not None:
         jobs.append(
             EvalJob("oracle", str(oracle), config, str(world_dir), str(out_dir), request, False)
         )
-    jobs += [
-        MethodJob(m, config, str(world_dir), str(vanilla), str(out_dir), request)
-        for m in config.compare.methods
-    ]
     results = run_jobs(jobs, workers=config.compare.workers)
     methods = {m: results[m] for m in config.compare.methods}
     selection = select_variants(methods, results["vanilla"]["validation_rows"])
