@@ -10,6 +10,7 @@ Every variant is also evaluated on the reported slice, to draw SMFA's k curve.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -245,7 +246,6 @@ def _validation_scenes(rows: list[dict[str, Any]], model: str) -> float | None:
 def examples(
     world: World,
     request: ForgetRequest,
-    out_rows: dict[str, list[dict[str, Any]]],
     generations: dict[str, dict[str, str]],
     limit: int = 4,
 ) -> list[dict[str, Any]]:
@@ -352,7 +352,7 @@ def run_compare(
             "report_phrasing": "heldout",
             "report_view": "heldout",
             "selection": selection,
-            "examples": examples(world, request, {}, generations),
+            "examples": examples(world, request, generations),
             "timings": timings,
             "seconds": round(time.time() - started, 1),
         },
@@ -363,8 +363,6 @@ def run_compare(
 
 
 def _read_generations(out_dir: Path, names: list[str]) -> dict[str, dict[str, str]]:
-    import json
-
     found: dict[str, dict[str, str]] = {}
     for name in names:
         path = out_dir / f"generations-{name}.jsonl"

@@ -138,6 +138,9 @@ def compare_export(
     for key, _, _, _ in COLUMNS:
         exact, approx = head["exact"].get(key), head["adapter"].get(key)
         if exact is not None or approx is not None:
-            fmt = lambda v: "—" if v is None else f"{100 * v:5.1f}%"  # noqa: E731
-            out.append((key, fmt(exact), fmt(approx)))
+            out.append((key, _percent(exact), _percent(approx)))
     return out
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:5.1f}%"

@@ -173,21 +173,14 @@ def unlearn(
         raise SmfaError(f"{out}: refusing to write over the model being unlearned")
     if out.exists() and not (out / RUN_META).is_file() and any(out.iterdir()):
         raise SmfaError(f"{out} is not empty and holds no unlearning run; choose another --out")
-    if (out / RUN_META).is_file():
-        meta = json.loads((out / RUN_META).read_text(encoding="utf-8"))
-        if meta.get("key") == run_key(
-            vanilla,
-            world,
-            request,
-            method,
-            make_params(get_method(method), config.methods.get(method)),
-            config.unlearn,
-        ):
-            return meta
-        raise SmfaError(f"{out} holds another unlearning run; choose another --out")
     kind = get_method(method)
     params = make_params(kind, config.methods.get(method))
     key = run_key(vanilla, world, request, method, params, config.unlearn)
+    if (out / RUN_META).is_file():
+        meta = json.loads((out / RUN_META).read_text(encoding="utf-8"))
+        if meta.get("key") == key:
+            return meta
+        raise SmfaError(f"{out} holds another unlearning run; choose another --out")
     torch.set_num_threads(config.unlearn.threads)
     started = time.perf_counter()
     model, processor = load_model(vanilla, trust_remote_code=config.model.trust_remote_code)

@@ -10,6 +10,7 @@ refusal-relabelled answers) and the few-shot retain sample, and returns dense we
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -113,7 +114,7 @@ class Job:
         )
 
 
-class Method:
+class Method(ABC):
     """Base class; subclasses register themselves by defining `name`."""
 
     name: ClassVar[str] = ""
@@ -128,8 +129,9 @@ class Method:
         if cls.name:
             REGISTRY[cls.name] = cls
 
+    @abstractmethod
     def run(self, job: Job) -> MethodOutput:
-        raise NotImplementedError
+        """Unlearn `job.data` from `job.model`; return dense deltas, leaving the model as given."""
 
 
 def make_params(method: type[Method], raw: dict[str, Any] | None) -> Any:

@@ -171,19 +171,17 @@ def _params(p: SMFA.Params, k: float | None) -> dict[str, Any]:
 
 
 def _share_summary(share: dict[str, float], deltas: Deltas) -> dict[str, Any]:
-    """Masked share overall (entry-weighted) and per decoder layer."""
-    sizes = {n: deltas[n].numel() for n in share}
-    total = sum(sizes.values())
-    layers: dict[str, list[float]] = {}
+    """Masked share overall and per decoder layer, each weighted by the matrices' entries."""
+    masked: dict[str, float] = {}
+    entries: dict[str, int] = {}
     for name, value in share.items():
         parts = name.split(".layers.")
         layer = parts[1].split(".")[0] if len(parts) > 1 else "other"
-        layers.setdefault(layer, []).append(value * sizes[name])
-        layers.setdefault(f"{layer}:n", []).append(sizes[name])
-    per_layer = {
-        layer: sum(values) / sum(layers[f"{layer}:n"])
-        for layer, values in layers.items()
-        if not layer.endswith(":n")
+        size = deltas[name].numel()
+        masked[layer] = masked.get(layer, 0.0) + value * size
+        entries[layer] = entries.get(layer, 0) + size
+    total = sum(entries.values())
+    return {
+        "overall": sum(masked.values()) / total if total else 0.0,
+        "per_layer": {layer: masked[layer] / entries[layer] for layer in masked},
     }
-    overall = sum(share[n] * sizes[n] for n in share) / total if total else 0.0
-    return {"overall": overall, "per_layer": per_layer}
