@@ -90,3 +90,24 @@ def test_rows_and_composites_by_hand() -> None:
     assert composite["overall_image_understanding"]["value"] == pytest.approx(0.75)
     assert composite["overall_meaningful"]["value"] == pytest.approx(5 / 6)
     assert all(r["model"] == "m" and r["phrasing"] == "heldout" for r in rows)
+
+
+def test_likelihood_off_skips_teacher_forcing_and_changes_nothing_else(
+    tiny: tuple, mini_world: World
+) -> None:
+    from smfa.config import EvalConfig
+    from smfa.eval.harness import score_questions
+
+    model, processor = tiny
+    config = EvalConfig(phrasings=["validation"], train_scenes=False, max_new_tokens=3)
+    full = score_questions(model, processor, mini_world, 10, config)
+    fast = score_questions(
+        model, processor, mini_world, 10, EvalConfig(**{**config.__dict__, "likelihood": False})
+    )
+    assert [s.prediction for s in full] == [s.prediction for s in fast]
+    forced = {"answer_probability", "mc_accuracy"}
+    memory = [i for i, s in enumerate(full) if s.question.kind == "image_memory"]
+    assert memory and all(forced <= set(full[i].scores) for i in memory)
+    assert not any(forced & set(s.scores) for s in fast)
+    for a, b in zip(full, fast, strict=True):
+        assert {k: v for k, v in a.scores.items() if k not in forced} == b.scores

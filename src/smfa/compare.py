@@ -23,9 +23,10 @@ from smfa.data.format import World, load_world
 from smfa.eval.results import RESULTS_SCHEMA, write_results
 from smfa.io import atomic_write_json
 from smfa.methods.base import get_method, make_params
-from smfa.pipeline import ProgressFn, evaluate_model, run_jobs
+from smfa.pipeline import ProgressFn, evaluate_model
 from smfa.report.summary import headline
 from smfa.unlearn import ForgetRequest, resolve_request, run_key, unlearn
+from smfa.workers import run_jobs
 
 CRITERION = (
     "validation score = (1 - mean forget leak, image and text) + mean of the retention "
@@ -47,7 +48,10 @@ def report_eval(config: RunConfig, reference: bool = False) -> EvalConfig:
 
 
 def validation_eval(config: RunConfig) -> EvalConfig:
-    return dataclasses.replace(config.eval, phrasings=["validation"], train_scenes=False)
+    """The choosing slice: validation wordings and scenes, generated answers only."""
+    return dataclasses.replace(
+        config.eval, phrasings=["validation"], train_scenes=False, likelihood=False
+    )
 
 
 def method_config(config: RunConfig, method: str) -> RunConfig:

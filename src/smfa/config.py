@@ -78,6 +78,9 @@ class EvalConfig:
     # The validation wordings exist for choosing hyper-parameters; add "validation" when tuning.
     phrasings: list[str] = field(default_factory=lambda: ["train", "heldout"])
     train_scenes: bool = True  # also probe the scenes trained on (not only held-out scenes)
+    # Teacher-forced passes over the true value and its distractors (answer likelihood and
+    # multiple choice); choosing SMFA's k on validation needs only the generated answers.
+    likelihood: bool = True
 
 
 @dataclass

@@ -16,9 +16,10 @@ from rich.table import Table
 
 from smfa.compare import run_compare
 from smfa.config import RunConfig
-from smfa.pipeline import ReferenceJob, ensure_base, ensure_world, run_jobs
+from smfa.pipeline import ReferenceJob, ensure_base, ensure_world
 from smfa.report.markdown import write_report
 from smfa.report.summary import COLUMNS, headline, ordered_models, ratios, visible_models
+from smfa.workers import run_jobs
 
 
 def _summary_table(data: dict, console: Console) -> None:  # type: ignore[type-arg]

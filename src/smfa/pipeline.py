@@ -1,15 +1,13 @@
-"""Putting the pieces together: world -> reference models -> evaluation, cached and parallel.
+"""Putting the pieces together: world -> reference models -> evaluation, cached.
 
 The CLI commands and the demo call these functions. Long jobs (training and evaluating one
-reference model) run in worker processes, one torch thread each, because on a few CPU cores two
-single-threaded processes beat one two-threaded one; the parent shows one progress bar per job.
+reference model) run in worker processes (`smfa.workers`), one torch thread each, because on a
+few CPU cores two single-threaded processes beat one two-threaded one.
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
-import queue
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -18,11 +16,9 @@ from typing import Any
 
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from smfa.config import EvalConfig, RunConfig, WorldConfig
 from smfa.data.format import World, load_world
-from smfa.errors import SmfaError
 from smfa.eval.harness import aggregate, generations, score_questions
 from smfa.eval.results import write_generations
 from smfa.io import atomic_write_json, canonical_json, sha256_text
@@ -188,74 +184,3 @@ class ReferenceJob:
             tick=tick,
         )
         return {**result, "rows": rows, "seconds": time.time() - started}
-
-
-def _run_job(job: Any, messages: Any) -> None:
-    """Worker-process body: run `job.execute`, reporting progress and the result."""
-    try:
-
-        def progress(label: str, done: int, total: int, loss: float | None) -> None:
-            messages.put(("progress", job.name, label, done, total, loss))
-
-        messages.put(("done", job.name, job.execute(progress)))
-    except SmfaError as exc:
-        messages.put(("error", job.name, str(exc)))
-    except Exception as exc:  # a bug in a worker: surface it with its type, not silently
-        messages.put(("error", job.name, f"{type(exc).__name__}: {exc}"))
-
-
-def run_jobs(jobs: list[Any], workers: int = 2) -> dict[str, Any]:
-    """Run jobs (objects with `name` and `execute(progress)`) in up to `workers` processes.
-
-    One live progress bar per job; returns each job's result by name. A failing job stops the
-    others and raises its error.
-    """
-    context = mp.get_context("spawn")
-    messages = context.Queue()
-    processes = [
-        context.Process(target=_run_job, args=(job, messages), daemon=True) for job in jobs
-    ]
-    results: dict[str, Any] = {}
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[note]}"),
-        TimeElapsedColumn(),
-    )
-    names = {id(w): job.name for w, job in zip(processes, jobs, strict=True)}
-    with Progress(*columns, console=Console(stderr=True)) as bar:
-        tasks = {job.name: bar.add_task(f"wait {job.name}", total=None, note="") for job in jobs}
-        pending = list(processes)
-        running: list[Any] = []
-        while len(results) < len(jobs):
-            while pending and len(running) < max(1, workers):
-                worker = pending.pop(0)
-                worker.start()
-                running.append(worker)
-            try:
-                message = messages.get(timeout=0.5)
-            except queue.Empty:
-                for worker in running:
-                    if worker.exitcode is not None and names[id(worker)] not in results:
-                        raise SmfaError(
-                            f"{names[id(worker)]}: worker process died (exit {worker.exitcode})"
-                        ) from None
-                continue
-            kind, name = message[0], message[1]
-            if kind == "progress":
-                _, _, label, done, total, loss = message
-                note = f"loss {loss:.4f}" if loss is not None else ""
-                bar.update(tasks[name], description=label, completed=done, total=total, note=note)
-            elif kind == "done":
-                results[name] = message[2]
-                bar.update(tasks[name], description=f"{name} done", note="")
-                running = [w for w in running if names[id(w)] not in results]
-            else:
-                for worker in processes:
-                    if worker.is_alive():
-                        worker.terminate()
-                raise SmfaError(f"{name}: {message[2]}")
-    for worker in processes:
-        worker.join(timeout=30)
-    return results

@@ -132,7 +132,7 @@ def score_questions(
     spans: list[tuple[int, int]] = []
     owners: list[tuple[int, int]] = []  # (question index, option index; 0 is the true value)
     for qi, (q, sample) in enumerate(zip(questions, samples, strict=True)):
-        if q.kind not in MEMORY_KINDS:
+        if q.kind not in MEMORY_KINDS or not config.likelihood:
             continue
         for oi, option in enumerate((q.value, *q.distractors)):
             parts = _with_value(q.answer, q.value, option)
@@ -161,7 +161,8 @@ def score_questions(
             result["leak_rate" if split == "forget" else "recall"] = hit
             result["refusal_rate" if split == "forget" else "false_refusal_rate"] = float(refused)
             result["rouge_l"] = M.rouge_l(prediction, q.answer)
-            result["answer_probability"] = M.answer_probability(value_logprobs[qi])
+            if qi in value_logprobs:
+                result["answer_probability"] = M.answer_probability(value_logprobs[qi])
             if len(options[qi]) > 1:
                 result["mc_accuracy"] = float(M.multiple_choice_correct(options[qi]))
         elif q.kind in UNDERSTANDING_KINDS:

@@ -1,0 +1,119 @@
+"""Long jobs in a few persistent worker processes, with one live progress bar per job.
+
+A job is any picklable object with a `name` and `execute(progress) -> result`. Jobs are handed
+out in the order given (put the long ones first) to `workers` processes that each live for the
+whole run, so the price of starting Python and importing torch and transformers (several
+seconds of CPU each time) is paid once per worker, not once per job. Every job seeds its own
+randomness, so the process a job lands in does not change its result.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from smfa.errors import SmfaError
+
+
+def _serve(tasks: Any, messages: Any) -> None:
+    """Worker-process body: run jobs from `tasks` until the stop sign (None)."""
+    while True:
+        job = tasks.get()
+        if job is None:
+            return
+        name = job.name
+
+        def progress(
+            label: str, done: int, total: int, loss: float | None, name: str = name
+        ) -> None:
+            messages.put(("progress", name, label, done, total, loss))
+
+        messages.put(("start", name))
+        try:
+            messages.put(("done", name, job.execute(progress)))
+        except SmfaError as exc:
+            messages.put(("error", name, str(exc)))
+        except Exception as exc:  # a bug in a job: surface it with its type, not silently
+            messages.put(("error", name, f"{type(exc).__name__}: {exc}"))
+
+
+def _stop(processes: list[Any], finished: bool) -> None:
+    """Let finished workers exit on their own; terminate them when a job failed."""
+    for process in processes:
+        if not finished and process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=30)
+        if process.is_alive():
+            process.terminate()
+
+
+def run_jobs(jobs: list[Any], workers: int = 2) -> dict[str, Any]:
+    """Run `jobs` in up to `workers` processes; returns each job's result by name.
+
+    A failing job stops the others and raises its error; so does a worker that dies.
+    """
+    names = [job.name for job in jobs]
+    if len(set(names)) != len(names):
+        raise SmfaError(f"job names must be unique, got {names}")
+    if not jobs:
+        return {}
+    context = mp.get_context("spawn")
+    tasks, messages = context.Queue(), context.Queue()
+    count = max(1, min(workers, len(jobs)))
+    for job in jobs:
+        tasks.put(job)
+    for _ in range(count):
+        tasks.put(None)
+    processes = [
+        context.Process(target=_serve, args=(tasks, messages), daemon=True) for _ in range(count)
+    ]
+    for process in processes:
+        process.start()
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[note]}"),
+        TimeElapsedColumn(),
+    )
+    results: dict[str, Any] = {}
+    finished = False
+    try:
+        with Progress(*columns, console=Console(stderr=True)) as bar:
+            tasks_shown = {n: bar.add_task(f"wait {n}", total=None, note="") for n in names}
+            while len(results) < len(jobs):
+                try:
+                    message = messages.get(timeout=0.5)
+                except queue.Empty:
+                    dead = [p for p in processes if p.exitcode not in (None, 0)]
+                    if dead or all(p.exitcode is not None for p in processes):
+                        code = dead[0].exitcode if dead else 0
+                        missing = [n for n in names if n not in results]
+                        raise SmfaError(
+                            f"a worker process died (exit {code}) before finishing "
+                            f"{', '.join(missing)}"
+                        ) from None
+                    continue
+                kind, name = message[0], message[1]
+                if kind == "start":
+                    bar.update(tasks_shown[name], description=name)
+                elif kind == "progress":
+                    _, _, label, done, total, loss = message
+                    note = f"loss {loss:.4f}" if loss is not None else ""
+                    bar.update(
+                        tasks_shown[name], description=label, completed=done, total=total, note=note
+                    )
+                elif kind == "done":
+                    results[name] = message[2]
+                    bar.update(tasks_shown[name], description=f"{name} done", note="")
+                else:
+                    raise SmfaError(f"{name}: {message[2]}")
+        finished = True
+    finally:
+        _stop(processes, finished)
+    return results

@@ -1,0 +1,66 @@
+"""The persistent worker pool: results by name, jobs share a few processes, failures surface."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from smfa.errors import SmfaError
+from smfa.workers import run_jobs
+
+
+@dataclass
+class Square:
+    value: int
+
+    @property
+    def name(self) -> str:
+        return f"square-{self.value}"
+
+    def execute(self, progress: Any) -> dict[str, int]:
+        progress("compute", 1, 1, None)
+        return {"value": self.value * self.value, "pid": os.getpid()}
+
+
+@dataclass
+class Fails:
+    name: str = "fails"
+
+    def execute(self, progress: Any) -> None:
+        raise SmfaError("the input is bad")
+
+
+@dataclass
+class Dies:
+    name: str = "dies"
+
+    def execute(self, progress: Any) -> None:
+        os._exit(3)
+
+
+def test_every_job_runs_once_in_at_most_workers_processes() -> None:
+    results = run_jobs([Square(v) for v in range(5)], workers=2)
+    assert {name: r["value"] for name, r in results.items()} == {
+        f"square-{v}": v * v for v in range(5)
+    }
+    pids = {r["pid"] for r in results.values()}
+    assert 1 <= len(pids) <= 2 and os.getpid() not in pids
+
+
+def test_a_failing_job_raises_its_error_with_its_name() -> None:
+    with pytest.raises(SmfaError, match="fails: the input is bad"):
+        run_jobs([Square(2), Fails()], workers=1)
+
+
+def test_a_dead_worker_is_reported() -> None:
+    with pytest.raises(SmfaError, match=r"worker process died \(exit 3\).*dies"):
+        run_jobs([Dies()], workers=1)
+
+
+def test_names_must_be_unique_and_no_jobs_is_no_results() -> None:
+    with pytest.raises(SmfaError, match="unique"):
+        run_jobs([Square(1), Square(1)])
+    assert run_jobs([]) == {}
