@@ -27,7 +27,7 @@ from smfa.reference import build_base, train_reference
 from smfa.train import progress_bar
 from smfa.world.build import WorldParams, build_world
 
-EVAL_SCHEMA = 1
+EVAL_SCHEMA = 2  # 2: teacher forcing shares prompt encodings (same scores up to rounding)
 
 
 def world_params(config: WorldConfig) -> WorldParams:

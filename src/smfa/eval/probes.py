@@ -2,12 +2,14 @@
 
 `generate` answers many questions in batches (left padding, KV cache, greedy, stop at EOS).
 `answer_logprobs` scores given answers token by token under teacher forcing, which is what
-catches knowledge that greedy decoding hides. Both sort by length to waste little on padding
-and return results in the input order. Neither knows what is being measured.
+catches knowledge that greedy decoding hides; candidates that share a prompt share its
+encoding. Both sort by length to waste little on padding and return results in the input
+order. Neither knows what is being measured.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -61,6 +63,21 @@ def generate(
     return answers
 
 
+# Model types whose positions are plain 1-D counts, so a cached prompt can be continued with
+# explicit position ids; others (Qwen2-VL's 3-D rotary positions, ...) score whole sequences.
+PREFIX_SHARING = frozenset({"llava"})
+
+
+def shares_prefix(model: Any) -> bool:
+    return getattr(getattr(model, "config", None), "model_type", None) in PREFIX_SHARING
+
+
+def _cache_name(model: Any) -> str:
+    """The forward argument that carries a KV cache (`cache` since transformers 5.2x)."""
+    names = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in names else "past_key_values"
+
+
 @torch.inference_mode()
 def answer_logprobs(
     model: Any,
@@ -70,6 +87,8 @@ def answer_logprobs(
     tick: Tick | None = None,
 ) -> list[list[float]]:
     """Per-token log-probabilities of each sample's answer ids (EOS included)."""
+    if shares_prefix(model):
+        return shared_prompt_logprobs(model, encoder, samples, batch_size, tick)
     model.eval()
     collate = Collator(encoder, train=True)
     order = _order(samples)
@@ -91,4 +110,81 @@ def answer_logprobs(
             scores[i] = picked[row][mask[row]].tolist()
         if tick is not None:
             tick(len(index))
+    return scores
+
+
+def _prompt_groups(samples: Sequence[Sample]) -> list[list[int]]:
+    """Indices of samples grouped by identical prompt (ids and image), short prompts first."""
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, sample in enumerate(samples):
+        groups.setdefault((sample.prompt_ids, sample.image), []).append(i)
+    members = list(groups.values())
+    heads = [samples[m[0]] for m in members]
+    order = sorted(
+        range(len(members)),
+        key=lambda g: (heads[g].image is None, len(heads[g].prompt_ids), g),
+    )
+    return [members[g] for g in order]
+
+
+@torch.inference_mode()
+def shared_prompt_logprobs(
+    model: Any,
+    encoder: Encoder,
+    samples: Sequence[Sample],
+    batch_size: int = 64,
+    tick: Tick | None = None,
+) -> list[list[float]]:
+    """`answer_logprobs` that runs each distinct prompt once.
+
+    Teacher forcing asks one question with several candidate answers (the true value and its
+    distractors). The prompt, image tokens and all, is encoded once (left padded, positions
+    counted from its first real token) and its KV cache repeated for every candidate; only the
+    candidates' tokens run again. The result equals scoring each whole sequence, up to float
+    rounding.
+    """
+    model.eval()
+    collate = Collator(encoder, train=False)
+    pad = int(encoder.tokenizer.pad_token_id)
+    device = next(model.parameters()).device
+    scores: list[list[float]] = [[] for _ in samples]
+    groups = _prompt_groups(samples)
+    start = 0
+    while start < len(groups):
+        chunk, rows = [], 0
+        while start < len(groups) and (not chunk or rows + len(groups[start]) <= batch_size):
+            chunk.append(groups[start])
+            rows += len(groups[start])
+            start += 1
+        batch = {k: v.to(device) for k, v in collate([samples[g[0]] for g in chunk]).items()}
+        prompt_mask = batch["attention_mask"]
+        positions = (prompt_mask.cumsum(-1) - 1).clamp(min=0)
+        out = model(**batch, position_ids=positions, use_cache=True, logits_to_keep=1)
+        first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)
+        owner = torch.tensor([gi for gi, g in enumerate(chunk) for _ in g], device=device)
+        members = [i for g in chunk for i in g]
+        cache_arg = _cache_name(model)
+        cache = getattr(out, cache_arg)
+        cache.reorder_cache(owner)
+        answers = [samples[i].answer_ids for i in members]
+        width = max(len(a) for a in answers)
+        ids = torch.full((len(members), width), pad, dtype=torch.long, device=device)
+        mask = torch.zeros_like(ids)
+        for row, answer in enumerate(answers):
+            ids[row, : len(answer)] = torch.tensor(answer)
+            mask[row, : len(answer)] = 1
+        past_mask = prompt_mask[owner]
+        logits = model(
+            input_ids=ids,
+            attention_mask=torch.cat([past_mask, mask], dim=1),
+            position_ids=past_mask.sum(-1, keepdim=True) + torch.arange(width, device=device),
+            **{cache_arg: cache},
+        ).logits.float()
+        head = first[owner].gather(-1, ids[:, :1])
+        rest = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:].unsqueeze(-1))
+        picked = torch.cat([head, rest.squeeze(-1)], dim=1)
+        for row, i in enumerate(members):
+            scores[i] = picked[row, : len(answers[row])].tolist()
+        if tick is not None:
+            tick(len(members))
     return scores
