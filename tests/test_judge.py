@@ -22,7 +22,14 @@ from smfa.errors import JudgeError, SmfaError
 from smfa.eval.harness import Scored, aggregate, score_questions
 from smfa.eval.leak import content_words, leaks, text_leaks, text_recall, value_words
 from smfa.eval.metrics import normalize
-from smfa.judge import HfJudge, HttpJudge, add_judge_scores, make_judge, parse_score
+from smfa.judge import (
+    HfJudge,
+    HttpJudge,
+    add_judge_scores,
+    check_spec,
+    make_judge,
+    parse_score,
+)
 from smfa.judge.prompts import REMINDER
 
 # ------------------------------------------------------------------ the fuzzy leak rule
@@ -273,8 +280,22 @@ def test_judge_specs() -> None:
         make_judge("http://h:8000/v1")
     with pytest.raises(JudgeError, match="neither http"):
         make_judge("no/such/dir")
+    check_spec("")
+    check_spec("https://api.example.com/v1@gpt-4o-mini")
     with pytest.raises(JudgeError, match="judge_unparseable must be one of error, nan"):
         HttpJudge("http://h/v1", "m", unparseable="zero")
+
+
+def test_cli_rejects_a_bad_judge_before_any_model_work(
+    mini_world_dir: Path, tmp_path: Path
+) -> None:
+    from .test_cli import assert_one_line_error, smfa
+
+    args = ("eval", "--model", tmp_path, "--world", mini_world_dir, "--out", tmp_path / "o")
+    result = smfa(*args, "--judge", "http://127.0.0.1:9/v1", check=False)
+    assert_one_line_error(result, "an endpoint spec is URL@MODEL")
+    result = smfa(*args, "--set", "eval.judge=/no/such/judge", check=False)
+    assert_one_line_error(result, "'/no/such/judge' is neither")
 
 
 # ------------------------------------------------------------------ wiring: rows and the harness

@@ -9,7 +9,7 @@ describes the prompts, scales and settings.
 from smfa.judge.base import Judge, PromptJudge, parse_score
 from smfa.judge.hf import HfJudge
 from smfa.judge.http import HttpJudge
-from smfa.judge.wire import add_judge_scores, judge_from_config, make_judge
+from smfa.judge.wire import add_judge_scores, check_spec, judge_from_config, make_judge
 
 __all__ = [
     "HfJudge",
@@ -17,6 +17,7 @@ __all__ = [
     "Judge",
     "PromptJudge",
     "add_judge_scores",
+    "check_spec",
     "judge_from_config",
     "make_judge",
     "parse_score",

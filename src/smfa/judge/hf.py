@@ -4,7 +4,8 @@ The directory holds a causal language model (`AutoModelForCausalLM`) or, failing
 image-text-to-text model (`AutoModelForImageTextToText`, asked text only). Conversations go
 through the tokenizer's chat template when it has one; otherwise each message is written as
 "Role: content" and the prompt ends with "Assistant:". Only the newly generated tokens are
-read. `trust_remote_code` stays off unless asked for.
+read. The model runs on the first CUDA device when there is one, else on the CPU, in the
+dtype its config names. `trust_remote_code` stays off unless asked for.
 """
 
 from __future__ import annotations
@@ -28,19 +29,26 @@ def _load(model_dir: Path, trust_remote_code: bool) -> tuple[Any, Any]:
     import transformers as tf
 
     options = {"trust_remote_code": trust_remote_code}
+    weights = {**options, "dtype": "auto"}
     try:
         tokenizer = tf.AutoTokenizer.from_pretrained(model_dir, **options)
-        return tf.AutoModelForCausalLM.from_pretrained(model_dir, **options), tokenizer
+        return tf.AutoModelForCausalLM.from_pretrained(model_dir, **weights), tokenizer
     except (OSError, ValueError, KeyError) as causal_error:
         try:
             processor = tf.AutoProcessor.from_pretrained(model_dir, **options)
-            model = tf.AutoModelForImageTextToText.from_pretrained(model_dir, **options)
+            model = tf.AutoModelForImageTextToText.from_pretrained(model_dir, **weights)
         except (OSError, ValueError, KeyError):
             raise JudgeError(
                 f"judge model {model_dir}: not a loadable causal LM or image-text-to-text "
                 f"model ({causal_error})"
             ) from None
         return model, getattr(processor, "tokenizer", processor)
+
+
+def _device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class HfJudge(PromptJudge):
@@ -63,6 +71,7 @@ class HfJudge(PromptJudge):
             if not self.model_dir.is_dir():
                 raise JudgeError(f"judge model directory {self.model_dir} does not exist")
             model, tokenizer = _load(self.model_dir, trust_remote_code)
+            model = model.to(_device())
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.tokenizer.padding_side = "left"

@@ -25,6 +25,27 @@ if TYPE_CHECKING:
 CHUNK = 32  # questions per judge call between progress ticks
 
 
+def check_spec(spec: str) -> None:
+    """Raise `JudgeError` unless `spec` is empty, URL@MODEL, or an existing directory.
+
+    Cheap (no request, no loading): commands call it before any model work.
+    """
+    spec = spec.strip()
+    if not spec:
+        return
+    if spec.startswith(("http://", "https://")):
+        base_url, at, model = spec.rpartition("@")
+        if not (at and base_url and model.strip()):
+            raise JudgeError(
+                f"eval.judge {spec!r}: an endpoint spec is URL@MODEL, "
+                "e.g. http://127.0.0.1:8000/v1@Qwen/Qwen2.5-7B-Instruct"
+            )
+    elif not Path(spec).expanduser().is_dir():
+        raise JudgeError(
+            f"eval.judge {spec!r} is neither http(s)://HOST/v1@MODEL nor a model directory"
+        )
+
+
 def make_judge(
     spec: str,
     key_env: str = DEFAULT_KEY_ENV,
@@ -33,24 +54,16 @@ def make_judge(
     trust_remote_code: bool = False,
 ) -> Judge | None:
     """The judge a spec names, or None for an empty spec."""
+    check_spec(spec)
     spec = spec.strip()
     if not spec:
         return None
     if spec.startswith(("http://", "https://")):
-        base_url, at, model = spec.rpartition("@")
-        if not (at and base_url and model.strip()):
-            raise JudgeError(
-                f"eval.judge {spec!r}: an endpoint spec is URL@MODEL, "
-                "e.g. http://127.0.0.1:8000/v1@Qwen/Qwen2.5-7B-Instruct"
-            )
+        base_url, _, model = spec.rpartition("@")
         return HttpJudge(
             base_url, model.strip(), key_env=key_env, timeout=timeout, unparseable=unparseable
         )
     path = Path(spec).expanduser()
-    if not path.is_dir():
-        raise JudgeError(
-            f"eval.judge {spec!r} is neither http(s)://HOST/v1@MODEL nor a model directory"
-        )
     return HfJudge(path, unparseable=unparseable, trust_remote_code=trust_remote_code)
 
 
