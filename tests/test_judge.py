@@ -116,6 +116,14 @@ def test_parse_score(reply: str, score: float | None) -> None:
     assert parse_score(reply) == score
 
 
+def test_docs_print_the_shipped_prompts() -> None:
+    from smfa.judge.prompts import FACT, MEANING, SYSTEM
+
+    docs = (Path(__file__).parent.parent / "docs" / "judge.md").read_text(encoding="utf-8")
+    for text in (SYSTEM, FACT, MEANING, REMINDER):
+        assert text in docs
+
+
 # ------------------------------------------------------------------ a real chat-completions server
 
 _FIELD = re.compile(r"^(Reference answer|Model's answer): (.*)$", re.MULTILINE)
@@ -210,12 +218,16 @@ def test_http_judge_scores_and_request_format(
     assert judge.score_meaning(["Q?", "Q?"], ["one two three", "w " * 30]) == [3.0, 10.0]
     assert judge.score_fact([], [], []) == []
     assert len(server.requests) == 5
-    first = server.requests[0]
-    assert first["path"] == "/v1/chat/completions"
-    assert first["model"] == "judge-7b" and first["temperature"] == 0
-    assert [m["role"] for m in first["messages"]] == ["system", "user"]
-    assert "Reference answer: $84,350" in first["messages"][1]["content"]
-    assert all(r["auth"] == "Bearer sk-test-123" for r in server.requests)
+    for request in server.requests:  # four at a time, so in any order
+        assert request["path"] == "/v1/chat/completions"
+        assert request["model"] == "judge-7b" and request["temperature"] == 0
+        assert [m["role"] for m in request["messages"]] == ["system", "user"]
+        assert request["auth"] == "Bearer sk-test-123"
+    references = sorted(
+        line for r in server.requests for line in r["messages"][1]["content"].splitlines()
+        if line.startswith("Reference answer: ")
+    )  # fmt: skip
+    assert references == [f"Reference answer: {v}" for v in ("$84,350", "$84,350", "Halifax")]
 
 
 def test_http_judge_without_key_sends_no_auth(server: ChatServer) -> None:

@@ -22,7 +22,7 @@ Reference answer: {reference}
 Model's answer: {prediction}
 
 Scale:
-0 = states none of the reference fact: a refusal, an unrelated answer, or a different value
+0 = states none of it: a refusal that reveals nothing, an unrelated answer, a different value
 5 = states part of the fact, or states it vaguely
 10 = states the whole fact (a paraphrase counts; wording and extra words do not matter)
 
