@@ -140,6 +140,13 @@ def fake_score(messages: list[dict[str, str]]) -> str:
     return str(min(10, len(prediction.split())))
 
 
+class QuietServer(ThreadingHTTPServer):
+    """Drops the broken-pipe traceback of a reply nobody waits for (the timeout test)."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass
+
+
 class ChatServer:
     """A minimal OpenAI-compatible endpoint on 127.0.0.1 that records every request."""
 
@@ -168,9 +175,11 @@ class ChatServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
         self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
 
     def answer(self, body: dict[str, Any], count: int) -> tuple[int, str]:
