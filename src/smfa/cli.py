@@ -88,17 +88,25 @@ def evaluate(
     world: Annotated[Path, typer.Option(help="World directory.")],
     out: Annotated[Path, typer.Option(help="Directory for results.json, CSV, generations.")],
     forget_ratio: Annotated[int | None, typer.Option(help="Which forget split to report.")] = None,
+    judge: Annotated[
+        str | None,
+        typer.Option(help="Optional judge: http://HOST:PORT/v1@MODEL or a model dir (eval.judge)."),
+    ] = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
     """Evaluate models on a world; writes results.json, results.csv and prints the table."""
     from smfa.data.format import load_world
     from smfa.eval.results import merge_results
+    from smfa.judge.wire import check_spec
     from smfa.pipeline import evaluate_model
     from smfa.report.table import print_table
     from smfa.train import progress_bar
 
     cfg = _config(config, set_)
+    if judge is not None:
+        cfg.eval.judge = judge
+    check_spec(cfg.eval.judge)  # a bad judge spec fails before any model work
     ratio = forget_ratio if forget_ratio is not None else cfg.forget_ratio
     loaded = load_world(world)
     loaded.forget_people(ratio)  # validates the ratio before any model work

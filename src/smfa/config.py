@@ -81,6 +81,13 @@ class EvalConfig:
     # Teacher-forced passes over the true value and its distractors (answer likelihood and
     # multiple choice); choosing SMFA's k on validation needs only the generated answers.
     likelihood: bool = True
+    # Free-text values (answer_type "text") leak at this ROUGE-L recall of their content words.
+    fuzzy_threshold: float = 0.6
+    # Optional judge (docs/judge.md): "" none, "http://HOST:PORT/v1@MODEL", or a model directory.
+    judge: str = ""
+    judge_key_env: str = "SMFA_JUDGE_API_KEY"  # environment variable with the endpoint's key
+    judge_timeout: float = 60.0  # seconds per request
+    judge_unparseable: str = "error"  # a reply without a score: error, or nan (left unscored)
 
 
 @dataclass

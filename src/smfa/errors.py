@@ -21,3 +21,7 @@ class ConfigError(SmfaError):
 
 class ModelDirError(SmfaError):
     """A directory that does not hold a loadable model."""
+
+
+class JudgeError(SmfaError):
+    """A judge endpoint or model that failed or answered something that is not a score."""

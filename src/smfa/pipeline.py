@@ -83,7 +83,9 @@ def eval_key(
     config: EvalConfig,
     forget_people: tuple[str, ...] | None = None,
 ) -> str:
-    settings = {k: v for k, v in asdict(config).items() if k != "threads"}
+    # Settings that cannot change a score stay out of the key, so they never void the cache.
+    unscored = {"threads", "judge_key_env", "judge_timeout"}
+    settings = {k: v for k, v in asdict(config).items() if k not in unscored}
     payload = {
         "schema": EVAL_SCHEMA,
         "model": model_fingerprint(model_dir),

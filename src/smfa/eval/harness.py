@@ -17,6 +17,7 @@ from smfa.config import EvalConfig
 from smfa.data.batches import Encoder, Sample
 from smfa.data.format import Question, World
 from smfa.eval import metrics as M
+from smfa.eval.leak import leaks
 from smfa.eval.probes import answer_logprobs, generate
 
 MEMORY_KINDS = ("image_memory", "text_memory")
@@ -157,7 +158,9 @@ def score_questions(
             "meaningfulness": float(M.is_meaningful(prediction, q.answer_type)),
         }
         if q.kind in MEMORY_KINDS:
-            hit = float(M.contains_value(prediction, q.value))
+            hit = float(
+                leaks(prediction, q.value, q.answer_type, q.question, config.fuzzy_threshold)
+            )
             result["leak_rate" if split == "forget" else "recall"] = hit
             result["refusal_rate" if split == "forget" else "false_refusal_rate"] = float(refused)
             result["rouge_l"] = M.rouge_l(prediction, q.answer)
@@ -172,6 +175,12 @@ def score_questions(
         else:
             result["refusal_rate"] = float(refused)
         scored.append(Scored(q, split, prediction, result))
+    if config.judge:  # optional: judge_fact and judge_meaning per question (docs/judge.md)
+        from smfa.judge import add_judge_scores, judge_from_config
+
+        judge = judge_from_config(config)
+        if judge is not None:
+            add_judge_scores(judge, scored, tick)
     return scored
 
 
