@@ -1,0 +1,172 @@
+"""Hugging Face model families: tiny random-weight checkpoints through the same CLI a user runs.
+
+Per family that can be built here: answer-only labels (hand-checked), images reaching the model,
+`smfa unlearn` (SMFA and IDK) and `smfa eval` end to end, and the merged model reloading with
+stock transformers. Families whose processor cannot be built on this machine (a video processor
+needs torchvision) are covered at model level: LoRA presets and image inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+from transformers import AutoModelForImageTextToText
+
+from smfa.config import ModelConfig
+from smfa.data.batches import IGNORE_INDEX, Collator, Encoder
+from smfa.data.format import World
+from smfa.errors import ConfigError
+from smfa.models.adapters import LoraSpec, target_modules
+from smfa.models.families import FAMILIES
+from smfa.models.io import load_model, load_options, save_model
+from smfa.models.tiny_families import build_tiny_family, tiny_family_parts
+from smfa.reference import world_corpus
+
+from .test_cli import WORLD, smfa
+
+# Family -> (text that ends an answer turn, where the language model's layers are).
+END_TO_END = {
+    "llava": ("</s>", "language_model"),  # llava-hf's template writes no end: EOS
+    "gemma3": ("<end_of_turn>", "language_model"),
+    "idefics3": ("<end_of_utterance>", "text_model"),
+}
+MODEL_ONLY = ("qwen2_vl", "qwen2_5_vl", "llava_onevision", "smolvlm")
+QUICK_UNLEARN = [
+    *("--set", "unlearn.epochs=1", "--set", "unlearn.retain_budget=6"),
+    *("--set", "unlearn.batch_size=8", "--set", "unlearn.bf16=false"),
+]
+QUICK_EVAL = ["--set", "eval.phrasings=train", "--set", "eval.max_new_tokens=6"]
+
+
+def test_tiny_model_ids_are_unchanged(tiny: tuple, mini_world: World) -> None:
+    """The project's tiny LLaVA encodes exactly as before families existed (ids from main)."""
+    _, processor = tiny
+    encoder = Encoder(processor)
+    image = mini_world.questions_where(id="q000001")[0]
+    text = mini_world.questions_where(id="q000082")[0]
+    prompt = (57, 55, 41, 54, 30, 225)  # "USER: " ... "ASSISTANT:" around the question
+    tail = (509, 55, 55, 45, 55, 56, 37, 50, 56, 30)
+    got = encoder.encode(image.id, image.question, image.answer, mini_world.image_path(image.image))
+    assert got.prompt_ids == (*prompt, 4, 4, 4, 4, 203, 738, 271, 288, 269, 35, *tail)
+    assert got.answer_ids == (301, 269, 271, 690, 688, 18, 3)
+    got = encoder.encode(text.id, text.question, text.answer, None)
+    assert got.prompt_ids == (*prompt, 319, 271, 690, 688, 273, 385, 384, 35, *tail)
+    assert got.answer_ids == (690, 688, 273, 385, 384, 271, 1218, 18, 3)
+    assert encoder.lead == " " and encoder.end_ids == (3,) and encoder.stop_ids == [3]
+
+
+@pytest.mark.parametrize("family", [*END_TO_END, *MODEL_ONLY])
+def test_lora_preset_adapts_only_the_language_model(family: str, mini_world: World) -> None:
+    model = tiny_family_parts(family, world_corpus(mini_world)).model
+    names = target_modules(model, LoraSpec(targets="language"))
+    stack = FAMILIES[family].text_stack
+    layers = model.config.get_text_config().num_hidden_layers
+    assert len(names) == 7 * layers  # q, k, v, o, gate, up, down per decoder layer
+    assert all(re.search(rf"\.{stack}\.layers\.\d+\.(self_attn|mlp)\.", n) for n in names)
+
+
+@pytest.mark.parametrize("family", ["qwen2_vl", "qwen2_5_vl"])
+def test_qwen_images_reach_the_model(family: str, mini_world: World) -> None:
+    """Without the processor (no torchvision here): the image processor's grid drives the model."""
+    parts = tiny_family_parts(family, world_corpus(mini_world))
+    question = mini_world.questions_where(kind="image_memory")[0]
+    image = Image.open(mini_world.image_path(question.image)).convert("RGB")
+    pixels = parts.image_processor([image], return_tensors="pt")
+    assert set(pixels) == set(FAMILIES[family].image_keys)
+    count = int(pixels["image_grid_thw"].prod()) // 4  # 2 x 2 patches merge into one token
+    tok = parts.tokenizer
+    ids = tok.convert_tokens_to_ids(["<|vision_start|>", *["<|image_pad|>"] * count])
+    ids += [tok.convert_tokens_to_ids("<|vision_end|>"), *tok(question.question)["input_ids"]]
+    input_ids = torch.tensor([ids])
+    marks = {"mm_token_type_ids": (input_ids == ids[1]).long()}  # 3D RoPE positions for images
+    with torch.no_grad():
+        seen = parts.model(input_ids=input_ids, **pixels, **marks).logits
+        dark = {**pixels, "pixel_values": torch.zeros_like(pixels["pixel_values"])}
+        blind = parts.model(input_ids=input_ids, **dark, **marks).logits
+    assert not torch.allclose(seen[0, -1], blind[0, -1])
+
+
+def _family_checkpoint(family: str, world: World, path: Path) -> Path:
+    model, processor = build_tiny_family(family, world_corpus(world))
+    return save_model(model, processor, path)
+
+
+@pytest.mark.families
+@pytest.mark.parametrize("family", list(END_TO_END))
+def test_family_unlearn_then_eval(
+    family: str, mini_world: World, mini_world_dir: Path, tmp_path: Path
+) -> None:
+    end, stack = END_TO_END[family]
+    vanilla = _family_checkpoint(family, mini_world, tmp_path / "vanilla")
+    model, processor = load_model(vanilla)
+    assert model.config.model_type == family
+    encoder = Encoder(processor)
+    tok = processor.tokenizer
+
+    # Answer-only labels: the labelled span is the answer and the turn's end, nothing else.
+    question = mini_world.questions_where(kind="image_memory")[0]
+    sample = encoder.encode(
+        question.id, question.question, question.answer, mini_world.image_path(question.image)
+    )
+    batch = Collator(encoder, train=True)([sample])
+    labels = batch["labels"][0]
+    labelled = labels[labels != IGNORE_INDEX].tolist()
+    assert (labels[: len(sample.prompt_ids)] == IGNORE_INDEX).all()
+    expected_end = end if family != "llava" else tok.eos_token
+    assert tok.decode(labelled).strip() == question.answer + expected_end
+    if family == "gemma3":  # trains with its image tokens marked: 2 x 2 pooled patches
+        image_token = tok.convert_tokens_to_ids(tok.image_token)
+        assert batch["token_type_ids"].sum() == (batch["input_ids"] == image_token).sum() == 4
+
+    # Images reach the model: other pixels, other predictions.
+    batch.pop("labels")
+    with torch.no_grad():
+        seen = model(**batch).logits
+        dark = {**batch, "pixel_values": torch.zeros_like(batch["pixel_values"])}
+        assert not torch.allclose(seen, model(**dark).logits)
+
+    # The CLI a user runs: unlearn with SMFA and with IDK, then evaluate.
+    runs, deltas = {}, {}
+    for method in ("smfa", "idk"):
+        out = tmp_path / method
+        smfa(
+            "unlearn", "--world", mini_world_dir, "--model", vanilla, "--out", out,
+            "--method", method, "--set", f"workdir={tmp_path / 'work'}", *WORLD, *QUICK_UNLEARN,
+        )  # fmt: skip
+        deltas[method] = load_file(str(out / "delta.safetensors"))
+        assert deltas[method] and all(f".{stack}.layers." in name for name in deltas[method])
+        runs[method] = out / "model"
+    merged = AutoModelForImageTextToText.from_pretrained(runs["smfa"], local_files_only=True)
+    assert type(merged) is type(model)
+    changed = {
+        name
+        for name, weight in merged.named_parameters()
+        if not torch.equal(weight, dict(model.named_parameters())[name])
+    }
+    assert changed and changed <= set(deltas["smfa"])  # the language model, nothing else
+    results = tmp_path / "results"
+    smfa(
+        "eval", "--world", mini_world_dir, "--out", results,
+        "--model", f"vanilla={vanilla}", "--model", f"smfa={runs['smfa']}",
+        "--model", f"idk={runs['idk']}", "--set", f"workdir={tmp_path / 'work'}", *QUICK_EVAL,
+    )  # fmt: skip
+    data = json.loads((results / "results.json").read_text())
+    models = {row["model"] for row in data["rows"]}
+    assert models == {"vanilla", "smfa", "idk"}
+
+
+def test_dtype_attention_and_checkpointing_options(tmp_path: Path, mini_world: World) -> None:
+    vanilla = _family_checkpoint("gemma3", mini_world, tmp_path / "vanilla")
+    options = ModelConfig(dtype="bf16", attn_implementation="eager", gradient_checkpointing=True)
+    model, _ = load_model(vanilla, options=options)
+    assert next(model.parameters()).dtype == torch.bfloat16
+    assert model.config.get_text_config()._attn_implementation == "eager"
+    assert model.is_gradient_checkpointing
+    with pytest.raises(ConfigError, match=r"model\.dtype 'fp8'"):
+        load_options(ModelConfig(dtype="fp8"))
