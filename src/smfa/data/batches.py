@@ -67,7 +67,9 @@ class Encoder:
             return " ", (int(self.tokenizer.eos_token_id),)
         lead = full[len(prompt) : at] if full.startswith(prompt) and len(prompt) <= at else ""
         tail = self.tokenizer(full[at + len(_PROBE_ANSWER) :], add_special_tokens=False)
-        special = set(self.tokenizer.all_special_ids)
+        special = set(self.tokenizer.all_special_ids) | {
+            i for i, token in self.tokenizer.added_tokens_decoder.items() if token.special
+        }
         ends = [i for i, token in enumerate(tail["input_ids"]) if token in special]
         if not ends:  # the template closes no turn (LLaVA-1.5): end of sequence
             return lead, (int(self.tokenizer.eos_token_id),)

@@ -289,6 +289,9 @@ def _gemma3(corpus: Iterable[str]) -> Parts:
         eoi_token_index=ids["eoi_token"],
     )
     model = T.Gemma3ForConditionalGeneration(config)
+    # Gemma 3 initialises its image projection to zeros; a trained checkpoint has a real one.
+    projector = model.model.multi_modal_projector.mm_input_projection_weight
+    torch.nn.init.normal_(projector, std=config.text_config.initializer_range)
     return Parts(model, tok, image_processor, T.Gemma3Processor, options)
 
 
