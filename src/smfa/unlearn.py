@@ -211,7 +211,7 @@ def unlearn(
             "summary": kind.summary,
             "params": asdict(params),
             "unlearn": asdict(config.unlearn),
-            "vanilla": str(Path(vanilla).resolve()),
+            "vanilla": str(Path(vanilla).resolve()) if Path(vanilla).exists() else str(vanilla),
             "world_hash": world.world_hash,
             "request": {
                 "label": request.label,

@@ -5,7 +5,8 @@ the image-token expansion are the processor's own. What is left to know per fami
 where the language model's decoder layers live (the LoRA presets name only those, never the
 vision tower), which image-processor outputs the model's forward needs beside the pixels, and
 under which key the model wants its image tokens marked (Gemma 3's `token_type_ids` for
-bidirectional image attention in training, Qwen2-VL's `mm_token_type_ids` for its 3D RoPE). A family is found from the model's `config.model_type` or its processor's class.
+bidirectional image attention in training, Qwen2-VL's `mm_token_type_ids` for its 3D RoPE).
+A family is found from the model's `config.model_type` or from its processor's class.
 """
 
 from __future__ import annotations
