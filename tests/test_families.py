@@ -8,8 +8,10 @@ needs torchvision) are covered at model level: LoRA presets and image inputs.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import types
 from pathlib import Path
 
 import pytest
@@ -22,10 +24,12 @@ from smfa.config import ModelConfig
 from smfa.data.batches import IGNORE_INDEX, Collator, Encoder
 from smfa.data.format import World
 from smfa.errors import ConfigError
+from smfa.models import templates
 from smfa.models.adapters import LoraSpec, target_modules
 from smfa.models.families import FAMILIES
 from smfa.models.io import load_model, load_options, save_model
-from smfa.models.tiny_families import build_tiny_family, tiny_family_parts
+from smfa.models.tiny import CHAT_TEMPLATE
+from smfa.models.tiny_families import build_tiny_family, family_tokenizer, tiny_family_parts
 from smfa.reference import world_corpus
 
 from .test_cli import WORLD, smfa
@@ -59,6 +63,35 @@ def test_tiny_model_ids_are_unchanged(tiny: tuple, mini_world: World) -> None:
     assert got.prompt_ids == (*prompt, 319, 271, 690, 688, 273, 385, 384, 35, *tail)
     assert got.answer_ids == (690, 688, 273, 385, 384, 271, 1218, 18, 3)
     assert encoder.lead == " " and encoder.end_ids == (3,) and encoder.stop_ids == [3]
+
+
+@pytest.mark.parametrize(
+    ("template", "lead", "end"),
+    [
+        (templates.LLAVA_TEMPLATE, " ", "</s>"),  # writes no end: the tokenizer's EOS
+        (CHAT_TEMPLATE, " ", "</s>"),  # the project's tiny LLaVA
+        (templates.QWEN_TEMPLATE, "", "<|im_end|>"),
+        (templates.ONEVISION_TEMPLATE, "", "<|im_end|>"),
+        (templates.IDEFICS3_TEMPLATE, " ", "<end_of_utterance>"),
+        (templates.GEMMA3_TEMPLATE, "", "<end_of_turn>"),
+    ],
+)
+def test_answer_frame_is_read_from_each_template(
+    template: str, lead: str, end: str, mini_world: World
+) -> None:
+    """Text-only prompts need only the template, so even the families without a processor here
+    (Qwen2-VL, LLaVA-OneVision) have their answer lead and turn end checked."""
+    specials = ["<image>", "<|im_start|>", "<|im_end|>", "<|image_pad|>", "<|vision_start|>"]
+    specials += ["<|vision_end|>", "<end_of_utterance>", "<start_of_turn>", "<end_of_turn>"]
+    specials += ["<start_of_image>"]
+    tok = family_tokenizer(world_corpus(mini_world), {f"t{i}": t for i, t in enumerate(specials)})
+    render = functools.partial(tok.apply_chat_template, chat_template=template)
+    encoder = Encoder(types.SimpleNamespace(tokenizer=tok, apply_chat_template=render))
+    assert encoder.lead == lead
+    assert tok.convert_ids_to_tokens(list(encoder.end_ids)) == [end]
+    answer = "Garer Hartberg lives in Coromouth."
+    sample = encoder.encode("q", "Where does Garer Hartberg live?", answer, None)
+    assert tok.decode(sample.answer_ids) == lead + answer + end
 
 
 @pytest.mark.parametrize("family", [*END_TO_END, *MODEL_ONLY])

@@ -49,7 +49,9 @@ class Parts:
     options: dict[str, Any]
 
 
-def _tokenizer(corpus: Iterable[str], specials: dict[str, str], eos: str | None = None) -> Any:
+def family_tokenizer(
+    corpus: Iterable[str], specials: dict[str, str], eos: str | None = None
+) -> Any:
     """The project's BPE tokenizer with a family's special tokens (named, e.g. image_token)."""
     core = train_tokenizer(corpus, 1024).backend_tokenizer
     core.add_special_tokens(list(dict.fromkeys(specials.values())))
@@ -81,7 +83,7 @@ def _text(tokenizer: Any, **extra: Any) -> dict[str, Any]:
 
 
 def _llava(corpus: Iterable[str]) -> Parts:
-    tok = _tokenizer(corpus, {"image_token": "<image>"})
+    tok = family_tokenizer(corpus, {"image_token": "<image>"})
     image_processor = T.CLIPImageProcessorPil(
         size={"shortest_edge": IMAGE}, crop_size={"height": IMAGE, "width": IMAGE}
     )
@@ -111,7 +113,7 @@ def _qwen(corpus: Iterable[str], version: str) -> Parts:
         "im_start": "<|im_start|>",
         "im_end": "<|im_end|>",
     }
-    tok = _tokenizer(corpus, specials, eos="<|im_end|>")
+    tok = family_tokenizer(corpus, specials, eos="<|im_end|>")
     image_processor = T.Qwen2VLImageProcessorPil(
         patch_size=PATCH,
         merge_size=2,
@@ -159,7 +161,7 @@ def _qwen(corpus: Iterable[str], version: str) -> Parts:
 def _onevision(corpus: Iterable[str]) -> Parts:
     specials = {"image_token": "<image>", "video_token": "<video>", "im_start": "<|im_start|>"}
     specials["im_end"] = "<|im_end|>"
-    tok = _tokenizer(corpus, specials, eos="<|im_end|>")
+    tok = family_tokenizer(corpus, specials, eos="<|im_end|>")
     # One tile of the base resolution: no "anyres" splitting for these small images.
     image_processor = T.LlavaOnevisionImageProcessorPil(
         size={"height": IMAGE, "width": IMAGE},
@@ -194,7 +196,7 @@ def _idefics3(corpus: Iterable[str], smol: bool = False) -> Parts:
         "global_image_token": "<global-img>",
         "end_of_utterance_token": "<end_of_utterance>",
     }
-    tok = _tokenizer(corpus, specials, eos="<end_of_utterance>")
+    tok = family_tokenizer(corpus, specials, eos="<end_of_utterance>")
     image_processor = T.Idefics3ImageProcessorPil(
         do_image_splitting=False,
         size={"longest_edge": IMAGE},
@@ -226,7 +228,7 @@ def _gemma3(corpus: Iterable[str]) -> Parts:
         "start_of_turn": "<start_of_turn>",
         "end_of_turn": "<end_of_turn>",
     }
-    tok = _tokenizer(corpus, specials)
+    tok = family_tokenizer(corpus, specials)
     ids = _ids(tok, "image_token", "boi_token", "eoi_token")
     tok.image_token_id, tok.boi_token_id, tok.eoi_token_id = (
         ids["image_token"],
