@@ -18,7 +18,8 @@ import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load_file
-from transformers import AutoModelForImageTextToText
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from transformers import AutoModelForImageTextToText, PreTrainedTokenizerFast
 
 from smfa.config import ModelConfig
 from smfa.data.batches import IGNORE_INDEX, Collator, Encoder
@@ -90,8 +91,44 @@ def test_answer_frame_is_read_from_each_template(
     assert encoder.lead == lead
     assert tok.convert_ids_to_tokens(list(encoder.end_ids)) == [end]
     answer = "Garer Hartberg lives in Coromouth."
-    sample = encoder.encode("q", "Where does Garer Hartberg live?", answer, None)
+    question = "Where does Garer Hartberg live?"
+    sample = encoder.encode("q", question, answer, None)
     assert tok.decode(sample.answer_ids) == lead + answer + end
+    # What trains is the tokenized conversation itself (LLaVA-1.5's EOS is added, not written).
+    reply = {"role": "assistant", "content": [{"type": "text", "text": answer}]}
+    conversation = encoder._render(
+        [{"role": "user", "content": [{"type": "text", "text": question}]}, reply], False
+    )
+    ids = tok(conversation, add_special_tokens=False)["input_ids"]
+    written = (
+        len(sample.prompt_ids) + len(sample.answer_ids) - (template == templates.LLAVA_TEMPLATE)
+    )
+    assert ids[:written] == [*sample.prompt_ids, *sample.answer_ids][:written]
+
+
+def test_answers_tokenize_as_in_the_conversation_with_sentencepiece_words(
+    mini_world: World,
+) -> None:
+    """LLaMA-style tokenizers mark word starts with "▁": " Paris" alone would gain a stray "▁"."""
+    core = Tokenizer(models.BPE(unk_token="<unk>"))
+    # LLaVA-1.5's (Llama 2's) tokenizer.json: prepend "▁", spaces become "▁", words split there.
+    core.normalizer = normalizers.Sequence(
+        [normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")]
+    )
+    core.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="never")
+    core.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first")
+    trainer = trainers.BpeTrainer(vocab_size=600, special_tokens=["<pad>", "<unk>", "<s>", "</s>"])
+    core.train_from_iterator(world_corpus(mini_world), trainer)
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=core, pad_token="<pad>", bos_token="<s>", eos_token="</s>"
+    )
+    render = functools.partial(tok.apply_chat_template, chat_template=templates.LLAVA_TEMPLATE)
+    encoder = Encoder(types.SimpleNamespace(tokenizer=tok, apply_chat_template=render))
+    answer = "Garer Hartberg's home city is Coromouth."
+    in_context = tok("USER: ? ASSISTANT: " + answer, add_special_tokens=False)["input_ids"]
+    prompt = tok("USER: ? ASSISTANT:", add_special_tokens=False)["input_ids"]
+    assert encoder.text_ids(answer) == in_context[len(prompt) :]
+    assert tok(" " + answer, add_special_tokens=False)["input_ids"] != in_context[len(prompt) :]
 
 
 @pytest.mark.parametrize("family", [*END_TO_END, *MODEL_ONLY])

@@ -26,7 +26,8 @@ from smfa.errors import DataFormatError
 from smfa.models.families import family_of_processor
 
 IGNORE_INDEX = -100
-# A stand-in answer rendered through the chat template to find where an answer starts and ends.
+# A stand-in exchange rendered through the chat template to find where an answer starts and ends.
+_PROBE_USER = {"role": "user", "content": [{"type": "text", "text": "?"}]}
 _PROBE_ANSWER = "smfa probe answer"
 
 
@@ -47,6 +48,10 @@ class Encoder:
         self.family = family_of_processor(processor)
         self._prompt_cache: dict[tuple[str, tuple[int, int] | None], tuple[int, ...]] = {}
         self._images: dict[Path, Image.Image] = {}
+        # Answers are tokenized after a generation prompt, as the model reads them: a tokenizer
+        # that marks word starts (SentencePiece's "▁") then splits them the same way.
+        self._anchor = self._render([_PROBE_USER], True)
+        self._anchor_ids = self.tokenizer(self._anchor, add_special_tokens=False)["input_ids"]
         self.lead, self.end_ids = self._answer_frame()
         # Generation stops at the turn's end or at end-of-sequence, whichever comes first.
         self.stop_ids = sorted({int(self.tokenizer.eos_token_id), self.end_ids[-1]})
@@ -58,10 +63,9 @@ class Encoder:
 
     def _answer_frame(self) -> tuple[str, tuple[int, ...]]:
         """(text before an answer, ids ending it), read off the chat template."""
-        user = {"role": "user", "content": [{"type": "text", "text": "?"}]}
         reply = {"role": "assistant", "content": [{"type": "text", "text": _PROBE_ANSWER}]}
-        prompt = self._render([user], True)
-        full = self._render([user, reply], False)
+        prompt = self._anchor
+        full = self._render([_PROBE_USER, reply], False)
         at = full.find(_PROBE_ANSWER)
         if at < 0:  # a template that rewrites answers: LLaVA-1.5's own convention
             return " ", (int(self.tokenizer.eos_token_id),)
@@ -113,8 +117,12 @@ class Encoder:
 
     def text_ids(self, text: str) -> list[int]:
         """Ids of answer text inside the assistant turn (`lead` is prepended)."""
-        ids = self.tokenizer(self.lead + text, add_special_tokens=False)["input_ids"]
-        return [int(i) for i in ids]
+        tokenize = self.tokenizer
+        ids = tokenize(self._anchor + self.lead + text, add_special_tokens=False)["input_ids"]
+        start = len(self._anchor_ids)
+        if ids[:start] != self._anchor_ids:  # the answer merged into the prompt's last token
+            ids, start = tokenize(self.lead + text, add_special_tokens=False)["input_ids"], 0
+        return [int(i) for i in ids[start:]]
 
     def answer_ids(self, answer: str) -> tuple[int, ...]:
         return (*self.text_ids(answer), *self.end_ids)
