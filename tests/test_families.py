@@ -66,6 +66,15 @@ def test_tiny_model_ids_are_unchanged(tiny: tuple, mini_world: World) -> None:
     assert encoder.lead == " " and encoder.end_ids == (3,) and encoder.stop_ids == [3]
 
 
+def test_tiny_model_answers_follow_the_old_rule_everywhere(tiny: tuple, mini_world: World) -> None:
+    """Every answer of the world: " " + answer, then EOS (the rule before families existed)."""
+    tok = tiny[1].tokenizer
+    encoder = Encoder(tiny[1])
+    for question in mini_world.questions:
+        old = (*tok(" " + question.answer, add_special_tokens=False)["input_ids"], 3)
+        assert encoder.answer_ids(question.answer) == old
+
+
 @pytest.mark.parametrize(
     ("template", "lead", "end"),
     [
@@ -239,3 +248,6 @@ def test_dtype_attention_and_checkpointing_options(tmp_path: Path, mini_world: W
     assert model.is_gradient_checkpointing
     with pytest.raises(ConfigError, match=r"model\.dtype 'fp8'"):
         load_options(ModelConfig(dtype="fp8"))
+    with pytest.raises(ConfigError, match=r"model\.device 'gpu0'"):
+        load_options(ModelConfig(device="gpu0"))
+    assert load_options(ModelConfig(device="cuda:1"))["device_map"] == "cuda:1"

@@ -44,7 +44,13 @@ def load_options(options: ModelConfig) -> dict[str, Any]:
         raise ConfigError(
             f"model.attn_implementation '{options.attn_implementation}' is not one of {choices}"
         )
+    try:
+        device = torch.device(options.device)
+    except RuntimeError:
+        raise ConfigError(f"model.device '{options.device}' is not a torch device") from None
     kwargs: dict[str, Any] = {"dtype": DTYPES[options.dtype]}
+    if device.type != "cpu":
+        kwargs["device_map"] = str(device)
     if options.attn_implementation:
         kwargs["attn_implementation"] = options.attn_implementation
     return kwargs
