@@ -85,6 +85,7 @@ def test_tiny_model_answers_follow_the_old_rule_everywhere(tiny: tuple, mini_wor
         (templates.IDEFICS3_TEMPLATE, " ", "<end_of_utterance>"),
         (templates.GEMMA3_TEMPLATE, "", "<end_of_turn>"),
     ],
+    ids=["llava-1.5", "tiny", "qwen2-vl", "llava-onevision", "idefics3", "gemma3"],
 )
 def test_answer_frame_is_read_from_each_template(
     template: str, lead: str, end: str, mini_world: World
@@ -199,9 +200,12 @@ def test_family_unlearn_then_eval(
     assert (labels[: len(sample.prompt_ids)] == IGNORE_INDEX).all()
     expected_end = end if family != "llava" else tok.eos_token
     assert tok.decode(labelled).strip() == question.answer + expected_end
-    if family == "gemma3":  # trains with its image tokens marked: 2 x 2 pooled patches
-        image_token = tok.convert_tokens_to_ids(tok.image_token)
-        assert batch["token_type_ids"].sum() == (batch["input_ids"] == image_token).sum() == 4
+    if family == "gemma3":  # trains with its image tokens marked as its processor marks them
+        image = Image.open(mini_world.image_path(question.image)).convert("RGB")
+        text = encoder.prompt_text(question.question, True)
+        own = processor(text=text, images=image, return_mm_token_type_ids=True)
+        marks = batch["token_type_ids"][0, : len(sample.prompt_ids)]
+        assert marks.tolist() == own["token_type_ids"][0] and marks.sum() == 4  # 2 x 2 pooled
 
     # Images reach the model: other pixels, other predictions.
     batch.pop("labels")

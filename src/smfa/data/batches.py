@@ -67,7 +67,7 @@ class Encoder:
         prompt = self._anchor
         full = self._render([_PROBE_USER, reply], False)
         at = full.find(_PROBE_ANSWER)
-        if at < 0:  # a template that rewrites answers: LLaVA-1.5's own convention
+        if at < 0:  # a template that drops assistant text: the tiny LLaVA's " " + answer + EOS
             return " ", (int(self.tokenizer.eos_token_id),)
         lead = full[len(prompt) : at] if full.startswith(prompt) and len(prompt) <= at else ""
         tail = self.tokenizer(full[at + len(_PROBE_ANSWER) :], add_special_tokens=False)
@@ -126,6 +126,11 @@ class Encoder:
 
     def answer_ids(self, answer: str) -> tuple[int, ...]:
         return (*self.text_ids(answer), *self.end_ids)
+
+    def image_token_id(self) -> int:
+        """The id an image's expanded tokens carry (Gemma 3's soft token, not its `<boi>`)."""
+        token = getattr(self.tokenizer, "image_token", None) or self.processor.image_token
+        return int(self.tokenizer.convert_tokens_to_ids(token))
 
     def encode(self, key: str, question: str, answer: str, image: Path | None) -> Sample:
         return Sample(key, self.prompt_ids(question, image), self.answer_ids(answer), image)
@@ -193,7 +198,5 @@ class Collator:
         batch.update(self.image_inputs(samples))
         marks = self.encoder.family.image_token_types
         if marks:
-            tokenizer = self.encoder.tokenizer
-            image_token = tokenizer.convert_tokens_to_ids(tokenizer.image_token)
-            batch[marks] = (input_ids == image_token).long()
+            batch[marks] = (input_ids == self.encoder.image_token_id()).long()
         return batch
