@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONHASHSEED := 0
 
-.PHONY: demo test lint install clean bench
+.PHONY: demo test test-families lint install clean bench
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -23,6 +23,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/pytest
+
+# Tiny Hugging Face families (LLaVA-1.5, Gemma 3, Idefics3) unlearned and evaluated end to end.
+test-families: $(STAMP)
+	$(BIN)/pytest -m families --durations=0
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

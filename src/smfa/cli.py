@@ -132,6 +132,7 @@ def evaluate(
                 out,
                 tick=tick,
                 trust_remote_code=cfg.model.trust_remote_code,
+                model_options=cfg.model,
             )
         data = merge_results(out, loaded.world_hash, ratio, {name: {"path": str(path)}}, rows)
     if data is not None:

@@ -40,6 +40,11 @@ class ModelConfig:
 
     preset: str = "tiny"  # tiny | small
     trust_remote_code: bool = False  # only for checkpoints whose code you have read
+    # How a checkpoint is loaded for unlearning and evaluation (docs/models.md).
+    dtype: str = "fp32"  # fp32 | bf16 | fp16 | auto (the checkpoint's own)
+    attn_implementation: str = ""  # eager | sdpa | flash_attention_2; empty: transformers' pick
+    gradient_checkpointing: bool = False  # recompute activations: less memory, slower steps
+    device: str = "cpu"  # where unlearning and evaluation load it: cpu, cuda, cuda:1, ...
     # Vision pretraining of the tiny preset's CLIP tower on fresh generated images.
     vision_steps: int = 1200
     vision_batch: int = 48

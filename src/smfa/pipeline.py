@@ -17,12 +17,12 @@ from typing import Any
 import torch
 from rich.console import Console
 
-from smfa.config import EvalConfig, RunConfig, WorldConfig
+from smfa.config import EvalConfig, ModelConfig, RunConfig, WorldConfig
 from smfa.data.format import World, load_world
 from smfa.eval.harness import aggregate, generations, score_questions
 from smfa.eval.results import write_generations
 from smfa.io import atomic_write_json, canonical_json, sha256_text
-from smfa.models.io import load_model
+from smfa.models.io import load_model, load_options
 from smfa.reference import build_base, train_reference
 from smfa.train import progress_bar
 from smfa.world.build import WorldParams, build_world
@@ -82,6 +82,7 @@ def eval_key(
     ratio: int,
     config: EvalConfig,
     forget_people: tuple[str, ...] | None = None,
+    model_options: ModelConfig | None = None,
 ) -> str:
     # Settings that cannot change a score stay out of the key, so they never void the cache.
     unscored = {"threads", "judge_key_env", "judge_timeout"}
@@ -95,6 +96,9 @@ def eval_key(
     }
     if forget_people is not None:
         payload["forget_people"] = sorted(forget_people)
+    loading = load_options(model_options) if model_options is not None else {}
+    if loading and loading != load_options(ModelConfig()):  # default keys stay as they were
+        payload["loading"] = {k: str(v) for k, v in loading.items()}
     return sha256_text(canonical_json(payload))
 
 
@@ -109,16 +113,19 @@ def evaluate_model(
     tick: Any = None,
     trust_remote_code: bool = False,
     forget_people: tuple[str, ...] | None = None,
+    model_options: ModelConfig | None = None,
 ) -> list[dict[str, Any]]:
     """Metric rows for one model, from the cache when this exact evaluation ran before."""
     torch.set_num_threads(config.threads)
-    key = eval_key(model_dir, world, ratio, config, forget_people)
+    key = eval_key(model_dir, world, ratio, config, forget_people, model_options)
     cache = Path(workdir) / "evals" / f"{key[:16]}.json"
     if cache.exists():
         cached = json.loads(cache.read_text(encoding="utf-8"))
         rows, records = cached["rows"], cached["generations"]
     else:
-        model, processor = load_model(model_dir, trust_remote_code=trust_remote_code)
+        model, processor = load_model(
+            model_dir, trust_remote_code=trust_remote_code, options=model_options
+        )
         scored = score_questions(
             model, processor, world, ratio, config, tick=tick, forget_people=forget_people
         )

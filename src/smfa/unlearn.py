@@ -183,7 +183,7 @@ def unlearn(
         raise SmfaError(f"{out} holds another unlearning run; choose another --out")
     torch.set_num_threads(config.unlearn.threads)
     started = time.perf_counter()
-    model, processor = load_model(vanilla, trust_remote_code=config.model.trust_remote_code)
+    model, processor = load_model(vanilla, options=config.model)
     data = build_data(world, request, Encoder(processor), config.unlearn)
     with staged_dir(out) as stage:
         job = Job(model, data, config.unlearn, params, stage, show_progress, on_step)
@@ -211,7 +211,7 @@ def unlearn(
             "summary": kind.summary,
             "params": asdict(params),
             "unlearn": asdict(config.unlearn),
-            "vanilla": str(Path(vanilla).resolve()),
+            "vanilla": str(Path(vanilla).resolve()) if Path(vanilla).exists() else str(vanilla),
             "world_hash": world.world_hash,
             "request": {
                 "label": request.label,

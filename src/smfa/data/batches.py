@@ -1,9 +1,14 @@
 """From questions to tensors: chat-template prompts, answer-only labels, augmentation, collation.
 
 A `Sample` is one question already tokenized: the prompt (chat template, image placeholders
-expanded by the processor) and the answer followed by end-of-sequence. Training masks the prompt
-out of the loss, so the model learns answers, never questions. Generation starts from exactly
-the same prompt ids, so what is trained is what is asked.
+expanded by the processor) and the answer followed by the template's end of turn. Training masks
+the prompt out of the loss, so the model learns answers, never questions. Generation starts from
+exactly the same prompt ids, so what is trained is what is asked.
+
+How an answer sits in a conversation is read from the model's own chat template, once: what
+comes between the generation prompt and the answer text (LLaVA's " ", nothing for ChatML) and
+the turn's end token (`</s>`, `<|im_end|>`, `<end_of_turn>`, ...; end-of-sequence when the
+template writes none).
 """
 
 from __future__ import annotations
@@ -18,8 +23,12 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from smfa.errors import DataFormatError
+from smfa.models.families import family_of_processor
 
 IGNORE_INDEX = -100
+# A stand-in exchange rendered through the chat template to find where an answer starts and ends.
+_PROBE_USER = {"role": "user", "content": [{"type": "text", "text": "?"}]}
+_PROBE_ANSWER = "smfa probe answer"
 
 
 @dataclass(frozen=True)
@@ -36,8 +45,39 @@ class Encoder:
     def __init__(self, processor: Any):
         self.processor = processor
         self.tokenizer = processor.tokenizer
+        self.family = family_of_processor(processor)
         self._prompt_cache: dict[tuple[str, tuple[int, int] | None], tuple[int, ...]] = {}
         self._images: dict[Path, Image.Image] = {}
+        # Answers are tokenized after a generation prompt, as the model reads them: a tokenizer
+        # that marks word starts (SentencePiece's "▁") then splits them the same way.
+        self._anchor = self._render([_PROBE_USER], True)
+        self._anchor_ids = self.tokenizer(self._anchor, add_special_tokens=False)["input_ids"]
+        self.lead, self.end_ids = self._answer_frame()
+        # Generation stops at the turn's end or at end-of-sequence, whichever comes first.
+        self.stop_ids = sorted({int(self.tokenizer.eos_token_id), self.end_ids[-1]})
+
+    def _render(self, messages: list[dict[str, Any]], generation_prompt: bool) -> str:
+        return self.processor.apply_chat_template(
+            messages, add_generation_prompt=generation_prompt, tokenize=False
+        )
+
+    def _answer_frame(self) -> tuple[str, tuple[int, ...]]:
+        """(text before an answer, ids ending it), read off the chat template."""
+        reply = {"role": "assistant", "content": [{"type": "text", "text": _PROBE_ANSWER}]}
+        prompt = self._anchor
+        full = self._render([_PROBE_USER, reply], False)
+        at = full.find(_PROBE_ANSWER)
+        if at < 0:  # a template that drops assistant text: the tiny LLaVA's " " + answer + EOS
+            return " ", (int(self.tokenizer.eos_token_id),)
+        lead = full[len(prompt) : at] if full.startswith(prompt) and len(prompt) <= at else ""
+        tail = self.tokenizer(full[at + len(_PROBE_ANSWER) :], add_special_tokens=False)
+        special = set(self.tokenizer.all_special_ids) | {
+            i for i, token in self.tokenizer.added_tokens_decoder.items() if token.special
+        }
+        ends = [i for i, token in enumerate(tail["input_ids"]) if token in special]
+        if not ends:  # the template closes no turn (LLaVA-1.5): end of sequence
+            return lead, (int(self.tokenizer.eos_token_id),)
+        return lead, tuple(int(i) for i in tail["input_ids"][: ends[0] + 1])
 
     def image(self, path: Path) -> Image.Image:
         if path not in self._images:
@@ -51,30 +91,46 @@ class Encoder:
     def prompt_text(self, question: str, has_image: bool) -> str:
         content: list[dict[str, str]] = [{"type": "image"}] if has_image else []
         content.append({"type": "text", "text": question})
-        messages = [{"role": "user", "content": content}]
-        return self.processor.apply_chat_template(
-            messages, add_generation_prompt=True, tokenize=False
-        )
+        return self._render([{"role": "user", "content": content}], True)
 
     def prompt_ids(self, question: str, image: Path | None) -> tuple[int, ...]:
         size = self.image(image).size if image is not None else None
         cache_key = (question, size)
         if cache_key not in self._prompt_cache:
             text = self.prompt_text(question, image is not None)
+            # A template that writes the BOS itself must not get a second one.
+            bos = self.tokenizer.bos_token
+            special = not (bos and text.startswith(bos))
             if image is None:
-                ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+                ids = self.tokenizer(text, add_special_tokens=special)["input_ids"]
             else:
                 # The processor expands the image placeholder to the model's image-token count,
                 # which depends only on the image size for a fixed processor.
-                ids = self.processor(text=text, images=self.image(image), return_tensors=None)[
-                    "input_ids"
-                ][0]
+                ids = self.processor(
+                    text=text,
+                    images=self.image(image),
+                    add_special_tokens=special,
+                    return_tensors=None,
+                )["input_ids"][0]
             self._prompt_cache[cache_key] = tuple(int(i) for i in ids)
         return self._prompt_cache[cache_key]
 
+    def text_ids(self, text: str) -> list[int]:
+        """Ids of answer text inside the assistant turn (`lead` is prepended)."""
+        tokenize = self.tokenizer
+        ids = tokenize(self._anchor + self.lead + text, add_special_tokens=False)["input_ids"]
+        start = len(self._anchor_ids)
+        if ids[:start] != self._anchor_ids:  # the answer merged into the prompt's last token
+            ids, start = tokenize(self.lead + text, add_special_tokens=False)["input_ids"], 0
+        return [int(i) for i in ids[start:]]
+
     def answer_ids(self, answer: str) -> tuple[int, ...]:
-        ids = self.tokenizer(" " + answer, add_special_tokens=False)["input_ids"]
-        return (*[int(i) for i in ids], int(self.tokenizer.eos_token_id))
+        return (*self.text_ids(answer), *self.end_ids)
+
+    def image_token_id(self) -> int:
+        """The id an image's expanded tokens carry (Gemma 3's soft token, not its `<boi>`)."""
+        token = getattr(self.tokenizer, "image_token", None) or self.processor.image_token
+        return int(self.tokenizer.convert_tokens_to_ids(token))
 
     def encode(self, key: str, question: str, answer: str, image: Path | None) -> Sample:
         return Sample(key, self.prompt_ids(question, image), self.answer_ids(answer), image)
@@ -108,15 +164,16 @@ class Collator:
         self.seed = seed
         self.calls = 0
 
-    def pixel_values(self, samples: Sequence[Sample]) -> torch.Tensor | None:
+    def image_inputs(self, samples: Sequence[Sample]) -> dict[str, torch.Tensor]:
+        """Pixels and whatever else the family's model reads about the images (grid, sizes)."""
         images = [self.encoder.image(s.image) for s in samples if s.image is not None]
         if not images:
-            return None
+            return {}
         if self.augment_images:
             rng = np.random.default_rng([self.seed, self.calls])
             images = [augment(image, rng) for image in images]
         processed = self.encoder.processor.image_processor(images, return_tensors="pt")
-        return processed["pixel_values"]
+        return {k: processed[k] for k in self.encoder.family.image_keys if k in processed}
 
     def __call__(self, samples: Sequence[Sample]) -> dict[str, torch.Tensor]:
         self.calls += 1
@@ -138,7 +195,8 @@ class Collator:
         batch = {"input_ids": input_ids, "attention_mask": attention}
         if self.train:
             batch["labels"] = labels
-        pixels = self.pixel_values(samples)
-        if pixels is not None:
-            batch["pixel_values"] = pixels
+        batch.update(self.image_inputs(samples))
+        marks = self.encoder.family.image_token_types
+        if marks:
+            batch[marks] = (input_ids == self.encoder.image_token_id()).long()
         return batch

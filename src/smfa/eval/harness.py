@@ -71,10 +71,10 @@ def _span_sample(
     """A teacher-forcing sample whose scored span is the value's tokens."""
     prefix, value, suffix = parts
     tok = encoder.tokenizer
-    head = tok(" " + prefix, add_special_tokens=False)["input_ids"] if prefix else []
-    body = tok(" " + value, add_special_tokens=False)["input_ids"]
+    head = encoder.text_ids(prefix) if prefix else []
+    body = encoder.text_ids(value)
     tail = tok(suffix, add_special_tokens=False)["input_ids"] if suffix else []
-    ids = (*head, *body, *tail, int(tok.eos_token_id))
+    ids = (*head, *body, *tail, *encoder.end_ids)
     return Sample(key, prompt, tuple(int(i) for i in ids), image), (
         len(head),
         len(head) + len(body),

@@ -1,10 +1,10 @@
 """The two ways the instrument questions a model: greedy generation and teacher forcing.
 
-`generate` answers many questions in batches (left padding, KV cache, greedy, stop at EOS).
-`answer_logprobs` scores given answers token by token under teacher forcing, which is what
-catches knowledge that greedy decoding hides; candidates that share a prompt share its
-encoding. Both sort by length to waste little on padding and return results in the input
-order. Neither knows what is being measured.
+`generate` answers many questions in batches (left padding, KV cache, greedy, stop at the end
+of the assistant's turn). `answer_logprobs` scores given answers token by token under teacher
+forcing, which is what catches knowledge that greedy decoding hides; candidates that share a
+prompt share its encoding. Both sort by length to waste little on padding and return results
+in the input order. Neither knows what is being measured.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def generate(
             do_sample=False,
             num_beams=1,
             pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
+            eos_token_id=encoder.stop_ids,
         )
         new_tokens = output[:, batch["input_ids"].shape[1] :]
         texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)

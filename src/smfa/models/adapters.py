@@ -7,7 +7,8 @@ base weights; nothing here writes into the directory a model was loaded from.
 
 LoRA targets are a regular expression over module names, because a LLaVA's vision tower has
 modules with the same short names (`q_proj`, ...) as its language model: a bare list would
-adapt both. The presets below name the language model only.
+adapt both. The presets below name the language model only; for a family whose decoder sits
+elsewhere (Idefics3's `text_model`) the preset is rewritten to that module (see families.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from safetensors.torch import load_file, save_file
 
 from smfa.errors import ConfigError, SmfaError
 from smfa.io import atomic_write_bytes
+from smfa.models.families import text_stack
 
 _ATTN = r"self_attn\.(q_proj|k_proj|v_proj|o_proj)"
 _MLP = r"mlp\.(gate_proj|up_proj|down_proj)"
@@ -53,11 +55,18 @@ class LoraSpec:
     def pattern(self) -> str:
         return TARGET_PRESETS.get(self.targets, self.targets)
 
+    def pattern_for(self, model: Any) -> str:
+        """The pattern for `model`'s family: a preset follows its language model's module name."""
+        stack = text_stack(model)
+        if self.targets in TARGET_PRESETS and stack != "language_model":
+            return self.pattern.replace(r"language_model\.", rf"{stack}\.")
+        return self.pattern
+
 
 def target_modules(model: Any, spec: LoraSpec) -> list[str]:
     """Names of the linear modules `spec` adapts; an error if it matches none."""
     try:
-        regex = re.compile(spec.pattern)
+        regex = re.compile(spec.pattern_for(model))
     except re.error as exc:
         raise ConfigError(f"lora targets '{spec.targets}' is not a valid pattern: {exc}") from None
     names = [
@@ -84,7 +93,7 @@ def attach_lora(model: Any, spec: LoraSpec, name: str, seed: int) -> PeftModel:
         r=spec.r,
         lora_alpha=spec.alpha,
         lora_dropout=spec.dropout,
-        target_modules=spec.pattern,
+        target_modules=spec.pattern_for(model),
         bias="none",
     )
     torch.manual_seed(seed)  # LoRA's A matrix is random: seed it so runs repeat

@@ -2,7 +2,8 @@
 
 A model directory is whatever `save_pretrained` wrote (config, safetensors weights, processor
 files). Saving goes through a staging directory so a failed save leaves nothing behind, and it
-refuses to write into the directory a model was loaded from.
+refuses to write into the directory a model was loaded from. `source` may also be a Hugging Face
+hub id (`llava-hf/llava-1.5-7b-hf`); `ModelConfig` chooses dtype, attention and checkpointing.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor
 from transformers.utils import logging as hf_logging
 
-from smfa.errors import ModelDirError
+from smfa.config import ModelConfig
+from smfa.errors import ConfigError, ModelDirError
 from smfa.io import staged_dir
 
 
@@ -24,13 +26,50 @@ def quiet_transformers() -> None:
     hf_logging.disable_progress_bar()
 
 
+DTYPES: dict[str, torch.dtype | str] = {
+    "fp32": torch.float32,
+    "bf16": torch.bfloat16,
+    "fp16": torch.float16,
+    "auto": "auto",
+}
+ATTENTION = ("", "eager", "sdpa", "flash_attention_2")
+
+
+def load_options(options: ModelConfig) -> dict[str, Any]:
+    """`from_pretrained` keywords for a `ModelConfig`, checked first (errors name the key)."""
+    if options.dtype not in DTYPES:
+        raise ConfigError(f"model.dtype '{options.dtype}' is not one of {', '.join(DTYPES)}")
+    if options.attn_implementation not in ATTENTION:
+        choices = ", ".join(a for a in ATTENTION if a)
+        raise ConfigError(
+            f"model.attn_implementation '{options.attn_implementation}' is not one of {choices}"
+        )
+    try:
+        device = torch.device(options.device)
+    except RuntimeError:
+        raise ConfigError(f"model.device '{options.device}' is not a torch device") from None
+    kwargs: dict[str, Any] = {"dtype": DTYPES[options.dtype]}
+    if device.type != "cpu":
+        kwargs["device_map"] = str(device)
+    if options.attn_implementation:
+        kwargs["attn_implementation"] = options.attn_implementation
+    return kwargs
+
+
 def load_model(
     source: str | Path,
     dtype: torch.dtype | None = None,
     trust_remote_code: bool = False,
+    options: ModelConfig | None = None,
 ) -> tuple[Any, Any]:
-    """Load (model, processor) from a local directory or, where reachable, a hub id."""
+    """Load (model, processor) from a local directory or, where reachable, a hub id.
+
+    `options` (a run's `model` section) overrides `dtype` and `trust_remote_code`.
+    """
     quiet_transformers()
+    kwargs = load_options(options) if options is not None else {"dtype": dtype or torch.float32}
+    if options is not None:
+        trust_remote_code = options.trust_remote_code
     path = Path(source)
     local = path.exists()
     if local and not path.is_dir():
@@ -42,14 +81,14 @@ def load_model(
             str(source), local_files_only=local, trust_remote_code=trust_remote_code
         )
         model = AutoModelForImageTextToText.from_pretrained(
-            str(source),
-            local_files_only=local,
-            trust_remote_code=trust_remote_code,
-            dtype=dtype or torch.float32,
+            str(source), local_files_only=local, trust_remote_code=trust_remote_code, **kwargs
         )
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+    except (OSError, ValueError, KeyError, RuntimeError, ImportError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelDirError(f"{source}: cannot load a multimodal model: {first}") from None
+    if options is not None and options.gradient_checkpointing:
+        # Non-reentrant checkpointing needs no gradient on the (frozen) inputs under LoRA.
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.eval()
     return model, processor
 
