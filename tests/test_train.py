@@ -105,3 +105,25 @@ def test_reference_training_is_cached(mini_world: World, tmp_path: Path) -> None
     assert reference_dir(tmp_path, mini_world, "vanilla", 5, TINY_MODEL, config) == reference_dir(
         tmp_path, mini_world, "vanilla", 15, TINY_MODEL, config
     )
+
+
+def test_loading_options_do_not_change_the_reference_cache_keys(mini_world: World) -> None:
+    from smfa.reference import base_dir, cache_key
+
+    loading = dataclasses.replace(
+        TINY_MODEL,
+        dtype="bf16",
+        device="cuda",
+        attn_implementation="sdpa",
+        gradient_checkpointing=True,
+    )
+    assert cache_key(mini_world, "vanilla", 10, loading, QUICK_TRAIN) == cache_key(
+        mini_world, "vanilla", 10, TINY_MODEL, QUICK_TRAIN
+    )
+    assert base_dir(Path("w"), mini_world, loading, 0) == base_dir(
+        Path("w"), mini_world, TINY_MODEL, 0
+    )
+    trained = dataclasses.replace(TINY_MODEL, vision_steps=TINY_MODEL.vision_steps + 1)
+    assert cache_key(mini_world, "vanilla", 10, trained, QUICK_TRAIN) != cache_key(
+        mini_world, "vanilla", 10, TINY_MODEL, QUICK_TRAIN
+    )

@@ -100,11 +100,20 @@ def encode_questions(encoder: Encoder, world: World, questions: list[Question]) 
     ]
 
 
+# How a checkpoint is loaded for unlearning and evaluation: the tiny model's training never
+# reads these, so they stay out of its cache keys (changing them retrains nothing).
+LOADING_ONLY = frozenset({"dtype", "attn_implementation", "gradient_checkpointing", "device"})
+
+
+def training_fields(model: ModelConfig) -> dict[str, Any]:
+    return {k: v for k, v in asdict(model).items() if k not in LOADING_ONLY}
+
+
 def base_dir(workdir: Path, world: World, model: ModelConfig, seed: int) -> Path:
     payload = {
         "schema": CACHE_SCHEMA,
         "world": world.world_hash,
-        "model": asdict(model),
+        "model": training_fields(model),
         "seed": seed,
     }
     return Path(workdir) / "models" / f"base-{sha256_text(canonical_json(payload))[:12]}"
@@ -154,7 +163,7 @@ def cache_key(world: World, role: str, ratio: int, model: ModelConfig, train: Tr
         "world": world.world_hash,
         "role": role,
         "ratio": ratio if role == "oracle" else None,
-        "model": asdict(model),
+        "model": training_fields(model),
         "train": asdict(train),
     }
     return sha256_text(canonical_json(payload))
