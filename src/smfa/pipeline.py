@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from smfa.config import EvalConfig, RunConfig, WorldConfig
 from smfa.data.format import World, load_world
+from smfa.distributed import barrier, is_distributed, is_main, state
 from smfa.errors import SmfaError
 from smfa.eval.harness import aggregate, generations, score_questions
 from smfa.eval.results import write_generations
@@ -121,13 +122,17 @@ def evaluate_model(
         rows, records = cached["rows"], cached["generations"]
     else:
         model, processor = load_model(model_dir, trust_remote_code=trust_remote_code)
+        if is_distributed():  # launched: each process asks its share on its own device
+            model.to(state().device)
         scored = score_questions(
             model, processor, world, ratio, config, tick=tick, forget_people=forget_people
         )
         rows, records = aggregate("model", scored), generations("model", scored)
-        atomic_write_json(cache, {"rows": rows, "generations": records}, indent=None)
+        if is_main():
+            atomic_write_json(cache, {"rows": rows, "generations": records}, indent=None)
+        barrier()  # every process sees the same cache before the next evaluation
     rows = [{**r, "model": name} for r in rows]
-    if out_dir is not None:
+    if out_dir is not None and is_main():
         write_generations(out_dir, name, [{**r, "model": name} for r in records])
     return rows
 

@@ -3,7 +3,9 @@
 `generate` answers many questions in batches (left padding, KV cache, greedy, stop at EOS).
 `answer_logprobs` scores given answers token by token under teacher forcing, which is what
 catches knowledge that greedy decoding hides. Both sort by length to waste little on padding
-and return results in the input order. Neither knows what is being measured.
+and return results in the input order. Neither knows what is being measured. Launched as
+several processes, each runs whole batches of the same length-sorted order (round-robin) and
+the results are gathered, so every answer is the one a single process computes.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 import torch
 
 from smfa.data.batches import IGNORE_INDEX, Collator, Encoder, Sample
+from smfa.distributed import gather_pairs, mine_of
 
 Tick = Callable[[int], None]
 
@@ -23,6 +26,12 @@ def _order(samples: Sequence[Sample]) -> list[int]:
         range(len(samples)),
         key=lambda i: (samples[i].image is None, len(samples[i].prompt_ids), i),
     )
+
+
+def _batches(samples: Sequence[Sample], batch_size: int) -> list[list[int]]:
+    """Sample indices in length order, cut into batches: the same cut for any process count."""
+    order = _order(samples)
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
 
 
 @torch.inference_mode()
@@ -37,12 +46,11 @@ def generate(
     """Greedy answers to the prompts of `samples` (their answer ids are ignored)."""
     model.eval()
     collate = Collator(encoder, train=False)
-    order = _order(samples)
     answers: list[str] = [""] * len(samples)
     tokenizer = encoder.tokenizer
     device = next(model.parameters()).device
-    for start in range(0, len(order), batch_size):
-        index = order[start : start + batch_size]
+    local: list[tuple[int, str]] = []
+    for _, index in mine_of(_batches(samples, batch_size)):
         batch = {k: v.to(device) for k, v in collate([samples[i] for i in index]).items()}
         output = model.generate(
             **batch,
@@ -54,10 +62,11 @@ def generate(
         )
         new_tokens = output[:, batch["input_ids"].shape[1] :]
         texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-        for i, text in zip(index, texts, strict=True):
-            answers[i] = text.strip()
+        local += zip(index, texts, strict=True)
         if tick is not None:
             tick(len(index))
+    for i, text in gather_pairs(local):
+        answers[i] = text.strip()
     return answers
 
 
@@ -72,11 +81,10 @@ def answer_logprobs(
     """Per-token log-probabilities of each sample's answer ids (EOS included)."""
     model.eval()
     collate = Collator(encoder, train=True)
-    order = _order(samples)
     scores: list[list[float]] = [[] for _ in samples]
     device = next(model.parameters()).device
-    for start in range(0, len(order), batch_size):
-        index = order[start : start + batch_size]
+    local: list[tuple[int, list[float]]] = []
+    for _, index in mine_of(_batches(samples, batch_size)):
         batch = {k: v.to(device) for k, v in collate([samples[i] for i in index]).items()}
         labels = batch.pop("labels")
         logits = model(**batch).logits[:, :-1].float()
@@ -87,8 +95,9 @@ def answer_logprobs(
             .gather(-1, targets.clamp(min=0).unsqueeze(-1))
             .squeeze(-1)
         )
-        for row, i in enumerate(index):
-            scores[i] = picked[row][mask[row]].tolist()
+        local += [(i, picked[row][mask[row]].tolist()) for row, i in enumerate(index)]
         if tick is not None:
             tick(len(index))
+    for i, values in gather_pairs(local):
+        scores[i] = values
     return scores
