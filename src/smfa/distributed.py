@@ -10,6 +10,7 @@ so a plain `smfa ...` run computes exactly what it computed before.
 
 from __future__ import annotations
 
+import inspect
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -48,7 +49,7 @@ def state() -> PartialState:
     launched = int(os.environ.get("WORLD_SIZE", "1"))
     if current.num_processes == 1 and launched > 1:
         raise LaunchError(
-            f"launched as {launched} processes but accelerate joined them into none (no GPU "
+            f"launched as {launched} processes but accelerate sees only this one (no GPU "
             "found?); on CPUs launch with ACCELERATE_USE_CPU=1 (docs/scale-out.md)"
         )
     return current
@@ -105,6 +106,12 @@ def shared_accelerator(mixed_precision: str) -> Accelerator:
             "models); train with DDP or DeepSpeed ZeRO-2 (configs/accelerate/ddp.yaml, "
             "deepspeed_zero2.yaml); fsdp.yaml serves `smfa eval` only (docs/scale-out.md)"
         )
+    plugin = getattr(accelerator.state, "deepspeed_plugin", None)
+    if plugin is not None and plugin.zero_stage == 3:
+        raise LaunchError(
+            "DeepSpeed ZeRO-3 shards the weights that smfa reads after training; use ZeRO-2 "
+            "(configs/accelerate/deepspeed_zero2.yaml) or DDP"
+        )
     if accelerator.state.distributed_type != DistributedType.DEEPSPEED and (
         accelerator.mixed_precision != mixed_precision
     ):
@@ -150,14 +157,54 @@ def answer_tokens(batch: Any) -> int:
     return int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
 
 
-def loss_weight(
+def accepts_loss_kwargs(model: Any) -> bool:
+    """Whether the model's forward takes `num_items_in_batch` for its loss (as the HF Trainer
+    decides it: the model says so, or its forward takes **kwargs)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    declared = getattr(base, "accepts_loss_kwargs", None)
+    if declared is not None:
+        return bool(declared)
+    parameters = inspect.signature(base.forward).parameters.values()
+    return any(p.kind == inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
+class ShareModel:
+    """The model as a loss function sees it in one data-parallel step.
+
+    A forward with labels gets `num_items_in_batch` = (the global batch's answer tokens) x
+    (this process's share of the examples), so the model's token-mean loss, once the whole loss
+    is weighted by `P x share` (see `step_weight`), is this process's token sum over the global
+    count: DDP's average is then the single-process token mean, inside any loss function.
+    """
+
+    def __init__(self, model: Any, accelerator: Accelerator, fraction: float):
+        self.model = model
+        self.accelerator = accelerator
+        self.fraction = fraction
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if "labels" in kwargs and "num_items_in_batch" not in kwargs:
+            mine = answer_tokens(kwargs) if self.fraction else 0
+            count = torch.tensor(float(mine), device=self.accelerator.device)
+            everyone = float(self.accelerator.reduce(count, reduction="sum"))
+            # An idle process (fraction 0) still needs a finite loss; its weight is 0.
+            kwargs["num_items_in_batch"] = everyone * self.fraction or max(everyone, 1.0)
+        return self.model(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.model, name)
+
+
+def step_weight(
     accelerator: Accelerator, batch: Any, share: int, total: int, token_mean: bool
 ) -> float:
     """Scale of this process's loss so that DDP's gradient average is the global batch's.
 
-    DDP averages gradients over processes; a process whose loss is a mean over `n_p` of the
-    global batch's `N` units contributes `loss_p * P * n_p / N`. Units are answer tokens for the
-    token-mean loss (exact) and examples otherwise (exact for per-example means).
+    DDP averages gradients over P processes; a process whose loss is a mean over `n_p` of the
+    global batch's `N` units contributes `loss_p * P * n_p / N`. Units are examples, which is
+    exact for per-example means and, through `ShareModel`, for the model's token-mean loss.
+    `token_mean` (a model that takes no `num_items_in_batch`, plain next-token loss): units are
+    answer tokens instead, counted here.
     """
     if token_mean:
         mine = answer_tokens(batch) if share else 0

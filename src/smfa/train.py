@@ -176,16 +176,19 @@ def _train_data_parallel(
     dist.prepare_deepspeed_batch(accelerator, config.batch_size)
     wrapped, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     wrapped.train()
-    token_mean = loss_fn is default_loss
+    # Token means through the model's own loss are made global where the model allows it.
+    counts_tokens = dist.accepts_loss_kwargs(model)
+    fallback = not counts_tokens and loss_fn is default_loss
     result = TrainResult(steps=0, seconds=0.0)
     start = time.perf_counter()
     with progress_bar(disable=not (show_progress and accelerator.is_main_process)) as bar:
         task = bar.add_task(description, total=len(batches), loss=math.nan)
         for items in batches:
             batch, share = dist.local_batch(items, collator, accelerator.device)
-            weight = dist.loss_weight(accelerator, batch, share, len(items), token_mean)
+            weight = dist.step_weight(accelerator, batch, share, len(items), fallback)
+            seen = dist.ShareModel(wrapped, accelerator, share / len(items))
             with accelerator.autocast():
-                loss = loss_fn(wrapped, batch) * weight
+                loss = loss_fn(seen if counts_tokens else wrapped, batch) * weight
             value = dist.global_loss(accelerator, loss)  # the same on every process
             _check_finite(value, description, result.steps)
             accelerator.backward(loss)

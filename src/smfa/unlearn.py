@@ -23,7 +23,7 @@ import torch
 from smfa.config import RunConfig, UnlearnConfig
 from smfa.data.batches import Collator, Encoder
 from smfa.data.format import Question, World, load_questions
-from smfa.distributed import is_main, output_dir
+from smfa.distributed import is_distributed, is_main, output_dir, state
 from smfa.errors import SmfaError
 from smfa.io import atomic_write_json, canonical_json, sha256_text
 from smfa.methods.base import Job, MethodOutput, UnlearnData, get_method, make_params
@@ -235,6 +235,8 @@ def unlearn(
                 "train_and_build": round(trained, 3),
             },
         }
+        if is_distributed():  # provenance of a launched run (a plain run.json is unchanged)
+            meta["processes"] = state().num_processes
         if is_main():
             atomic_write_json(stage / RUN_META, meta)
     return meta
