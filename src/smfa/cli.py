@@ -219,6 +219,10 @@ def import_cmd(
     """Import a public benchmark layout (docs/data-format.md) into a world directory."""
     import inspect
 
+    from smfa.distributed import require_single
+
+    require_single("import")
+
     from smfa.data.format import load_world
     from smfa.importers import IMPORTERS, import_world
 
