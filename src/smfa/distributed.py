@@ -29,12 +29,12 @@ from accelerate.utils import (
     send_to_device,
 )
 
+from smfa.data.batches import IGNORE_INDEX
 from smfa.errors import SmfaError
 from smfa.io import staged_dir
 
 T = TypeVar("T")
 R = TypeVar("R")
-IGNORE_INDEX = -100  # the label of positions outside the answer (as in smfa.data.batches)
 _shared: dict[str, Accelerator] = {}
 
 
