@@ -2,6 +2,8 @@
 
 Every command takes `--config FILE` (YAML) and repeated `--set section.key=value` overrides.
 Bad input ends as one readable line on stderr and exit code 2, never a traceback.
+`train`, `unlearn` and `eval` also run under `accelerate launch` (docs/scale-out.md); then only
+the main process prints and writes.
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ def world_build(
     set_: SetOpt = None,
 ) -> None:
     """Generate a deterministic world (people, portraits, fundus images, scenes, questions)."""
+    from smfa.distributed import require_single
+
+    require_single("world build")
     from smfa.pipeline import ensure_world
 
     cfg = _config(config, set_)
@@ -70,6 +75,7 @@ def train(
 ) -> None:
     """Train (or reuse from the cache) a reference model; prints its directory."""
     from smfa.data.format import load_world
+    from smfa.distributed import is_main, main_process_first
     from smfa.pipeline import ensure_base
     from smfa.reference import train_reference
 
@@ -77,9 +83,11 @@ def train(
     ratio = forget_ratio if forget_ratio is not None else cfg.forget_ratio
     loaded = load_world(world)
     loaded.forget_people(ratio)  # validates the ratio before any training
-    ensure_base(loaded, cfg)
+    with main_process_first():
+        ensure_base(loaded, cfg)
     path = train_reference(loaded, role, ratio, cfg.model, cfg.train, Path(cfg.workdir))
-    typer.echo(str(path))
+    if is_main():
+        typer.echo(str(path))
 
 
 @app.command("eval")
@@ -97,6 +105,7 @@ def evaluate(
 ) -> None:
     """Evaluate models on a world; writes results.json, results.csv and prints the table."""
     from smfa.data.format import load_world
+    from smfa.distributed import is_main
     from smfa.eval.results import merge_results
     from smfa.judge.wire import check_spec
     from smfa.pipeline import evaluate_model
@@ -116,7 +125,7 @@ def evaluate(
         named[name] = Path(path)
     data = None
     for name, path in named.items():
-        with progress_bar(loss=False) as bar:
+        with progress_bar(disable=not is_main(), loss=False) as bar:
             task = bar.add_task(f"eval {name}", total=None)
 
             def tick(label: str, done: int, total: int, name: str = name, task: int = task) -> None:
@@ -134,7 +143,8 @@ def evaluate(
                 trust_remote_code=cfg.model.trust_remote_code,
                 model_options=cfg.model,
             )
-        data = merge_results(out, loaded.world_hash, ratio, {name: {"path": str(path)}}, rows)
+        if is_main():
+            data = merge_results(out, loaded.world_hash, ratio, {name: {"path": str(path)}}, rows)
     if data is not None:
         print_table(data, Console())
         console.print(f"results: {out / 'results.json'}")
@@ -158,6 +168,7 @@ def unlearn_cmd(
 ) -> None:
     """Unlearn a forget request with one method; writes the merged model, adapters, delta."""
     from smfa.data.format import load_world
+    from smfa.distributed import is_main
     from smfa.unlearn import resolve_request, unlearn
 
     cfg = _config(config, set_)
@@ -165,15 +176,17 @@ def unlearn_cmd(
     if ratio is None and not forget and forget_file is None:
         ratio = cfg.forget_ratio
     request = resolve_request(loaded, ratio, forget or None, forget_file)
-    console.print(
-        f"[bold]{method}[/bold]: forgetting {len(request.people)} people "
-        f"({len(request.questions)} questions), retain budget {cfg.unlearn.retain_budget}"
-    )
-    meta = unlearn(loaded, model, method, cfg, request, out)
-    console.print(
-        f"unlearned model: {out / meta['variants'][meta['default']]['model']} "
-        f"({meta['timings']['total']:.0f}s); run record: {out / 'run.json'}"
-    )
+    if is_main():
+        console.print(
+            f"[bold]{method}[/bold]: forgetting {len(request.people)} people "
+            f"({len(request.questions)} questions), retain budget {cfg.unlearn.retain_budget}"
+        )
+    meta = unlearn(loaded, model, method, cfg, request, out, show_progress=is_main())
+    if is_main():  # under `accelerate launch` the other processes have nothing to report
+        console.print(
+            f"unlearned model: {out / meta['variants'][meta['default']]['model']} "
+            f"({meta['timings']['total']:.0f}s); run record: {out / 'run.json'}"
+        )
 
 
 @app.command()
@@ -186,6 +199,9 @@ def compare(
     set_: SetOpt = None,
 ) -> None:
     """Run several methods side by side, evaluate them, and write the report."""
+    from smfa.distributed import require_single
+
+    require_single("compare")
     from smfa.compare import run_compare
     from smfa.report.markdown import write_report
 
@@ -211,6 +227,10 @@ def import_cmd(
 ) -> None:
     """Import a public benchmark layout (docs/data-format.md) into a world directory."""
     import inspect
+
+    from smfa.distributed import require_single
+
+    require_single("import")
 
     from smfa.data.format import load_world
     from smfa.importers import IMPORTERS, import_world
@@ -253,6 +273,9 @@ def export_lora_cmd(
     set_: SetOpt = None,
 ) -> None:
     """Export an unlearned model's weight change as a PEFT LoRA adapter (truncated SVD)."""
+    from smfa.distributed import require_single
+
+    require_single("export-lora")
     from smfa.export import export_lora, run_source
 
     cfg = _config(config, set_)
@@ -297,6 +320,9 @@ def show(results: Annotated[Path, typer.Argument(help="A results.json file.")]) 
 @app.command()
 def demo(config: ConfigOpt = None, set_: SetOpt = None) -> None:
     """World, vanilla and oracle (cached), evaluation of both, and the table."""
+    from smfa.distributed import require_single
+
+    require_single("demo")
     from smfa.demo import run_demo
 
     run_demo(_config(config, set_))

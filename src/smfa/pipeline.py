@@ -19,6 +19,7 @@ from rich.console import Console
 
 from smfa.config import EvalConfig, ModelConfig, RunConfig, WorldConfig
 from smfa.data.format import World, load_world
+from smfa.distributed import barrier, is_distributed, is_main, state
 from smfa.eval.harness import aggregate, generations, score_questions
 from smfa.eval.results import write_generations
 from smfa.io import atomic_write_json, canonical_json, sha256_text
@@ -126,13 +127,17 @@ def evaluate_model(
         model, processor = load_model(
             model_dir, trust_remote_code=trust_remote_code, options=model_options
         )
+        if is_distributed():  # launched: each process asks its share on its own device
+            model.to(state().device)
         scored = score_questions(
             model, processor, world, ratio, config, tick=tick, forget_people=forget_people
         )
         rows, records = aggregate("model", scored), generations("model", scored)
-        atomic_write_json(cache, {"rows": rows, "generations": records}, indent=None)
+        if is_main():
+            atomic_write_json(cache, {"rows": rows, "generations": records}, indent=None)
+        barrier()  # every process sees the same cache before the next evaluation
     rows = [{**r, "model": name} for r in rows]
-    if out_dir is not None:
+    if out_dir is not None and is_main():
         write_generations(out_dir, name, [{**r, "model": name} for r in records])
     return rows
 

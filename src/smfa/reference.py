@@ -5,6 +5,8 @@ The base model is the tiny MLLM before it meets the world's people: tokenizer tr
 world's text, random language model, vision tower pretrained on fresh generated images. Cache
 keys are made of the world's hash, the role (and forget ratio for the oracle), the model and
 training configs and a schema version: the same inputs reuse a model, any change retrains it.
+Under `accelerate launch` the main process builds the base first, every process trains its
+share of each batch, and the main process saves.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import torch
 from smfa.config import ModelConfig, TrainConfig
 from smfa.data.batches import Collator, Encoder, Sample
 from smfa.data.format import Question, World
+from smfa.distributed import barrier, is_main, main_process_first
 from smfa.errors import SmfaError
 from smfa.io import canonical_json, sha256_text
 from smfa.models.io import load_model, save_model
@@ -195,7 +198,8 @@ def train_reference(
     out = reference_dir(workdir, world, role, ratio, model_config, train_config)
     if is_trained(out):
         return out
-    base = build_base(world, model_config, train_config.seed, workdir)
+    with main_process_first():  # built once, by the main process, when launched
+        base = build_base(world, model_config, train_config.seed, workdir)
     model, processor = load_model(base)
     if train_config.freeze_vision:
         model.model.vision_tower.requires_grad_(False)
@@ -228,5 +232,7 @@ def train_reference(
         "final_loss": result.final_loss,
         "loss_curve": result.losses[:: max(1, len(result.losses) // 200)],
     }
-    save_model(model, processor, out, extra={TRAIN_META: json.dumps(meta, indent=2)})
+    if is_main():
+        save_model(model, processor, out, extra={TRAIN_META: json.dumps(meta, indent=2)})
+    barrier()
     return out

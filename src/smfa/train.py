@@ -3,6 +3,9 @@
 Everything that trains (the reference models here, every unlearning method later) calls
 `train_loop` with an ordered list of samples and, optionally, its own loss. The caller decides
 order and repeats (a seeded schedule), so the loop itself holds no hidden randomness.
+Launched as several processes (`accelerate launch`), each global batch of `batch_size` is
+shared by the processes and each loss weighted so the averaged gradient is the single-process
+one (see `smfa.distributed`); the order, the batches and the schedule stay the same.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
+from accelerate.utils import set_seed
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -27,6 +31,7 @@ from rich.progress import (
 from torch.utils.data import DataLoader
 from transformers import get_cosine_schedule_with_warmup
 
+from smfa import distributed as dist
 from smfa.config import TrainConfig
 from smfa.data.batches import Collator, Sample
 from smfa.errors import SmfaError
@@ -89,17 +94,16 @@ def train_loop(
     """Train the parameters of `model` that require grad, one pass over `samples` in order."""
     if not samples:
         raise SmfaError(f"{description}: nothing to train on (empty sample list)")
+    if dist.is_distributed():
+        return _train_data_parallel(
+            model, samples, collator, config, loss_fn, description, show_progress, on_step
+        )
     set_determinism(config.seed, config.threads)
     accelerator = accelerator or Accelerator(mixed_precision="bf16" if config.bf16 else "no")
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise SmfaError(f"{description}: the model has no trainable parameters")
+    params = _trainable(model, description)
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     loader = DataLoader(list(samples), batch_size=config.batch_size, collate_fn=collator)
-    total = len(loader)
-    scheduler = get_cosine_schedule_with_warmup(
-        optimizer, max(1, int(config.warmup_ratio * total)), total
-    )
+    scheduler = _schedule(optimizer, config, len(loader))
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
     model.train()
     result = TrainResult(steps=0, seconds=0.0)
@@ -109,8 +113,7 @@ def train_loop(
         for batch in loader:
             with accelerator.autocast():
                 loss = loss_fn(model, batch)
-            if not torch.isfinite(loss):
-                raise SmfaError(f"{description}: loss became {loss.item()} at step {result.steps}")
+            _check_finite(float(loss.detach()), description, result.steps)
             accelerator.backward(loss)
             if config.max_grad_norm > 0:
                 accelerator.clip_grad_norm_(params, config.max_grad_norm)
@@ -121,8 +124,86 @@ def train_loop(
             result.losses.append(float(loss.detach()))
             bar.update(task, advance=1, loss=result.final_loss)
             if on_step is not None:
-                on_step(result.steps, total, result.final_loss)
+                on_step(result.steps, len(loader), result.final_loss)
     result.seconds = time.perf_counter() - start
     model.eval()
     accelerator.wait_for_everyone()
+    return result
+
+
+def _trainable(model: Any, description: str) -> list[torch.nn.Parameter]:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise SmfaError(f"{description}: the model has no trainable parameters")
+    return params
+
+
+def _schedule(optimizer: torch.optim.Optimizer, config: TrainConfig, total: int) -> Any:
+    return get_cosine_schedule_with_warmup(
+        optimizer, max(1, int(config.warmup_ratio * total)), total
+    )
+
+
+def _check_finite(loss: float, description: str, step: int) -> None:
+    if not math.isfinite(loss):
+        raise SmfaError(f"{description}: loss became {loss} at step {step}")
+
+
+def _train_data_parallel(
+    model: Any,
+    samples: Sequence[Sample],
+    collator: Collator,
+    config: TrainConfig,
+    loss_fn: LossFn,
+    description: str,
+    show_progress: bool,
+    on_step: Callable[[int, int, float], None] | None,
+) -> TrainResult:
+    """`train_loop` as one of several processes: the same global batches, each process its share.
+
+    The model is wrapped by the shared Accelerator (DDP, or DeepSpeed per the launch config);
+    the caller keeps its own reference to the unwrapped model, whose weights DDP keeps in sync.
+    """
+    torch.set_num_threads(config.threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    accelerator = dist.shared_accelerator("bf16" if config.bf16 else "no")
+    set_seed(config.seed, device_specific=True)  # dropout differs per process, runs repeat
+    params = _trainable(model, description)
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    # The global batches, in order; each process collates only its share of each.
+    batches = DataLoader(list(samples), batch_size=config.batch_size, collate_fn=list)
+    scheduler = _schedule(optimizer, config, len(batches))
+    dist.prepare_deepspeed_batch(accelerator, config.batch_size)
+    wrapped, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    wrapped.train()
+    # Token means through the model's own loss are made global where the model allows it.
+    counts_tokens = dist.accepts_loss_kwargs(model)
+    fallback = not counts_tokens and loss_fn is default_loss
+    result = TrainResult(steps=0, seconds=0.0)
+    start = time.perf_counter()
+    with progress_bar(disable=not (show_progress and accelerator.is_main_process)) as bar:
+        task = bar.add_task(description, total=len(batches), loss=math.nan)
+        for items in batches:
+            batch, share = dist.local_batch(items, collator, accelerator.device)
+            weight = dist.step_weight(accelerator, batch, share, len(items), fallback)
+            seen = dist.ShareModel(wrapped, accelerator, share / len(items))
+            with accelerator.autocast():
+                loss = loss_fn(seen if counts_tokens else wrapped, batch) * weight
+            value = dist.global_loss(accelerator, loss)  # the same on every process
+            _check_finite(value, description, result.steps)
+            accelerator.backward(loss)
+            if config.max_grad_norm > 0:
+                accelerator.clip_grad_norm_(params, config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            result.steps += 1
+            result.losses.append(value)
+            bar.update(task, advance=1, loss=result.final_loss)
+            if on_step is not None:
+                on_step(result.steps, len(batches), result.final_loss)
+    result.seconds = time.perf_counter() - start
+    model.eval()
+    accelerator.wait_for_everyone()
+    accelerator.free_memory()  # drop the wrapper; the next run wraps its own model
     return result

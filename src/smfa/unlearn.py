@@ -4,7 +4,8 @@ A forget request names people (a forget ratio of the world, names or ids) or bri
 questions (a questions.jsonl-format file). The budget is fixed by the protocol: the whole
 forget set plus `unlearn.retain_budget` few-shot retain questions, never the retain set. The
 method returns dense deltas; each variant is merged as `W = W0 + delta` into a copy of the
-vanilla weights and saved, and the vanilla directory is never written to.
+vanilla weights and saved, and the vanilla directory is never written to. Under
+`accelerate launch` every process trains its share; only the main process merges and writes.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ import torch
 from smfa.config import RunConfig, UnlearnConfig
 from smfa.data.batches import Collator, Encoder
 from smfa.data.format import Question, World, load_questions
+from smfa.distributed import is_distributed, is_main, output_dir, state
 from smfa.errors import SmfaError
-from smfa.io import atomic_write_json, canonical_json, sha256_text, staged_dir
+from smfa.io import atomic_write_json, canonical_json, sha256_text
 from smfa.methods.base import Job, MethodOutput, UnlearnData, get_method, make_params
 from smfa.models.adapters import base_weights, set_weights
 from smfa.models.io import load_model, save_model
@@ -185,11 +187,13 @@ def unlearn(
     started = time.perf_counter()
     model, processor = load_model(vanilla, options=config.model)
     data = build_data(world, request, Encoder(processor), config.unlearn)
-    with staged_dir(out) as stage:
+    with output_dir(out) as stage:
         job = Job(model, data, config.unlearn, params, stage, show_progress, on_step)
         output: MethodOutput = kind().run(job)
         trained = time.perf_counter() - started
         variants = list(output.variants) if all_variants else [output.default]
+        if not is_main():  # the other processes helped train; the main process writes
+            variants = []
         w0: dict[str, torch.Tensor] = {}
         saved = {}
         for label in variants:
@@ -231,5 +235,8 @@ def unlearn(
                 "train_and_build": round(trained, 3),
             },
         }
-        atomic_write_json(stage / RUN_META, meta)
+        if is_distributed():  # provenance of a launched run (a plain run.json is unchanged)
+            meta["processes"] = state().num_processes
+        if is_main():
+            atomic_write_json(stage / RUN_META, meta)
     return meta

@@ -4,7 +4,9 @@
 of the assistant's turn). `answer_logprobs` scores given answers token by token under teacher
 forcing, which is what catches knowledge that greedy decoding hides; candidates that share a
 prompt share its encoding. Both sort by length to waste little on padding and return results
-in the input order. Neither knows what is being measured.
+in the input order. Neither knows what is being measured. Launched as several processes, each
+runs whole batches of the same length-sorted order (round-robin) and the results are gathered,
+so every answer is the one a single process computes.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import torch
 
 from smfa.data.batches import IGNORE_INDEX, Collator, Encoder, Sample
+from smfa.distributed import gather_pairs, mine_of
 
 Tick = Callable[[int], None]
 
@@ -25,6 +28,12 @@ def _order(samples: Sequence[Sample]) -> list[int]:
         range(len(samples)),
         key=lambda i: (samples[i].image is None, len(samples[i].prompt_ids), i),
     )
+
+
+def _batches(samples: Sequence[Sample], batch_size: int) -> list[list[int]]:
+    """Sample indices in length order, cut into batches: the same cut for any process count."""
+    order = _order(samples)
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
 
 
 @torch.inference_mode()
@@ -39,12 +48,11 @@ def generate(
     """Greedy answers to the prompts of `samples` (their answer ids are ignored)."""
     model.eval()
     collate = Collator(encoder, train=False)
-    order = _order(samples)
     answers: list[str] = [""] * len(samples)
     tokenizer = encoder.tokenizer
     device = next(model.parameters()).device
-    for start in range(0, len(order), batch_size):
-        index = order[start : start + batch_size]
+    local: list[tuple[int, str]] = []
+    for _, index in mine_of(_batches(samples, batch_size)):
         batch = {k: v.to(device) for k, v in collate([samples[i] for i in index]).items()}
         output = model.generate(
             **batch,
@@ -56,10 +64,11 @@ def generate(
         )
         new_tokens = output[:, batch["input_ids"].shape[1] :]
         texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-        for i, text in zip(index, texts, strict=True):
-            answers[i] = text.strip()
+        local += zip(index, texts, strict=True)
         if tick is not None:
             tick(len(index))
+    for i, text in gather_pairs(local):
+        answers[i] = text.strip()
     return answers
 
 
@@ -91,11 +100,10 @@ def answer_logprobs(
         return shared_prompt_logprobs(model, encoder, samples, batch_size, tick)
     model.eval()
     collate = Collator(encoder, train=True)
-    order = _order(samples)
     scores: list[list[float]] = [[] for _ in samples]
     device = next(model.parameters()).device
-    for start in range(0, len(order), batch_size):
-        index = order[start : start + batch_size]
+    local: list[tuple[int, list[float]]] = []
+    for _, index in mine_of(_batches(samples, batch_size)):
         batch = {k: v.to(device) for k, v in collate([samples[i] for i in index]).items()}
         labels = batch.pop("labels")
         logits = model(**batch).logits[:, :-1].float()
@@ -106,10 +114,11 @@ def answer_logprobs(
             .gather(-1, targets.clamp(min=0).unsqueeze(-1))
             .squeeze(-1)
         )
-        for row, i in enumerate(index):
-            scores[i] = picked[row][mask[row]].tolist()
+        local += [(i, picked[row][mask[row]].tolist()) for row, i in enumerate(index)]
         if tick is not None:
             tick(len(index))
+    for i, values in gather_pairs(local):
+        scores[i] = values
     return scores
 
 
@@ -149,13 +158,16 @@ def shared_prompt_logprobs(
     device = next(model.parameters()).device
     scores: list[list[float]] = [[] for _ in samples]
     groups = _prompt_groups(samples)
-    start = 0
-    while start < len(groups):
-        chunk, rows = [], 0
-        while start < len(groups) and (not chunk or rows + len(groups[start]) <= batch_size):
-            chunk.append(groups[start])
-            rows += len(groups[start])
-            start += 1
+    chunks: list[list[list[int]]] = []  # whole prompt groups, about `batch_size` rows each
+    rows = batch_size
+    for group in groups:
+        if rows + len(group) > batch_size:
+            chunks.append([])
+            rows = 0
+        chunks[-1].append(group)
+        rows += len(group)
+    local: list[tuple[int, list[float]]] = []
+    for _, chunk in mine_of(chunks):
         batch = {k: v.to(device) for k, v in collate([samples[g[0]] for g in chunk]).items()}
         prompt_mask = batch["attention_mask"]
         positions = (prompt_mask.cumsum(-1) - 1).clamp(min=0)
@@ -183,8 +195,9 @@ def shared_prompt_logprobs(
         head = first[owner].gather(-1, ids[:, :1])
         rest = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:].unsqueeze(-1))
         picked = torch.cat([head, rest.squeeze(-1)], dim=1)
-        for row, i in enumerate(members):
-            scores[i] = picked[row, : len(answers[row])].tolist()
+        local += [(i, picked[row, : len(answers[row])].tolist()) for row, i in enumerate(members)]
         if tick is not None:
             tick(len(members))
+    for i, values in gather_pairs(local):
+        scores[i] = values
     return scores

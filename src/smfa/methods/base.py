@@ -23,7 +23,7 @@ from smfa.config import TrainConfig, UnlearnConfig, apply_section
 from smfa.data.batches import IGNORE_INDEX, Collator, Sample
 from smfa.errors import ConfigError
 from smfa.models.adapters import LoraSpec
-from smfa.train import LossFn, TrainResult, train_loop
+from smfa.train import LossFn, TrainResult, default_loss, train_loop
 
 Deltas = dict[str, torch.Tensor]
 StepFn = Callable[[int, int, float], None]
@@ -107,7 +107,7 @@ class Job:
             items,  # type: ignore[arg-type]
             collate or self.data.collator,  # type: ignore[arg-type]
             settings,
-            loss_fn=loss_fn or (lambda m, b: m(**b).loss),
+            loss_fn=loss_fn or default_loss,
             description=stage,
             show_progress=self.show_progress,
             on_step=report,
