@@ -114,12 +114,7 @@ def train_loop(
             with accelerator.autocast():
                 loss = loss_fn(model, batch)
             _check_finite(float(loss.detach()), description, result.steps)
-            accelerator.backward(loss)
-            if config.max_grad_norm > 0:
-                accelerator.clip_grad_norm_(params, config.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            _update(accelerator, loss, params, optimizer, scheduler, config.max_grad_norm)
             result.steps += 1
             result.losses.append(float(loss.detach()))
             bar.update(task, advance=1, loss=result.final_loss)
@@ -142,6 +137,23 @@ def _schedule(optimizer: torch.optim.Optimizer, config: TrainConfig, total: int)
     return get_cosine_schedule_with_warmup(
         optimizer, max(1, int(config.warmup_ratio * total)), total
     )
+
+
+def _update(
+    accelerator: Accelerator,
+    loss: torch.Tensor,
+    params: list[torch.nn.Parameter],
+    optimizer: Any,
+    scheduler: Any,
+    max_grad_norm: float,
+) -> None:
+    """One optimizer step: backward, clip, step, schedule, clear."""
+    accelerator.backward(loss)
+    if max_grad_norm > 0:
+        accelerator.clip_grad_norm_(params, max_grad_norm)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
 
 
 def _check_finite(loss: float, description: str, step: int) -> None:
@@ -191,12 +203,7 @@ def _train_data_parallel(
                 loss = loss_fn(seen if counts_tokens else wrapped, batch) * weight
             value = dist.global_loss(accelerator, loss)  # the same on every process
             _check_finite(value, description, result.steps)
-            accelerator.backward(loss)
-            if config.max_grad_norm > 0:
-                accelerator.clip_grad_norm_(params, config.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            _update(accelerator, loss, params, optimizer, scheduler, config.max_grad_norm)
             result.steps += 1
             result.losses.append(value)
             bar.update(task, advance=1, loss=result.final_loss)
