@@ -56,15 +56,49 @@ def understanding_kept(kept: Figures) -> float | None:
     return _mean(kept.get("understanding_forget"), kept.get("understanding_retain"))
 
 
-# Label offsets (points) cycled through so that labels of nearby points do not overlap.
-OFFSETS = ((7, 4), (7, -10), (7, 13), (7, -19))
+def spread(values: list[float], gap: float) -> list[float]:
+    """Label heights for points at `values` (any order): at least `gap` apart, order kept.
+
+    Walking down from the highest, each label sits at its point or `gap` below the label
+    above, whichever is lower; then the group shifts so that its labels are on average at
+    their points' height.
+    """
+    order = sorted(range(len(values)), key=lambda i: -values[i])
+    placed: dict[int, float] = {}
+    previous: float | None = None
+    for i in order:
+        y = values[i] if previous is None else min(values[i], previous - gap)
+        placed[i] = previous = y
+    if not placed:
+        return []
+    shift = sum(values[i] - placed[i] for i in placed) / len(placed)
+    return [placed[i] + shift for i in range(len(values))]
 
 
-def _point(ax: Axes, x: float, y: float, label: str | None, nth: int, **style: Any) -> None:
+def label_positions(
+    points: dict[str, tuple[float, float]], x_near: float, gap: float
+) -> dict[str, float]:
+    """Label heights: points closer than `x_near` along x share a column and are spread."""
+    heights: dict[str, float] = {}
+    column: list[str] = []
+    for name in [*sorted(points, key=lambda n: points[n][0]), ""]:
+        if column and (not name or points[name][0] - points[column[0]][0] > x_near):
+            for member, y in zip(column, spread([points[m][1] for m in column], gap), strict=True):
+                heights[member] = y
+            column = []
+        if name:
+            column.append(name)
+    return heights
+
+
+def _point(
+    ax: Axes, x: float, y: float, label: str | None, label_at: tuple[float, float], **style: Any
+) -> None:
     ax.scatter([x], [y], zorder=3, **style)
     if label is not None:
-        dx, dy = OFFSETS[nth % len(OFFSETS)]
-        ax.annotate(label, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=8)
+        moved = abs(label_at[1] - y) > 1e-9
+        arrow = {"arrowstyle": "-", "color": "#999999", "linewidth": 0.6} if moved else None
+        ax.annotate(label, (x, y), xytext=label_at, fontsize=8, va="center", arrowprops=arrow)
 
 
 def tradeoff_plot(
@@ -81,29 +115,37 @@ def tradeoff_plot(
         if (x := leak(head.get(name, {}))) is not None
         and (y := understanding_kept(kept.get(name, {}))) is not None
     }
+    xs, ys = [p[0] for p in points.values()], [p[1] for p in points.values()]
+    xlim = (-0.06, 1.4 * max([0.1, *xs]))  # room for the labels on the right
+    ylim = (min([0.9, *ys]) - 0.03, max([1.0, *ys]) + 0.03)
     labelled = [name for name in names if name in points and name in shown]
+    heights = label_positions(
+        {n: points[n] for n in labelled},
+        x_near=0.25 * (xlim[1] - xlim[0]),
+        gap=0.05 * (ylim[1] - ylim[0]),
+    )
+    dx = 0.03 * (xlim[1] - xlim[0])
     for name in (name for name in names if name in points):
         x, y = points[name]
         role = models.get(name, {}).get("role")
-        nth = labelled.index(name) if name in labelled else 0
+        at = (x + dx, heights.get(name, y))
         if role == "oracle":
-            _point(ax, x, y, "oracle (never saw them)", nth, marker="*", s=260, color="#2ca02c")
+            _point(ax, x, y, "oracle (never saw them)", at, marker="*", s=260, color="#2ca02c")
         elif role == "vanilla":
-            _point(ax, x, y, "vanilla (before)", nth, marker="s", s=70, color="#7f7f7f")
+            _point(ax, x, y, "vanilla (before)", at, marker="s", s=70, color="#7f7f7f")
         elif name in shown:
-            colour = PALETTE[nth % len(PALETTE)]
-            _point(ax, x, y, name, nth, marker="o", s=50, color=colour)
+            colour = PALETTE[labelled.index(name) % len(PALETTE)]
+            _point(ax, x, y, name, at, marker="o", s=50, color=colour)
         else:  # an unselected variant: faint, unlabelled
-            _point(ax, x, y, None, nth, marker="o", s=25, color="#bbbbbb", alpha=0.5)
+            _point(ax, x, y, None, at, marker="o", s=25, color="#bbbbbb", alpha=0.5)
     if set(points) - shown:
         ax.scatter([], [], marker="o", s=25, color="#bbbbbb", label="variants not selected")
         ax.legend(fontsize=7, loc="lower right")
     ax.set_xlabel("forget leak, mean of image and text (lower is better)")
     ax.set_ylabel("image understanding kept (ratio of vanilla)")
     ax.set_title("Forgetting vs. keeping (best: left and high)")
-    xs, ys = [p[0] for p in points.values()], [p[1] for p in points.values()]
-    ax.set_xlim(-0.06, 1.4 * max([0.1, *xs]))  # room for the labels on the right
-    ax.set_ylim(min([0.9, *ys]) - 0.03, max([1.0, *ys]) + 0.03)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(ylim[0], max([ylim[1], *heights.values()]) + 0.02)
     ax.axhline(1.0, color="#999999", linewidth=0.8, linestyle=":")
     ax.grid(alpha=0.3)
     fig.tight_layout()
