@@ -24,7 +24,7 @@ from smfa.eval.harness import aggregate, generations, score_questions
 from smfa.eval.results import write_generations
 from smfa.io import atomic_write_json, canonical_json, sha256_text
 from smfa.models.io import load_model, load_options
-from smfa.reference import build_base, train_reference
+from smfa.reference import BASE_META, base_dir, build_base, train_reference
 from smfa.train import progress_bar
 from smfa.world.build import WorldParams, build_world
 
@@ -46,6 +46,9 @@ def ensure_world(out: Path, config: WorldConfig) -> World:
 
 def ensure_base(world: World, config: RunConfig) -> Path:
     """Build (or reuse) the base model both reference models start from, with a progress bar."""
+    cached = base_dir(Path(config.workdir), world, config.model, config.train.seed)
+    if (cached / BASE_META).is_file():  # no bar standing at 0 for work that will not run
+        return cached
     with progress_bar() as bar:
         tasks = {
             "vision": bar.add_task(
