@@ -140,7 +140,6 @@ def evaluate(
                 Path(cfg.workdir),
                 out,
                 tick=tick,
-                trust_remote_code=cfg.model.trust_remote_code,
                 model_options=cfg.model,
             )
         if is_main():

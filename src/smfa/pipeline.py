@@ -115,7 +115,6 @@ def evaluate_model(
     workdir: Path,
     out_dir: Path | None = None,
     tick: Any = None,
-    trust_remote_code: bool = False,
     forget_people: tuple[str, ...] | None = None,
     model_options: ModelConfig | None = None,
 ) -> list[dict[str, Any]]:
@@ -127,9 +126,7 @@ def evaluate_model(
         cached = json.loads(cache.read_text(encoding="utf-8"))
         rows, records = cached["rows"], cached["generations"]
     else:
-        model, processor = load_model(
-            model_dir, trust_remote_code=trust_remote_code, options=model_options
-        )
+        model, processor = load_model(model_dir, options=model_options)
         if is_distributed():  # launched: each process asks its share on its own device
             model.to(state().device)
         scored = score_questions(

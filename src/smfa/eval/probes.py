@@ -36,6 +36,14 @@ def _batches(samples: Sequence[Sample], batch_size: int) -> list[list[int]]:
     return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
 
 
+def _in_input_order(local: list[tuple[int, Any]], count: int, empty: Any) -> list[Any]:
+    """Every process's (index, result) pairs gathered, as one list in the input order."""
+    out = [empty] * count
+    for i, value in gather_pairs(local):
+        out[i] = value
+    return out
+
+
 @torch.inference_mode()
 def generate(
     model: Any,
@@ -48,7 +56,6 @@ def generate(
     """Greedy answers to the prompts of `samples` (their answer ids are ignored)."""
     model.eval()
     collate = Collator(encoder, train=False)
-    answers: list[str] = [""] * len(samples)
     tokenizer = encoder.tokenizer
     device = next(model.parameters()).device
     local: list[tuple[int, str]] = []
@@ -64,12 +71,10 @@ def generate(
         )
         new_tokens = output[:, batch["input_ids"].shape[1] :]
         texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-        local += zip(index, texts, strict=True)
+        local += [(i, text.strip()) for i, text in zip(index, texts, strict=True)]
         if tick is not None:
             tick(len(index))
-    for i, text in gather_pairs(local):
-        answers[i] = text.strip()
-    return answers
+    return _in_input_order(local, len(samples), "")
 
 
 # Model types whose positions are plain 1-D counts, so a cached prompt can be continued with
@@ -100,7 +105,6 @@ def answer_logprobs(
         return shared_prompt_logprobs(model, encoder, samples, batch_size, tick)
     model.eval()
     collate = Collator(encoder, train=True)
-    scores: list[list[float]] = [[] for _ in samples]
     device = next(model.parameters()).device
     local: list[tuple[int, list[float]]] = []
     for _, index in mine_of(_batches(samples, batch_size)):
@@ -117,9 +121,7 @@ def answer_logprobs(
         local += [(i, picked[row][mask[row]].tolist()) for row, i in enumerate(index)]
         if tick is not None:
             tick(len(index))
-    for i, values in gather_pairs(local):
-        scores[i] = values
-    return scores
+    return _in_input_order(local, len(samples), [])
 
 
 def _prompt_groups(samples: Sequence[Sample]) -> list[list[int]]:
@@ -128,12 +130,20 @@ def _prompt_groups(samples: Sequence[Sample]) -> list[list[int]]:
     for i, sample in enumerate(samples):
         groups.setdefault((sample.prompt_ids, sample.image), []).append(i)
     members = list(groups.values())
-    heads = [samples[m[0]] for m in members]
-    order = sorted(
-        range(len(members)),
-        key=lambda g: (heads[g].image is None, len(heads[g].prompt_ids), g),
-    )
-    return [members[g] for g in order]
+    return [members[g] for g in _order([samples[m[0]] for m in members])]
+
+
+def _chunks(groups: list[list[int]], batch_size: int) -> list[list[list[int]]]:
+    """Consecutive whole groups of about `batch_size` samples (a larger group goes alone)."""
+    chunks: list[list[list[int]]] = []
+    rows = batch_size
+    for group in groups:
+        if rows + len(group) > batch_size:
+            chunks.append([])
+            rows = 0
+        chunks[-1].append(group)
+        rows += len(group)
+    return chunks
 
 
 @torch.inference_mode()
@@ -156,18 +166,9 @@ def shared_prompt_logprobs(
     collate = Collator(encoder, train=False)
     pad = int(encoder.tokenizer.pad_token_id)
     device = next(model.parameters()).device
-    scores: list[list[float]] = [[] for _ in samples]
-    groups = _prompt_groups(samples)
-    chunks: list[list[list[int]]] = []  # whole prompt groups, about `batch_size` rows each
-    rows = batch_size
-    for group in groups:
-        if rows + len(group) > batch_size:
-            chunks.append([])
-            rows = 0
-        chunks[-1].append(group)
-        rows += len(group)
+    cache_arg = _cache_name(model)
     local: list[tuple[int, list[float]]] = []
-    for _, chunk in mine_of(chunks):
+    for _, chunk in mine_of(_chunks(_prompt_groups(samples), batch_size)):
         batch = {k: v.to(device) for k, v in collate([samples[g[0]] for g in chunk]).items()}
         prompt_mask = batch["attention_mask"]
         positions = (prompt_mask.cumsum(-1) - 1).clamp(min=0)
@@ -175,7 +176,6 @@ def shared_prompt_logprobs(
         first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)
         owner = torch.tensor([gi for gi, g in enumerate(chunk) for _ in g], device=device)
         members = [i for g in chunk for i in g]
-        cache_arg = _cache_name(model)
         cache = getattr(out, cache_arg)
         cache.reorder_cache(owner)
         answers = [samples[i].answer_ids for i in members]
@@ -198,6 +198,4 @@ def shared_prompt_logprobs(
         local += [(i, picked[row, : len(answers[row])].tolist()) for row, i in enumerate(members)]
         if tick is not None:
             tick(len(members))
-    for i, values in gather_pairs(local):
-        scores[i] = values
-    return scores
+    return _in_input_order(local, len(samples), [])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
@@ -64,7 +65,7 @@ class Judge(Protocol):
     ) -> list[float]: ...
 
 
-class PromptJudge:
+class PromptJudge(ABC):
     """A `Judge` built from the shipped prompts and one `complete` method per backend."""
 
     where = "judge"  # what errors name: the endpoint URL or the model directory
@@ -77,9 +78,9 @@ class PromptJudge:
             )
         self.unparseable = unparseable
 
+    @abstractmethod
     def complete(self, conversations: Sequence[list[Message]]) -> list[str]:
-        """The judge model's reply to each conversation (a backend implements this)."""
-        raise NotImplementedError
+        """The judge model's reply to each conversation (each backend implements it)."""
 
     def score_fact(
         self, questions: Sequence[str], references: Sequence[str], predictions: Sequence[str]

@@ -56,20 +56,16 @@ def load_options(options: ModelConfig) -> dict[str, Any]:
     return kwargs
 
 
-def load_model(
-    source: str | Path,
-    dtype: torch.dtype | None = None,
-    trust_remote_code: bool = False,
-    options: ModelConfig | None = None,
-) -> tuple[Any, Any]:
+def load_model(source: str | Path, options: ModelConfig | None = None) -> tuple[Any, Any]:
     """Load (model, processor) from a local directory or, where reachable, a hub id.
 
-    `options` (a run's `model` section) overrides `dtype` and `trust_remote_code`.
+    `options` is a run's `model` section (dtype, device, attention, checkpointing,
+    `trust_remote_code`); without it: fp32 on the CPU, no remote code.
     """
     quiet_transformers()
-    kwargs = load_options(options) if options is not None else {"dtype": dtype or torch.float32}
-    if options is not None:
-        trust_remote_code = options.trust_remote_code
+    options = options if options is not None else ModelConfig()
+    kwargs = load_options(options)
+    trust_remote_code = options.trust_remote_code
     path = Path(source)
     local = path.exists()
     if local and not path.is_dir():
@@ -86,7 +82,7 @@ def load_model(
     except (OSError, ValueError, KeyError, RuntimeError, ImportError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelDirError(f"{source}: cannot load a multimodal model: {first}") from None
-    if options is not None and options.gradient_checkpointing:
+    if options.gradient_checkpointing:
         # Non-reentrant checkpointing needs no gradient on the (frozen) inputs under LoRA.
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.eval()
