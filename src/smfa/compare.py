@@ -123,6 +123,7 @@ class MethodJob:
                     Path(cfg.workdir),
                     tick=tick,
                     forget_people=forget,
+                    model_options=cfg.model,
                 )
             result["rows"] = evaluate_model(
                 name,
@@ -134,6 +135,7 @@ class MethodJob:
                 Path(self.out_dir),
                 tick=tick,
                 forget_people=forget,
+                model_options=cfg.model,
             )
             variants[label] = result
         return {
@@ -176,6 +178,7 @@ class EvalJob:
                 Path(cfg.workdir),
                 tick=tick,
                 forget_people=forget,
+                model_options=cfg.model,
             )
         out["rows"] = evaluate_model(
             self.name,
@@ -187,6 +190,7 @@ class EvalJob:
             Path(self.out_dir),
             tick=tick,
             forget_people=forget,
+            model_options=cfg.model,
         )
         return out
 
