@@ -64,11 +64,11 @@ class TrainConfig:
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     # Passes over each kind of example; person facts need many more exposures than scenes.
-    # 24/12 against the former 40/8 (one run each on the demo world): 27% fewer steps, train
-    # recall 100% either way, held-out portraits 92.9% (was 99.5%), understanding of portraits
-    # 80.7% and fundus 83.3% (were 80.1% and 73.3%), held-out scenes 59.2% (was 53.9%).
+    # One vanilla each on the demo world (held-out wordings; benchmarks/results/README.md):
+    # 24/12 gave understanding of portraits 80.7% and fundus 83.3%, re-rendered portraits 92.9%;
+    # 24/24 gives 95.5% / 96.7% and 99.0% for 17% more steps; 20/24 drops portraits to 88.6%.
     memory_repeats: int = 24
-    understanding_repeats: int = 12
+    understanding_repeats: int = 24
     scene_repeats: int = 1
     refusal_repeats: int = 1
     augment: bool = True
