@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import torch
 
-from bench_pipeline import machine
+from bench_pipeline import machine, record
 from smfa.compare import report_eval
 from smfa.config import RunConfig
 from smfa.data.format import load_world
@@ -80,11 +80,8 @@ def main() -> None:
         "whole_over_shared": round(timings["likelihood_whole"] / timings["likelihood_shared"], 2),
         "max_abs_logprob_difference": diff,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / "eval.json"
-    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(json.dumps({k: v for k, v in report.items() if k != "machine"}, indent=2))
-    print(f"written: {path}")
+    record(args.out / "eval.json", report)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,13 @@ from smfa.train import train_loop
 from smfa.world.build import build_world
 
 
+def record(path: Path, report: dict[str, object]) -> None:
+    """Write a benchmark's report as JSON at `path` and say where."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"written: {path}")
+
+
 def machine() -> dict[str, object]:
     cpu = platform.processor() or "unknown"
     try:
@@ -128,11 +135,8 @@ def main() -> None:
             "questions_per_second": len(scored) / seconds,
         }
     report["stages"] = stages
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / "pipeline.json"
-    path.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
-    print(f"written: {path}")
+    record(args.out / "pipeline.json", report)
 
 
 if __name__ == "__main__":

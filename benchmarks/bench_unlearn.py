@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_pipeline import machine
+from bench_pipeline import machine, record
 from smfa.config import RunConfig
 from smfa.reference import reference_dir
 
@@ -98,11 +98,8 @@ def main() -> None:
         "mask_share_of_smfa": round(timings["mask"] / smfa["wall_seconds"], 5),
         "merge_share_of_smfa": round(timings["merge"] / smfa["wall_seconds"], 5),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / "unlearn.json"
-    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(json.dumps({k: v for k, v in report.items() if k != "machine"}, indent=2))
-    print(f"written: {path}")
+    record(args.out / "unlearn.json", report)
 
 
 if __name__ == "__main__":

@@ -157,6 +157,12 @@ def answer_tokens(batch: Any) -> int:
     return int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
 
 
+def summed(accelerator: Accelerator, value: float) -> float:
+    """`value` added up over every process."""
+    count = torch.tensor(float(value), device=accelerator.device)
+    return float(accelerator.reduce(count, reduction="sum"))
+
+
 def accepts_loss_kwargs(model: Any) -> bool:
     """Whether the model's forward takes `num_items_in_batch` for its loss (as the HF Trainer
     decides it: the model says so, or its forward takes **kwargs)."""
@@ -184,9 +190,7 @@ class ShareModel:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if "labels" in kwargs and "num_items_in_batch" not in kwargs:
-            mine = answer_tokens(kwargs) if self.fraction else 0
-            count = torch.tensor(float(mine), device=self.accelerator.device)
-            everyone = float(self.accelerator.reduce(count, reduction="sum"))
+            everyone = summed(self.accelerator, answer_tokens(kwargs) if self.fraction else 0)
             # An idle process (fraction 0) still needs a finite loss; its weight is 0.
             kwargs["num_items_in_batch"] = everyone * self.fraction or max(everyone, 1.0)
         return self.model(*args, **kwargs)
@@ -208,8 +212,7 @@ def step_weight(
     """
     if token_mean:
         mine = answer_tokens(batch) if share else 0
-        count = torch.tensor(float(mine), device=accelerator.device)
-        everyone = float(accelerator.reduce(count, reduction="sum"))
+        everyone = summed(accelerator, mine)
         fraction = mine / everyone if everyone else 0.0
     else:
         fraction = share / total

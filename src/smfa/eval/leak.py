@@ -20,7 +20,7 @@ fuzzy rule of `text_leaks` (docs/judge.md, "Free-text answers"):
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from typing import Any
 
 from smfa.errors import SmfaError
 from smfa.eval.metrics import contains_value, is_refusal, normalize
@@ -56,15 +56,18 @@ def content_words(text: str) -> list[str]:
     return [stem(word) if len(word) > 3 else word for word in words]
 
 
-def lcs_length(left: Sequence[str], right: Sequence[str]) -> int:
-    """Length of the longest common subsequence of two word sequences."""
-    previous = [0] * (len(right) + 1)
-    for word in left:
-        current = [0]
-        for j, other in enumerate(right):
-            current.append(previous[j] + 1 if word == other else max(previous[j + 1], current[j]))
-        previous = current
-    return previous[-1]
+class _Spaced:
+    """A rouge-score tokenizer for text already reduced to content words: split on spaces."""
+
+    def tokenize(self, text: str) -> list[str]:
+        return text.split()
+
+
+@functools.cache
+def _lcs_scorer() -> Any:
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rougeL"], tokenizer=_Spaced())
 
 
 def value_words(value: str, question: str = "") -> list[str]:
@@ -83,7 +86,8 @@ def text_recall(prediction: str, value: str, question: str = "") -> float:
     words = value_words(value, question)
     if not words:
         return 0.0
-    return lcs_length(words, content_words(prediction)) / len(words)
+    target, said = " ".join(words), " ".join(content_words(prediction))
+    return float(_lcs_scorer().score(target, said)["rougeL"].recall)
 
 
 def text_leaks(
