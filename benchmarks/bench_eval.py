@@ -22,13 +22,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import torch
 
-from bench_pipeline import machine, record
+from bench_pipeline import demo_vanilla, machine, record
 from smfa.compare import report_eval
 from smfa.config import RunConfig
-from smfa.data.format import load_world
 from smfa.eval import harness, probes
 from smfa.models.io import load_model
-from smfa.reference import reference_dir
 
 
 def main() -> None:
@@ -38,11 +36,7 @@ def main() -> None:
     args = parser.parse_args()
     config = RunConfig()
     torch.set_num_threads(1)
-    world_dir = args.workdir / f"world-n{config.world.people}-s{config.world.seed}"
-    world = load_world(world_dir, verify_hashes=False)
-    vanilla = reference_dir(args.workdir, world, "vanilla", 10, config.model, config.train)
-    if not (vanilla / "config.json").is_file():
-        raise SystemExit(f"no vanilla model at {vanilla}: run `make demo` first")
+    _, world, vanilla = demo_vanilla(args.workdir, config)
     model, processor = load_model(vanilla)
     seen: dict[str, Any] = {}
     timings: dict[str, float] = {}

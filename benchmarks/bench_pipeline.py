@@ -25,12 +25,18 @@ import transformers
 
 from smfa.config import EvalConfig, RunConfig
 from smfa.data.batches import Collator, Encoder
-from smfa.data.format import load_world
+from smfa.data.format import World, load_world
 from smfa.eval.harness import score_questions
 from smfa.models.tiny import build_tiny_model
 from smfa.models.vision import pretrain_vision
 from smfa.pipeline import world_params
-from smfa.reference import encode_questions, schedule, training_questions, world_corpus
+from smfa.reference import (
+    encode_questions,
+    reference_dir,
+    schedule,
+    training_questions,
+    world_corpus,
+)
 from smfa.train import train_loop
 from smfa.world.build import build_world
 
@@ -40,6 +46,16 @@ def record(path: Path, report: dict[str, object]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"written: {path}")
+
+
+def demo_vanilla(workdir: Path, config: RunConfig) -> tuple[Path, World, Path]:
+    """The demo's world directory, world and vanilla model under `workdir` (after `make demo`)."""
+    world_dir = workdir / f"world-n{config.world.people}-s{config.world.seed}"
+    world = load_world(world_dir, verify_hashes=False)
+    vanilla = reference_dir(workdir, world, "vanilla", 10, config.model, config.train)
+    if not (vanilla / "config.json").is_file():
+        raise SystemExit(f"no vanilla model at {vanilla}: run `make demo` first")
+    return world_dir, world, vanilla
 
 
 def machine() -> dict[str, object]:

@@ -25,9 +25,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_pipeline import machine, record
+from bench_pipeline import demo_vanilla, machine, record
 from smfa.config import RunConfig
-from smfa.reference import reference_dir
 
 
 def _one(method: str, world_dir: str, vanilla: str, out: str, queue: Any) -> None:
@@ -74,13 +73,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
     config = RunConfig()
-    world_dir = args.workdir / f"world-n{config.world.people}-s{config.world.seed}"
-    from smfa.data.format import load_world
-
-    world = load_world(world_dir, verify_hashes=False)
-    vanilla = reference_dir(args.workdir, world, "vanilla", 10, config.model, config.train)
-    if not (vanilla / "config.json").is_file():
-        raise SystemExit(f"no vanilla model at {vanilla}: run `make demo` first")
+    world_dir, _, vanilla = demo_vanilla(args.workdir, config)
     with tempfile.TemporaryDirectory() as scratch:
         idk = run("idk", world_dir, vanilla, Path(scratch))
         smfa = run("smfa", world_dir, vanilla, Path(scratch))
