@@ -36,7 +36,7 @@ from smfa.world.refusals import refusal_pool
 
 ROLES = ("vanilla", "oracle")
 MEMORY_KINDS = ("image_memory", "text_memory")
-CACHE_SCHEMA = 2
+CACHE_SCHEMA = 3  # 3: the tiny tokenizer learns the chat template's role words
 TRAIN_META = "smfa-train.json"
 BASE_META = "smfa-base.json"
 StepFn = Callable[[int, int, float], None]
