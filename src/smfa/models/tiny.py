@@ -70,7 +70,7 @@ def build_tiny_model(
     if image_size % spec.patch_size:
         raise ConfigError(f"image_size {image_size} is not a multiple of patch {spec.patch_size}")
     # Every conversation carries the template's role words once, so the tokenizer meets them as
-    # often: they become single tokens ("ASSISTANT" was nine), and every prompt 14 tokens shorter.
+    # often: they become single tokens ("ASSISTANT" was nine), and every prompt 11 tokens shorter.
     texts = (part for text in corpus for part in (text, ROLE_WORDS))
     tokenizer = train_tokenizer(texts, spec.vocab_size)
     image_processor = CLIPImageProcessorPil(
