@@ -24,17 +24,20 @@ from smfa.errors import ConfigError
 from smfa.models.tokenizer import IMAGE, train_tokenizer
 
 # A LLaVA-1.5-style conversation: "USER: <image>\n{question} ASSISTANT: {answer}</s>".
+USER, ASSISTANT = "USER:", "ASSISTANT:"
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
-    "{% if message['role'] == 'user' %}USER: "
+    f"{{% if message['role'] == 'user' %}}{USER} "
     "{% for part in message['content'] %}"
     "{% if part['type'] == 'image' %}<image>\n{% elif part['type'] == 'text' %}{{ part['text'] }}"
     "{% endif %}{% endfor %} "
-    "{% else %}ASSISTANT: {% for part in message['content'] %}{{ part['text'] }}{% endfor %}</s>"
+    f"{{% else %}}{ASSISTANT} "
+    "{% for part in message['content'] %}{{ part['text'] }}{% endfor %}</s>"
     "{% endif %}{% endfor %}"
-    "{% if add_generation_prompt %}ASSISTANT:{% endif %}"
+    f"{{% if add_generation_prompt %}}{ASSISTANT}{{% endif %}}"
 )
-ROLE_WORDS = "USER: ASSISTANT:"
+# The words the template writes around every exchange: the tokenizer is trained on them too.
+ROLE_WORDS = f"{USER} {ASSISTANT}"
 
 
 @dataclass(frozen=True)
