@@ -1,4 +1,5 @@
-"""Batching: answer-only labels, left-padded generation equal to one-by-one, seeded augmentation."""
+"""Batching: answer-only labels, left-padded generation equal to one-by-one, seeded augmentation
+of photos of people (never of scenes)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from PIL import Image
 from smfa.data.batches import IGNORE_INDEX, Collator, Encoder, augment
 from smfa.data.format import World
 from smfa.eval.probes import answer_logprobs, generate
+from smfa.reference import encode_questions
 
 
 def _samples(processor: object, world: World, n: int = 6) -> tuple[Encoder, list]:
@@ -72,3 +74,18 @@ def test_training_batches_are_reproducible(tiny: tuple, mini_world: World) -> No
     first = Collator(encoder, train=True, augment_images=True, seed=1)(samples)
     second = Collator(encoder, train=True, augment_images=True, seed=1)(samples)
     assert torch.equal(first["pixel_values"], second["pixel_values"])
+
+
+def test_training_reframes_photos_of_people_but_never_scenes(
+    tiny: tuple, mini_world: World
+) -> None:
+    _, processor = tiny
+    encoder = Encoder(processor)
+    scene = mini_world.questions_where(kind="general_scene", probe=True)[0]
+    portrait = mini_world.questions_where(kind="image_memory", probe=True)[0]
+    samples = encode_questions(encoder, mini_world, [scene, portrait])
+    assert [s.augment for s in samples] == [False, True]
+    augmented = Collator(encoder, train=True, augment_images=True, seed=1)(samples)
+    plain = Collator(encoder, train=True)(samples)
+    assert torch.equal(augmented["pixel_values"][0], plain["pixel_values"][0])
+    assert not torch.equal(augmented["pixel_values"][1], plain["pixel_values"][1])

@@ -72,7 +72,7 @@ class TrainConfig:
     understanding_repeats: int = 24
     scene_repeats: int = 1
     refusal_repeats: int = 1
-    augment: bool = True
+    augment: bool = True  # re-frame photos of people in training (scenes are never re-framed)
     freeze_vision: bool = True  # the pretrained tower already sees; the LM learns the world
     bf16: bool = True  # bf16 autocast (weights stay fp32): 1.7x faster on this AMX CPU
 

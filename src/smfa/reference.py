@@ -36,7 +36,7 @@ from smfa.world.refusals import refusal_pool
 
 ROLES = ("vanilla", "oracle")
 MEMORY_KINDS = ("image_memory", "text_memory")
-CACHE_SCHEMA = 3  # 3: the tiny tokenizer learns the chat template's role words
+CACHE_SCHEMA = 4  # 3: role-word tokens; 4: scenes are never augmented
 TRAIN_META = "smfa-train.json"
 BASE_META = "smfa-base.json"
 StepFn = Callable[[int, int, float], None]
@@ -97,8 +97,15 @@ def world_corpus(world: World) -> list[str]:
 
 
 def encode_questions(encoder: Encoder, world: World, questions: list[Question]) -> list[Sample]:
+    """Tokenized samples; only photos of people may be re-framed by training augmentation."""
     return [
-        encoder.encode(q.id, q.question, q.answer, world.image_path(q.image) if q.image else None)
+        encoder.encode(
+            q.id,
+            q.question,
+            q.answer,
+            world.image_path(q.image) if q.image else None,
+            augment=q.image_type != "scene",
+        )
         for q in questions
     ]
 

@@ -37,6 +37,10 @@ class Sample:
     prompt_ids: tuple[int, ...]
     answer_ids: tuple[int, ...]
     image: Path | None
+    # Whether training may re-frame the image: photos of a person yes (a re-taken photo is the
+    # same person), general scenes no (nothing asks for them re-taken, and the re-framing blurs
+    # which shape stands where; see benchmarks/results/README.md, "Scene reading").
+    augment: bool = True
 
 
 class Encoder:
@@ -132,8 +136,11 @@ class Encoder:
         token = getattr(self.tokenizer, "image_token", None) or self.processor.image_token
         return int(self.tokenizer.convert_tokens_to_ids(token))
 
-    def encode(self, key: str, question: str, answer: str, image: Path | None) -> Sample:
-        return Sample(key, self.prompt_ids(question, image), self.answer_ids(answer), image)
+    def encode(
+        self, key: str, question: str, answer: str, image: Path | None, augment: bool = True
+    ) -> Sample:
+        prompt = self.prompt_ids(question, image)
+        return Sample(key, prompt, self.answer_ids(answer), image, augment)
 
 
 def augment(image: Image.Image, rng: np.random.Generator) -> Image.Image:
@@ -166,12 +173,16 @@ class Collator:
 
     def image_inputs(self, samples: Sequence[Sample]) -> dict[str, torch.Tensor]:
         """Pixels and whatever else the family's model reads about the images (grid, sizes)."""
-        images = [self.encoder.image(s.image) for s in samples if s.image is not None]
-        if not images:
+        with_image = [s for s in samples if s.image is not None]
+        if not with_image:
             return {}
+        images = [self.encoder.image(s.image) for s in with_image]
         if self.augment_images:
             rng = np.random.default_rng([self.seed, self.calls])
-            images = [augment(image, rng) for image in images]
+            images = [
+                augment(image, rng) if s.augment else image
+                for s, image in zip(with_image, images, strict=True)
+            ]
         processed = self.encoder.processor.image_processor(images, return_tensors="pt")
         return {k: processed[k] for k in self.encoder.family.image_keys if k in processed}
 
