@@ -36,6 +36,9 @@ from smfa.world.refusals import refusal_pool
 
 ROLES = ("vanilla", "oracle")
 MEMORY_KINDS = ("image_memory", "text_memory")
+# Bumped when what is cached changes: the base model (tokenizer, vision pretraining) and the
+# trained reference models separately, so a training change keeps the cached base.
+BASE_SCHEMA = 3  # 3: role-word tokens
 CACHE_SCHEMA = 4  # 3: role-word tokens; 4: scenes are never augmented
 TRAIN_META = "smfa-train.json"
 BASE_META = "smfa-base.json"
@@ -121,7 +124,7 @@ def training_fields(model: ModelConfig) -> dict[str, Any]:
 
 def base_dir(workdir: Path, world: World, model: ModelConfig, seed: int) -> Path:
     payload = {
-        "schema": CACHE_SCHEMA,
+        "schema": BASE_SCHEMA,
         "world": world.world_hash,
         "model": training_fields(model),
         "seed": seed,
