@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -116,13 +116,12 @@ def build_data(
     rng = np.random.default_rng([config.seed, 17])
     refusals = [pool[int(i)] for i in rng.integers(len(pool), size=len(forget))]
     retain = retain_sample(world, request, config.retain_budget)
-    images = [world.image_path(q.image) if q.image else None for q in forget]
+    answered_by_refusal = [
+        replace(q, answer=refusal) for q, refusal in zip(forget, refusals, strict=True)
+    ]
     return UnlearnData(
         forget=encode_questions(encoder, world, forget),
-        forget_refusals=[
-            encoder.encode(q.id, q.question, refusal, image)
-            for q, refusal, image in zip(forget, refusals, images, strict=True)
-        ],
+        forget_refusals=encode_questions(encoder, world, answered_by_refusal),
         retain=encode_questions(encoder, world, retain),
         collator=Collator(encoder, train=True, augment_images=config.augment, seed=config.seed),
     )
