@@ -28,6 +28,7 @@ QUICK_TRAIN = TrainConfig(
     batch_size=16,
     memory_repeats=1,
     understanding_repeats=1,
+    fundus_repeats=1,
     scene_repeats=1,
     refusal_repeats=1,
 )

@@ -24,6 +24,8 @@ QUICK = [
     "--set",
     "train.understanding_repeats=1",
     "--set",
+    "train.fundus_repeats=1",
+    "--set",
     "train.scene_repeats=1",
     "--set",
     "train.refusal_repeats=1",

@@ -82,13 +82,25 @@ def test_schedule_repeats_facts_by_kind(mini_world: World) -> None:
         (q.kind, q.subject, q.attribute, q.image_type) for q in questions if q.kind == "text_memory"
     }
     assert sum(q.kind == "text_memory" for q in order) == 3 * len(facts)
+    # Understanding facts: fundus ones get their own count, portraits the general one.
+    config = dataclasses.replace(config, understanding_repeats=2, fundus_repeats=5)
+    order = schedule(questions, config)
+    for image_type, repeats in (("fundus", 5), ("portrait", 2)):
+        facts = {
+            (q.subject, q.attribute)
+            for q in questions
+            if q.kind == "image_understanding" and q.image_type == image_type
+        }
+        assert facts, f"the mini world has {image_type} understanding questions"
+        shown = [q for q in order if q.kind == "image_understanding" and q.image_type == image_type]
+        assert len(shown) == repeats * len(facts)
     assert order == schedule(questions, config)  # seeded
     assert order != schedule(questions, dataclasses.replace(config, seed=1))
 
 
 def test_reference_training_is_cached(mini_world: World, tmp_path: Path) -> None:
     config = dataclasses.replace(
-        QUICK_TRAIN, understanding_repeats=0, scene_repeats=0, refusal_repeats=0
+        QUICK_TRAIN, understanding_repeats=0, fundus_repeats=0, scene_repeats=0, refusal_repeats=0
     )
     path = train_reference(
         mini_world, "oracle", 10, TINY_MODEL, config, tmp_path, show_progress=False

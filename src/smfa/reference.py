@@ -60,7 +60,11 @@ def training_questions(world: World, role: str, ratio: int) -> list[Question]:
     ]
 
 
-def repeats_for(kind: str, config: TrainConfig) -> int:
+def repeats_for(question: Question, config: TrainConfig) -> int:
+    """Exposures per fact of this question's kind (and, for understanding, image type)."""
+    kind = question.kind
+    if kind == "image_understanding" and question.image_type == "fundus":
+        return config.fundus_repeats
     return {
         "image_memory": config.memory_repeats,
         "text_memory": config.memory_repeats,
@@ -74,7 +78,7 @@ def schedule(questions: list[Question], config: TrainConfig) -> list[Question]:
     """A seeded order of training exposures.
 
     Questions about one fact (same kind, subject, attribute, image) are its phrasings; each
-    exposure picks one phrasing at random, and a kind's facts get `repeats_for(kind)` exposures.
+    exposure picks one phrasing at random, and a fact gets `repeats_for(question)` exposures.
     Unknown-person rows have no subject and each counts as its own fact.
     """
     facts: dict[tuple[Any, ...], list[Question]] = defaultdict(list)
@@ -85,7 +89,7 @@ def schedule(questions: list[Question], config: TrainConfig) -> list[Question]:
     order: list[Question] = []
     for key in sorted(facts, key=str):
         rows = facts[key]
-        for _ in range(repeats_for(rows[0].kind, config)):
+        for _ in range(repeats_for(rows[0], config)):
             order.append(rows[int(rng.integers(len(rows)))])
     permutation = rng.permutation(len(order))
     return [order[i] for i in permutation]
