@@ -195,6 +195,11 @@ def test_world_train_eval_end_to_end(tmp_path: Path) -> None:
     assert data["compare"]["selection"]["smfa"]["variant"] in ("k=3", "k=0")
     validation = data["compare"]["selection"]["smfa"]["scores"]
     assert set(validation) == {"k=3", "k=0"}  # chosen on the validation slice
+    leaks = data["compare"]["selection"]["smfa"]["leaks"]
+    assert (
+        set(leaks) == {"k=3", "k=0"}
+        and "at most 2%" in data["compare"]["selection"]["smfa"]["criterion"]
+    )
     assert {r["phrasing"] for r in data["rows"]} == {"heldout"}  # the reported slice only
     html = (report / "report.html").read_text()
     assert "data:image/png;base64," in html and "smfa" in html
@@ -237,6 +242,16 @@ def test_unknown_config_key(cli_world: Path) -> None:
     assert_one_line_error(
         result, "unknown config key 'train.batchsize'", "did you mean 'train.batch_size'"
     )
+
+
+def test_compare_max_leak_out_of_range(cli_world: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = smfa(
+        "compare", "--world", cli_world, "--vanilla", tmp_path, "--out", out,
+        "--set", "compare.max_leak=2", check=False,
+    )  # fmt: skip
+    assert_one_line_error(result, "compare.max_leak", "between 0 and 1")
+    assert not out.exists()
 
 
 def test_person_in_forget_and_retain(cli_world: Path, tmp_path: Path) -> None:

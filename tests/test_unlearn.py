@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from smfa.compare import validation_score
+from smfa.compare import choose_variant, validation_score, worst_leak
 from smfa.config import RunConfig, UnlearnConfig
 from smfa.data.format import World
 from smfa.errors import DataFormatError, SmfaError
@@ -113,6 +113,23 @@ def test_validation_score_prefers_forgetting_that_keeps_the_rest() -> None:
     assert validation_score(figures, vanilla) == pytest.approx(0.9 + 0.875 - 0.05)
     collapsed = dict(figures, understanding_retain=0.0, understanding_forget=0.0, retain_memory=0)
     assert validation_score(collapsed, vanilla) < validation_score(figures, vanilla)
+
+
+def test_variant_choice_puts_forgetting_first() -> None:
+    # The demo's case: k=3 scores a hair better on validation but leaks 9.7% of image answers.
+    leaks = {"k=1": 0.355, "k=3": 0.097, "k=10": 0.0}
+    scores = {"k=1": 1.8132, "k=3": 1.8923, "k=10": 1.8889}
+    assert choose_variant(leaks, scores, max_leak=0.02) == "k=10"
+    # A looser bound lets k=3 compete, and it wins on score; k=1 still leaks too much.
+    assert choose_variant(leaks, scores, max_leak=0.10) == "k=3"
+    # Nobody under the bound: the least leaking variants compete (here only k=10 and k=3).
+    leaks = {"k=1": 0.5, "k=3": 0.1, "k=10": 0.1}
+    assert choose_variant(leaks, scores, max_leak=0.02) == "k=3"
+    # Equal scores among the allowed: the larger label, as before.
+    assert choose_variant({"a": 0.0, "b": 0.0}, {"a": 1.0, "b": 1.0}, 0.02) == "b"
+    # The worse of the two leaks counts; a missing one is no leak.
+    assert worst_leak({"forget_leak_image": 0.0, "forget_leak_text": 0.25}) == 0.25
+    assert worst_leak({"forget_leak_image": 0.125, "forget_leak_text": None}) == 0.125
 
 
 def test_reference_models_are_also_asked_the_training_wordings() -> None:

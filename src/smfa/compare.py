@@ -2,8 +2,10 @@
 
 Each method runs in a worker process (cached under workdir/unlearned), then is evaluated. A
 method with several variants (SMFA's k sweep) has each variant scored on the validation
-wordings and scenes first, and the variant with the best validation score is marked selected;
-the reported slice (held-out wordings, held-out portraits and scenes) never chooses anything.
+wordings and scenes first, and one is marked selected: forgetting first (the variants whose
+validation leak is at most `compare.max_leak`, or the least leaking ones when none is), then the
+best validation score among them. The reported slice (held-out wordings, held-out portraits and
+scenes) never chooses anything.
 Every variant is also evaluated on the reported slice, to draw SMFA's k curve.
 """
 
@@ -20,6 +22,7 @@ import torch
 
 from smfa.config import EvalConfig, RunConfig, to_dict
 from smfa.data.format import World, load_world
+from smfa.errors import ConfigError
 from smfa.eval.results import RESULTS_SCHEMA, write_results
 from smfa.io import atomic_write_json
 from smfa.methods.base import get_method, make_params
@@ -29,9 +32,11 @@ from smfa.unlearn import ForgetRequest, resolve_request, run_key, unlearn
 from smfa.workers import run_jobs
 
 CRITERION = (
-    "validation score = (1 - mean forget leak, image and text) + mean of the retention "
-    "ratios to vanilla (understanding on forget and retain images, retain memory, scenes), "
-    "each capped at 1, minus the false-refusal rate"
+    "among the variants whose validation leak (image and text questions, each) is at most "
+    "{max_leak:.0%} (or the least leaking ones when none is), the best validation score = "
+    "(1 - mean forget leak, image and text) + mean of the retention ratios to vanilla "
+    "(understanding on forget and retain images, retain memory, scenes), each capped at 1, "
+    "minus the false-refusal rate"
 )
 
 
@@ -208,10 +213,25 @@ def validation_score(figures: dict[str, float | None], vanilla: dict[str, float 
     return (1.0 - leak) + keep - (figures.get("false_refusal") or 0.0)
 
 
+def worst_leak(figures: dict[str, float | None]) -> float:
+    """The larger of the image and text forget leaks (a missing one counts as no leak)."""
+    return max(figures.get(k) or 0.0 for k in ("forget_leak_image", "forget_leak_text"))
+
+
+def choose_variant(leaks: dict[str, float], scores: dict[str, float], max_leak: float) -> str:
+    """Forgetting first: the best-scoring variant among those leaking at most `max_leak` on
+    validation, or among the least leaking ones when none does (ties go to the larger label)."""
+    allowed = [label for label, leak in leaks.items() if leak <= max_leak + 1e-12]
+    if not allowed:
+        least = min(leaks.values())
+        allowed = [label for label, leak in leaks.items() if leak <= least + 1e-12]
+    return max(allowed, key=lambda label: (scores[label], label))
+
+
 def select_variants(
-    jobs: dict[str, Any], vanilla_rows: list[dict[str, Any]]
+    jobs: dict[str, Any], vanilla_rows: list[dict[str, Any]], max_leak: float
 ) -> dict[str, dict[str, Any]]:
-    """Per method with several variants: the one with the best validation score."""
+    """Per method with several variants: the one `choose_variant` picks on validation."""
     selection: dict[str, dict[str, Any]] = {}
     for method, result in jobs.items():
         variants = result["variants"]
@@ -227,11 +247,12 @@ def select_variants(
             label: validation_score(head[v["name"]], head["vanilla"])
             for label, v in variants.items()
         }
-        best = max(scores, key=lambda label: (scores[label], label))
+        leaks = {label: worst_leak(head[v["name"]]) for label, v in variants.items()}
         selection[method] = {
-            "variant": best,
-            "criterion": CRITERION,
+            "variant": choose_variant(leaks, scores, max_leak),
+            "criterion": CRITERION.format(max_leak=max_leak),
             "scores": {label: round(score, 4) for label, score in scores.items()},
+            "leaks": {label: round(leak, 4) for label, leak in leaks.items()},
         }
     return selection
 
@@ -297,6 +318,10 @@ def run_compare(
 ) -> dict[str, Any]:
     """Run every method of `config.compare.methods`, evaluate, select, write results.json."""
     started = time.time()
+    if not 0.0 <= config.compare.max_leak <= 1.0:
+        raise ConfigError(
+            f"compare.max_leak must be a share between 0 and 1, got {config.compare.max_leak}"
+        )
     world = load_world(Path(world_dir), verify_hashes=False)
     request = request or resolve_request(world, ratio=config.forget_ratio)
     for method in config.compare.methods:  # fail on a typo before any work starts
@@ -317,7 +342,9 @@ def run_compare(
         )
     results = run_jobs(jobs, workers=config.compare.workers)
     methods = {m: results[m] for m in config.compare.methods}
-    selection = select_variants(methods, results["vanilla"]["validation_rows"])
+    selection = select_variants(
+        methods, results["vanilla"]["validation_rows"], config.compare.max_leak
+    )
     models: dict[str, dict[str, Any]] = {
         "vanilla": {"role": "vanilla", "path": str(vanilla)},
     }

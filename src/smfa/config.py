@@ -139,6 +139,9 @@ class CompareConfig:
         ]
     )
     smfa_k: list[float] = field(default_factory=lambda: [1.0, 3.0, 10.0])
+    # Choosing among a method's variants, forgetting first: only variants whose validation leak
+    # (image and text questions, each) is at most this compete on the validation score.
+    max_leak: float = 0.02
     phrasings: list[str] = field(default_factory=lambda: ["heldout"])  # the reported wordings
     workers: int = 2  # methods trained and evaluated in parallel worker processes
 
