@@ -221,10 +221,8 @@ def worst_leak(figures: dict[str, float | None]) -> float:
 def choose_variant(leaks: dict[str, float], scores: dict[str, float], max_leak: float) -> str:
     """Forgetting first: the best-scoring variant among those leaking at most `max_leak` on
     validation, or among the least leaking ones when none does (ties go to the larger label)."""
-    allowed = [label for label, leak in leaks.items() if leak <= max_leak + 1e-12]
-    if not allowed:
-        least = min(leaks.values())
-        allowed = [label for label, leak in leaks.items() if leak <= least + 1e-12]
+    bound = max(max_leak, min(leaks.values())) + 1e-12
+    allowed = [label for label, leak in leaks.items() if leak <= bound]
     return max(allowed, key=lambda label: (scores[label], label))
 
 
