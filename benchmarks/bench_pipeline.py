@@ -33,8 +33,8 @@ from smfa.pipeline import world_params
 from smfa.reference import (
     encode_questions,
     reference_dir,
+    role_questions,
     schedule,
-    training_questions,
     world_corpus,
 )
 from smfa.train import train_loop
@@ -121,7 +121,7 @@ def main() -> None:
 
         model.model.vision_tower.requires_grad_(False)
         encoder = Encoder(processor)
-        questions = schedule(training_questions(world, "vanilla", 10), config.train)
+        questions = schedule(role_questions(world, "vanilla", 10), config.train)
         all_samples = encode_questions(encoder, world, questions)
         samples = all_samples[: args.train_steps * config.train.batch_size]
         tokens = sum(len(s.prompt_ids) + len(s.answer_ids) for s in samples)

@@ -12,13 +12,13 @@ from smfa.data.batches import Collator, Encoder
 from smfa.data.format import World
 from smfa.errors import SmfaError
 from smfa.models.tiny import build_tiny_model
+from smfa.protocol.vocab import MEMORY_KINDS
 from smfa.reference import (
-    MEMORY_KINDS,
     is_trained,
     reference_dir,
+    role_questions,
     schedule,
     train_reference,
-    training_questions,
     world_corpus,
 )
 from smfa.train import train_loop
@@ -62,8 +62,8 @@ def test_empty_input_is_an_error(tiny: tuple) -> None:
 
 
 def test_oracle_drops_exactly_the_forget_memory(mini_world: World) -> None:
-    vanilla = training_questions(mini_world, "vanilla", 10)
-    oracle = training_questions(mini_world, "oracle", 10)
+    vanilla = role_questions(mini_world, "vanilla", 10)
+    oracle = role_questions(mini_world, "oracle", 10)
     forget = set(mini_world.splits.forget[10])
     dropped = {q.id for q in vanilla} - {q.id for q in oracle}
     assert dropped == {q.id for q in vanilla if q.kind in MEMORY_KINDS and q.subject in forget}
@@ -75,7 +75,7 @@ def test_oracle_drops_exactly_the_forget_memory(mini_world: World) -> None:
 
 
 def test_schedule_repeats_facts_by_kind(mini_world: World) -> None:
-    questions = training_questions(mini_world, "vanilla", 10)
+    questions = role_questions(mini_world, "vanilla", 10)
     config = dataclasses.replace(QUICK_TRAIN, memory_repeats=3, understanding_repeats=2)
     order = schedule(questions, config)
     facts = {

@@ -31,11 +31,12 @@ from smfa.io import canonical_json, sha256_text
 from smfa.models.io import load_model, save_model
 from smfa.models.tiny import build_tiny_model
 from smfa.models.vision import pretrain_vision
+from smfa.protocol.questions import training_questions
+from smfa.protocol.vocab import Kind
 from smfa.train import train_loop
 from smfa.world.refusals import refusal_pool
 
 ROLES = ("vanilla", "oracle")
-MEMORY_KINDS = ("image_memory", "text_memory")
 # Bumped when what is cached changes: the base model (tokenizer, vision pretraining) and the
 # trained reference models separately, so a training change keeps the cached base.
 BASE_SCHEMA = 3  # 3: role-word tokens
@@ -46,31 +47,26 @@ StepFn = Callable[[int, int, float], None]
 StageStepFn = Callable[[str, int, int, float], None]
 
 
-def training_questions(world: World, role: str, ratio: int) -> list[Question]:
-    """Train-phrasing questions on train images; the oracle drops the forget people's memory."""
+def role_questions(world: World, role: str, ratio: int) -> list[Question]:
+    """A reference model's training data (`smfa.protocol.questions.training_questions`): the
+    oracle's leaves out the memory questions about the forget people at `ratio`."""
     if role not in ROLES:
         raise SmfaError(f"unknown role '{role}' (choose from {', '.join(ROLES)})")
     forget = set(world.splits.forget[ratio]) if role == "oracle" else set()
-    return [
-        q
-        for q in world.questions
-        if q.phrasing == "train"
-        and q.view in (None, "train")
-        and not (q.kind in MEMORY_KINDS and q.subject in forget)
-    ]
+    return training_questions(world, forget)
 
 
 def repeats_for(question: Question, config: TrainConfig) -> int:
     """Exposures per fact of this question's kind (and, for understanding, image type)."""
     kind = question.kind
-    if kind == "image_understanding" and question.image_type == "fundus":
+    if kind == Kind.IMAGE_UNDERSTANDING and question.image_type == "fundus":
         return config.fundus_repeats
     return {
-        "image_memory": config.memory_repeats,
-        "text_memory": config.memory_repeats,
-        "image_understanding": config.understanding_repeats,
-        "general_scene": config.scene_repeats,
-        "unknown_person": config.refusal_repeats,
+        Kind.IMAGE_MEMORY: config.memory_repeats,
+        Kind.TEXT_MEMORY: config.memory_repeats,
+        Kind.IMAGE_UNDERSTANDING: config.understanding_repeats,
+        Kind.GENERAL_SCENE: config.scene_repeats,
+        Kind.UNKNOWN_PERSON: config.refusal_repeats,
     }.get(kind, 1)
 
 
@@ -218,7 +214,7 @@ def train_reference(
     if train_config.freeze_vision:
         model.model.vision_tower.requires_grad_(False)
     encoder = Encoder(processor)
-    questions = schedule(training_questions(world, role, ratio), train_config)
+    questions = schedule(role_questions(world, role, ratio), train_config)
     samples = encode_questions(encoder, world, questions)
     collator = Collator(
         encoder, train=True, augment_images=train_config.augment, seed=train_config.seed

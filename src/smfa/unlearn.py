@@ -30,7 +30,8 @@ from smfa.methods.base import Job, MethodOutput, UnlearnData, get_method, make_p
 from smfa.models.adapters import base_weights, set_weights
 from smfa.models.io import load_model, save_model
 from smfa.pipeline import model_fingerprint
-from smfa.reference import MEMORY_KINDS, encode_questions
+from smfa.protocol.questions import forget_questions
+from smfa.reference import encode_questions
 from smfa.world.refusals import refusal_pool
 
 RUN_META = "run.json"
@@ -46,18 +47,6 @@ class ForgetRequest:
     questions: tuple[Question, ...]  # the forget set D_f
 
 
-def _forget_questions(world: World, people: set[str]) -> tuple[Question, ...]:
-    """D_f: every training-phrasing memory question about these people, on training images."""
-    return tuple(
-        q
-        for q in world.questions
-        if q.kind in MEMORY_KINDS
-        and q.subject in people
-        and q.phrasing == "train"
-        and q.view in (None, "train")
-    )
-
-
 def resolve_request(
     world: World,
     ratio: int | None = None,
@@ -70,7 +59,7 @@ def resolve_request(
         raise SmfaError("give exactly one of --ratio, --forget (names or ids) or --forget-file")
     if ratio is not None:
         ids = world.splits.forget[world._ratio(ratio)]
-        return ForgetRequest(f"f{ratio}", tuple(ids), _forget_questions(world, set(ids)))
+        return ForgetRequest(f"f{ratio}", tuple(ids), forget_questions(world, set(ids)))
     if people:
         by_name = {p.name.lower(): p.id for p in world.people.values()}
         ids_list: list[str] = []
@@ -82,7 +71,7 @@ def resolve_request(
             ids_list.append(pid)
         ids = tuple(sorted(set(ids_list)))
         digest = sha256_text(",".join(ids))[:10]
-        return ForgetRequest(f"people-{digest}", ids, _forget_questions(world, set(ids)))
+        return ForgetRequest(f"people-{digest}", ids, forget_questions(world, set(ids)))
     assert questions_file is not None
     questions = load_questions(Path(questions_file), world)
     ids = tuple(sorted({q.subject for q in questions if q.subject in world.people}))

@@ -18,6 +18,7 @@ from smfa.errors import JudgeError
 from smfa.judge.base import Judge
 from smfa.judge.hf import HfJudge
 from smfa.judge.http import DEFAULT_KEY_ENV, HttpJudge
+from smfa.protocol.vocab import MEMORY_KINDS
 
 if TYPE_CHECKING:
     from smfa.config import EvalConfig
@@ -95,8 +96,6 @@ def add_judge_scores(
     judge: Judge, scored: Sequence[Any], tick: Callable[[str, int, int], None] | None = None
 ) -> None:
     """Add `judge_fact` (memory questions) and `judge_meaning` (all) to each `Scored`'s scores."""
-    from smfa.eval.harness import MEMORY_KINDS
-
     memory = [s for s in scored if s.question.kind in MEMORY_KINDS]
     total = len(memory) + len(scored)
     done = [0]

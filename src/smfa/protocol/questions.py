@@ -1,0 +1,111 @@
+"""The named slices of the protocol and the question sets each stage draws from a world.
+
+Training sees the training wordings on the training images; unlearning forgets exactly those
+questions about the forget people; evaluation asks the probe rows of chosen wordings. The
+reported slice (held-out wordings, re-rendered images, unseen scenes) is what every figure of a
+report means; the validation slice (its own wordings and scenes, generated answers only) is the
+only data allowed to choose a hyper-parameter. Every function keeps the world's question order,
+so cached runs and figures do not depend on how they are called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+
+from smfa.data.records import Question, World
+from smfa.protocol.vocab import IMAGE_KINDS, MEMORY_KINDS, Kind, Split, View, Wording
+
+
+@dataclass(frozen=True)
+class Slice:
+    """A part of the probes: which wordings are asked, and which rows a figure reads.
+
+    `wordings[0]` is the wording figures are read at; image questions are read at `image_view`,
+    scenes at `scene_view`. `trained_scenes` also asks the scenes training saw; `likelihood`
+    adds the teacher-forced passes (answer probability, multiple choice).
+    """
+
+    name: str
+    wordings: tuple[Wording, ...]
+    image_view: View
+    scene_view: View
+    trained_scenes: bool = False
+    likelihood: bool = True
+
+    @property
+    def wording(self) -> Wording:
+        return self.wordings[0]
+
+    def view_of(self, kind: str) -> View:
+        """The view a figure reads for questions of `kind` in this slice."""
+        if kind in IMAGE_KINDS:
+            return self.image_view
+        if kind == Kind.GENERAL_SCENE:
+            return self.scene_view
+        return View.NONE
+
+
+REPORTED = Slice("reported", (Wording.HELDOUT,), View.HELDOUT, View.HELDOUT)
+VALIDATION = Slice(
+    "validation", (Wording.VALIDATION,), View.TRAIN, View.VALIDATION, likelihood=False
+)
+# The reference models' (and the forget set's) training data: one wording set, train images.
+TRAINING_WORDING = Wording.TRAIN
+TRAINING_VIEWS = (None, View.TRAIN)
+
+
+def reading(wording: str, image_view: str) -> Slice:
+    """The reported slice read at another wording and image view (scenes stay unseen ones)."""
+    return Slice("reading", (wording,), image_view, REPORTED.scene_view)  # type: ignore[arg-type]
+
+
+def split_of(question: Question, forget: Collection[str]) -> Split:
+    """Whom a probe question is about: unknown, general, or a forget or retain person."""
+    if question.kind == Kind.UNKNOWN_PERSON:
+        return Split.UNKNOWN
+    if question.kind == Kind.GENERAL_SCENE:
+        return Split.GENERAL
+    return Split.FORGET if question.subject in forget else Split.RETAIN
+
+
+def training_questions(world: World, forget: Collection[str] = ()) -> list[Question]:
+    """Training wordings on training images, without the memory questions about `forget`."""
+    return [
+        q
+        for q in world.questions
+        if q.phrasing == TRAINING_WORDING
+        and q.view in TRAINING_VIEWS
+        and not (q.kind in MEMORY_KINDS and q.subject in forget)
+    ]
+
+
+def forget_questions(world: World, people: Collection[str]) -> tuple[Question, ...]:
+    """D_f: every training-wording memory question about `people`, on training images."""
+    return tuple(
+        q
+        for q in world.questions
+        if q.kind in MEMORY_KINDS
+        and q.subject in people
+        and q.phrasing == TRAINING_WORDING
+        and q.view in TRAINING_VIEWS
+    )
+
+
+def probe_questions(
+    world: World, wordings: Iterable[str], trained_scenes: bool = True
+) -> list[Question]:
+    """The probe rows asked at these wordings; `trained_scenes=False` skips trained-on scenes."""
+    wanted = set(wordings)
+    return [
+        q
+        for q in world.questions
+        if q.probe
+        and q.phrasing in wanted
+        and (trained_scenes or not (q.kind == Kind.GENERAL_SCENE and q.view == View.TRAIN))
+    ]
+
+
+def slice_questions(world: World, part: Slice) -> list[Question]:
+    """The probe rows a named slice asks."""
+    return probe_questions(world, part.wordings, part.trained_scenes)
