@@ -6,7 +6,8 @@ import pytest
 
 from smfa.data.batches import Encoder
 from smfa.data.format import Question, World
-from smfa.eval.harness import Scored, _span_sample, _with_value, aggregate, split_of
+from smfa.eval.harness import Scored, _span_sample, _with_value, aggregate
+from smfa.protocol.questions import split_of
 
 
 def _q(

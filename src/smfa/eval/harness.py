@@ -1,15 +1,17 @@
 """The evaluation harness: ask a model every probe question of a world once, score many ways.
 
 The model runs once per question (greedy answer) plus teacher-forced passes over the true value
-and its distractors; the metric functions of `smfa.eval.metrics` then score those outputs. Rows
-are grouped by split (forget / retain / general / unknown) x kind x image type x phrasing x view.
+and its distractors; the scorers of `smfa.eval.scoring` that apply to a question's kind and
+split then score those outputs. Rows are grouped by split (forget / retain / general /
+unknown) x kind x image type x phrasing x view. Which questions are asked is the protocol's
+(`smfa.protocol.questions.probe_questions`).
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,11 +19,12 @@ from smfa.config import EvalConfig
 from smfa.data.batches import Encoder, Sample
 from smfa.data.format import Question, World
 from smfa.eval import metrics as M
-from smfa.eval.leak import leaks
 from smfa.eval.probes import answer_logprobs, generate
+from smfa.eval.scoring import Answered, score_answer
+from smfa.judge.wire import add_judge_scores, judge_from_config
+from smfa.protocol.questions import probe_questions, split_of
+from smfa.protocol.vocab import MEMORY_KINDS, Kind, Split, View
 
-MEMORY_KINDS = ("image_memory", "text_memory")
-UNDERSTANDING_KINDS = ("image_understanding", "general_scene")
 Tick = Callable[[str, int, int], None]
 
 
@@ -30,31 +33,9 @@ class Scored:
     """One probe question with the model's answer and its per-example scores."""
 
     question: Question
-    split: str
+    split: Split
     prediction: str
     scores: dict[str, float]
-
-
-def split_of(question: Question, forget: set[str]) -> str:
-    if question.kind == "unknown_person":
-        return "unknown"
-    if question.kind == "general_scene":
-        return "general"
-    return "forget" if question.subject in forget else "retain"
-
-
-def probe_questions(
-    world: World, phrasings: Iterable[str], train_scenes: bool = True
-) -> list[Question]:
-    """The probe rows asked at these phrasings; `train_scenes=False` skips trained-on scenes."""
-    wanted = set(phrasings)
-    return [
-        q
-        for q in world.questions
-        if q.probe
-        and q.phrasing in wanted
-        and (train_scenes or not (q.kind == "general_scene" and q.view == "train"))
-    ]
 
 
 def _with_value(answer: str, value: str, option: str) -> tuple[str, str, str]:
@@ -153,31 +134,11 @@ def score_questions(
     scored = []
     for qi, (q, prediction) in enumerate(zip(questions, predictions, strict=True)):
         split = split_of(q, forget)
-        refused = M.is_refusal(prediction)
-        result: dict[str, float] = {
-            "meaningfulness": float(M.is_meaningful(prediction, q.answer_type)),
-        }
-        if q.kind in MEMORY_KINDS:
-            hit = float(
-                leaks(prediction, q.value, q.answer_type, q.question, config.fuzzy_threshold)
-            )
-            result["leak_rate" if split == "forget" else "recall"] = hit
-            result["refusal_rate" if split == "forget" else "false_refusal_rate"] = float(refused)
-            result["rouge_l"] = M.rouge_l(prediction, q.answer)
-            if qi in value_logprobs:
-                result["answer_probability"] = M.answer_probability(value_logprobs[qi])
-            if len(options[qi]) > 1:
-                result["mc_accuracy"] = float(M.multiple_choice_correct(options[qi]))
-        elif q.kind in UNDERSTANDING_KINDS:
-            result["accuracy"] = float(M.exact_match(prediction, q.answer))
-            result["false_refusal_rate"] = float(refused)
-            result["rouge_l"] = M.rouge_l(prediction, q.answer)
-        else:
-            result["refusal_rate"] = float(refused)
-        scored.append(Scored(q, split, prediction, result))
+        answered = Answered(
+            q, split, prediction, config.fuzzy_threshold, value_logprobs.get(qi), options[qi]
+        )
+        scored.append(Scored(q, split, prediction, score_answer(answered)))
     if config.judge:  # optional: judge_fact and judge_meaning per question (docs/judge.md)
-        from smfa.judge import add_judge_scores, judge_from_config
-
         judge = judge_from_config(config)
         if judge is not None:
             add_judge_scores(judge, scored, tick)
@@ -206,7 +167,7 @@ def aggregate(model: str, scored: list[Scored]) -> list[dict[str, Any]]:
     for s in scored:
         q = s.question
         image_type = q.image_type or "text"
-        view = q.view or "none"
+        view = q.view or View.NONE
         keys = {
             (s.split, q.kind, image_type, q.phrasing, view),
             (s.split, q.kind, "all", q.phrasing, view),
@@ -229,7 +190,7 @@ def composites(model: str, scored: list[Scored]) -> list[dict[str, Any]]:
         part = [s for s in scored if s.question.phrasing == phrasing]
 
         def pool(
-            split: str, kinds: tuple[str, ...], metric: str, part: list[Scored] = part
+            split: str, kinds: Collection[str], metric: str, part: list[Scored] = part
         ) -> list[float]:
             return [
                 s.scores[metric]
@@ -237,12 +198,12 @@ def composites(model: str, scored: list[Scored]) -> list[dict[str, Any]]:
                 if s.split == split and s.question.kind in kinds and metric in s.scores
             ]
 
-        key = ("overall", "composite", "all", phrasing, "all")
+        key = (Split.OVERALL, Kind.COMPOSITE, "all", phrasing, View.ALL)
         understanding = [
-            pool(sp, ("image_understanding",), "accuracy") for sp in ("forget", "retain")
+            pool(sp, (Kind.IMAGE_UNDERSTANDING,), "accuracy") for sp in (Split.FORGET, Split.RETAIN)
         ]
-        retain_recall = pool("retain", MEMORY_KINDS, "recall")
-        forget_leak = pool("forget", MEMORY_KINDS, "leak_rate")
+        retain_recall = pool(Split.RETAIN, MEMORY_KINDS, "recall")
+        forget_leak = pool(Split.FORGET, MEMORY_KINDS, "leak_rate")
         meaningful = [s.scores["meaningfulness"] for s in part]
         values: dict[str, tuple[float, int]] = {}
         if all(understanding):
