@@ -14,17 +14,19 @@ from typing import Any
 
 import pytest
 
+from smfa.protocol.figures import FIGURES
+from smfa.protocol.questions import reading
 from smfa.report.html import render_html
-from smfa.report.markdown import render_markdown, write_report
+from smfa.report.markdown import render_markdown
 from smfa.report.plots import k_curve_plot, render_plots, tradeoff_plot
 from smfa.report.summary import (
-    TARGETS,
     check_targets,
     headline,
     ordered_models,
     ratios,
     visible_models,
 )
+from smfa.report.write import write_report
 
 PNG = b"\x89PNG\r\n\x1a\n"
 # slice -> (split, kind, view, n)
@@ -157,7 +159,7 @@ def test_headline_pools_only_the_named_slices() -> None:
     assert head["smfa-k3"]["retain_memory"] == pytest.approx(0.675)
     assert head["idk"]["false_refusal"] == pytest.approx(0.15)
     # The other view: image slices read the view="train" decoys, text slices stay on "none".
-    other = headline(results(), view="train")["vanilla"]
+    other = headline(results(), reading("heldout", "train"))["vanilla"]
     assert other["forget_leak_image"] == pytest.approx(0.789)
     assert other["forget_leak_text"] == pytest.approx(1.0)
     # (0.789*30 + 1.0*10)/40
@@ -198,7 +200,7 @@ def test_targets_on_hand_cases() -> None:
     kept |= {"retain_memory": 0.95, "scenes": 0.98}
     checked = check_targets(good, kept)
     assert [k for k, (_, _, ok) in checked.items() if not ok] == []  # boundaries pass
-    assert len(checked) == len(TARGETS) == 8
+    assert len(checked) == sum(f.target is not None for f in FIGURES) == 8
     bad = check_targets(
         good | {"forget_leak_text": 0.021, "meaningfulness": None},
         kept | {"scenes": 0.979},

@@ -202,7 +202,7 @@ def compare(
 
     require_single("compare")
     from smfa.compare import run_compare
-    from smfa.report.markdown import write_report
+    from smfa.report.write import write_report
 
     cfg = _config(config, set_)
     data = run_compare(cfg, world, vanilla, oracle, out)
@@ -301,7 +301,7 @@ def export_lora_cmd(
 def report(results: Annotated[Path, typer.Argument(help="A results.json file.")]) -> None:
     """(Re)write report.md and report.html beside a results.json."""
     from smfa.eval.results import read_results
-    from smfa.report.markdown import write_report
+    from smfa.report.write import write_report
 
     paths = write_report(read_results(results), results.parent)
     console.print(f"report: {paths['html']} · {paths['markdown']}")

@@ -27,6 +27,9 @@ from smfa.eval.results import RESULTS_SCHEMA, write_results
 from smfa.io import atomic_write_json
 from smfa.methods.base import get_method, make_params
 from smfa.pipeline import ProgressFn, evaluate_model
+from smfa.protocol.figures import Figures, selection_figures
+from smfa.protocol.questions import REPORTED, VALIDATION, slice_questions
+from smfa.protocol.vocab import MEMORY_KINDS
 from smfa.report.summary import headline
 from smfa.unlearn import ForgetRequest, resolve_request, run_key, unlearn
 from smfa.workers import run_jobs
@@ -49,13 +52,18 @@ def report_eval(config: RunConfig, reference: bool = False) -> EvalConfig:
     phrasings = list(config.compare.phrasings)
     if reference:
         phrasings += [p for p in config.eval.phrasings if p not in phrasings]
-    return dataclasses.replace(config.eval, phrasings=phrasings, train_scenes=False)
+    return dataclasses.replace(
+        config.eval, phrasings=phrasings, train_scenes=REPORTED.trained_scenes
+    )
 
 
 def validation_eval(config: RunConfig) -> EvalConfig:
-    """The choosing slice: validation wordings and scenes, generated answers only."""
+    """The choosing slice (`VALIDATION`): validation wordings and scenes, generated answers."""
     return dataclasses.replace(
-        config.eval, phrasings=["validation"], train_scenes=False, likelihood=False
+        config.eval,
+        phrasings=[str(w) for w in VALIDATION.wordings],
+        train_scenes=VALIDATION.trained_scenes,
+        likelihood=VALIDATION.likelihood,
     )
 
 
@@ -200,22 +208,26 @@ class EvalJob:
         return out
 
 
-def validation_score(figures: dict[str, float | None], vanilla: dict[str, float | None]) -> float:
-    """The selection criterion (CRITERION), from validation-slice headline figures."""
-    leaks = [figures.get(k) for k in ("forget_leak_image", "forget_leak_text")]
+def validation_score(figures: Figures, vanilla: Figures) -> float:
+    """The selection criterion (CRITERION), from validation-slice headline figures: the
+    figures of `FIGURES` whose `selection` is "leak", "keep" and "penalty"."""
+    leaks = [figures.get(f.key) for f in selection_figures("leak")]
     leak = sum(v for v in leaks if v is not None) / max(1, sum(v is not None for v in leaks))
     kept = []
-    for key in ("understanding_forget", "understanding_retain", "retain_memory", "scenes"):
-        value, base = figures.get(key), vanilla.get(key)
+    for figure in selection_figures("keep"):
+        value, base = figures.get(figure.key), vanilla.get(figure.key)
         if value is not None and base:
             kept.append(min(1.0, value / base))
     keep = sum(kept) / len(kept) if kept else 0.0
-    return (1.0 - leak) + keep - (figures.get("false_refusal") or 0.0)
+    score = (1.0 - leak) + keep
+    for figure in selection_figures("penalty"):
+        score -= figures.get(figure.key) or 0.0
+    return score
 
 
-def worst_leak(figures: dict[str, float | None]) -> float:
-    """The larger of the image and text forget leaks (a missing one counts as no leak)."""
-    return max(figures.get(k) or 0.0 for k in ("forget_leak_image", "forget_leak_text"))
+def worst_leak(figures: Figures) -> float:
+    """The largest forget leak (image or text; a missing one counts as no leak)."""
+    return max(figures.get(f.key) or 0.0 for f in selection_figures("leak"))
 
 
 def choose_variant(leaks: dict[str, float], scores: dict[str, float], max_leak: float) -> str:
@@ -238,9 +250,7 @@ def select_variants(
         rows = vanilla_rows + [r for v in variants.values() for r in v["validation_rows"]]
         data = {"models": {v["name"]: {"role": "method"} for v in variants.values()}, "rows": rows}
         data["models"]["vanilla"] = {"role": "vanilla"}
-        head = headline(data, phrasing="validation", view="train")
-        for name in head:
-            head[name]["scenes"] = _validation_scenes(rows, name)
+        head = headline(data, VALIDATION)
         scores = {
             label: validation_score(head[v["name"]], head["vanilla"])
             for label, v in variants.items()
@@ -255,21 +265,6 @@ def select_variants(
     return selection
 
 
-def _validation_scenes(rows: list[dict[str, Any]], model: str) -> float | None:
-    return next(
-        (
-            r["value"]
-            for r in rows
-            if r["model"] == model
-            and r["kind"] == "general_scene"
-            and r["image_type"] == "all"
-            and r["phrasing"] == "validation"
-            and r["metric"] == "accuracy"
-        ),
-        None,
-    )
-
-
 def examples(
     world: World,
     request: ForgetRequest,
@@ -277,14 +272,11 @@ def examples(
     limit: int = 4,
 ) -> list[dict[str, Any]]:
     """A few forget questions with each model's answer, for the report's before/after table."""
+    people = set(request.people)
     chosen = [
         q
-        for q in world.questions
-        if q.subject in set(request.people)
-        and q.probe
-        and q.phrasing == "heldout"
-        and q.kind in ("image_memory", "text_memory")
-        and q.view in (None, "heldout")
+        for q in slice_questions(world, REPORTED)
+        if q.subject in people and q.kind in MEMORY_KINDS and q.view in (None, REPORTED.image_view)
     ]
     picked, seen = [], set()
     for q in chosen:
@@ -382,8 +374,8 @@ def run_compare(
             "forget_people": [
                 {"id": pid, "name": world.people[pid].name} for pid in request.people
             ],
-            "report_phrasing": "heldout",
-            "report_view": "heldout",
+            "report_phrasing": REPORTED.wording,
+            "report_view": REPORTED.image_view,
             "selection": selection,
             "examples": examples(world, request, generations),
             "timings": timings,

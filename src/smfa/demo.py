@@ -17,8 +17,9 @@ from rich.table import Table
 from smfa.compare import run_compare
 from smfa.config import RunConfig
 from smfa.pipeline import ReferenceJob, ensure_base, ensure_world
-from smfa.report.markdown import write_report
-from smfa.report.summary import COLUMNS, headline, ordered_models, ratios, visible_models
+from smfa.protocol.figures import FIGURES
+from smfa.report.summary import headline, ordered_models, ratios, visible_models
+from smfa.report.write import write_report
 from smfa.workers import run_jobs
 
 
@@ -28,13 +29,13 @@ def _summary_table(data: dict, console: Console) -> None:  # type: ignore[type-a
     names = visible_models(data["models"], ordered_models(data))
     table = Table(title="held-out wordings and portraits (leak: lower is better)")
     table.add_column("model")
-    for _, label, higher, _ in COLUMNS:
-        table.add_column(f"{label} {'↑' if higher else '↓'}", justify="right")
+    for figure in FIGURES:
+        table.add_column(f"{figure.label} {figure.arrow}", justify="right")
     for name in names:
         cells = []
-        for key, _, _, _ in COLUMNS:
-            value = head[name].get(key)
-            ratio = kept.get(name, {}).get(key)
+        for figure in FIGURES:
+            value = head[name].get(figure.key)
+            ratio = kept.get(name, {}).get(figure.key)
             text = "—" if value is None else f"{100 * value:.1f}"
             if ratio is not None and name != "vanilla":
                 text += f" ({100 * ratio:.0f}%)"

@@ -120,7 +120,8 @@ def compare_export(
     from smfa.data.format import load_world
     from smfa.models.io import save_model
     from smfa.pipeline import evaluate_model
-    from smfa.report.summary import COLUMNS, headline
+    from smfa.protocol.figures import FIGURES
+    from smfa.report.summary import headline
 
     world = load_world(Path(world_dir))
     with tempfile.TemporaryDirectory() as scratch:
@@ -135,10 +136,10 @@ def compare_export(
     models = {"exact": {"role": "method"}, "adapter": {"role": "method"}}
     head = headline({"models": models, "rows": rows})
     out = []
-    for key, _, _, _ in COLUMNS:
-        exact, approx = head["exact"].get(key), head["adapter"].get(key)
+    for figure in FIGURES:
+        exact, approx = head["exact"].get(figure.key), head["adapter"].get(figure.key)
         if exact is not None or approx is not None:
-            out.append((key, _percent(exact), _percent(approx)))
+            out.append((figure.key, _percent(exact), _percent(approx)))
     return out
 
 

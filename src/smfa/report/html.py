@@ -1,6 +1,6 @@
 """The comparison report as one self-contained HTML page (report.html).
 
-It lays out the same sections as report.md (`smfa.report.markdown.sections`): tables, the
+It lays out the same sections as report.md (`smfa.report.sections.sections`): tables, the
 before/after examples, and the plots embedded as base64 `data:image/png` URIs. The CSS is
 inline and nothing is fetched from anywhere, so the file can be mailed or opened offline.
 Every piece of text from the results goes through `html.escape`.
@@ -12,7 +12,7 @@ import base64
 import html
 from typing import Any
 
-from smfa.report.markdown import Section, sections, title
+from smfa.report.sections import Section, sections, title
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto;

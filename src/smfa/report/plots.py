@@ -14,6 +14,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from smfa.protocol.questions import REPORTED, Slice
 from smfa.report.summary import (
     Figures,
     headline,
@@ -161,15 +162,13 @@ def _k_values(models: dict[str, dict[str, Any]]) -> dict[str, float]:
     return found
 
 
-def k_curve_plot(
-    data: dict[str, Any], phrasing: str = "heldout", view: str = "heldout"
-) -> bytes | None:
+def k_curve_plot(data: dict[str, Any], part: Slice = REPORTED) -> bytes | None:
     """SMFA's figures against its k (None with fewer than two distinct k values)."""
     models = data.get("models", {})
     ks = _k_values(models)
     if len(set(ks.values())) < 2:
         return None
-    head = headline(data, phrasing, view)
+    head = headline(data, part)
     kept = ratios(head, vanilla_name(models))
     names = sorted(ks, key=lambda m: (ks[m], m))
     fig = Figure(figsize=(6.4, 4.2))
@@ -225,18 +224,16 @@ def kind_bars_plot(head: dict[str, Figures], models: dict[str, dict[str, Any]]) 
     return _png(fig)
 
 
-def render_plots(
-    data: dict[str, Any], phrasing: str = "heldout", view: str = "heldout"
-) -> dict[str, bytes]:
+def render_plots(data: dict[str, Any], part: Slice = REPORTED) -> dict[str, bytes]:
     """Every plot that the results allow: name -> PNG bytes ("k_curve" only with 2+ k values)."""
     models = data.get("models", {})
-    head = headline(data, phrasing, view)
+    head = headline(data, part)
     kept = ratios(head, vanilla_name(models))
     plots = {
         "tradeoff": tradeoff_plot(head, kept, models),
         "kind_bars": kind_bars_plot(head, models),
     }
-    curve = k_curve_plot(data, phrasing, view)
+    curve = k_curve_plot(data, part)
     if curve is not None:
         plots["k_curve"] = curve
     return plots

@@ -1,63 +1,18 @@
 """Headline figures per model, ratios to vanilla and the acceptance targets, from rows alone.
 
-Everything here reads a results.json dict (schema 1) and nothing else. A figure names exactly
-which pooled rows (image_type "all") it comes from, so per-image-type rows and the other view
-of the same questions are never counted twice. A figure whose rows are absent is None.
+Everything here reads a results.json dict and nothing else. What each figure is, which pooled
+rows (image_type "all") it comes from and its target live in `smfa.protocol.figures.FIGURES`;
+this module orders the models, computes the figures on a slice, the ratios to vanilla and the
+targets met. A figure whose rows are absent is None.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
-Figures = dict[str, float | None]
-# (split, kind, view, metric); view "@" means the report's image view.
-Slice = tuple[str, str, str, str]
-
-# The table columns: (key, label, higher_is_better, is_rate).
-COLUMNS: tuple[tuple[str, str, bool, bool], ...] = (
-    ("forget_leak_image", "Leak (image)", False, True),
-    ("forget_leak_text", "Leak (text)", False, True),
-    ("forget_mc", "Forget MC accuracy", False, True),
-    ("understanding_forget", "Understanding (forget)", True, True),
-    ("understanding_retain", "Understanding (retain)", True, True),
-    ("retain_memory", "Retain memory", True, True),
-    ("scenes", "Scenes", True, True),
-    ("false_refusal", "False refusal", False, True),
-    ("meaningfulness", "Meaningful", True, True),
-    ("unknown_refusal", "Unknown refusal", True, True),
-)
-# Figures a method should keep: shown and judged as a ratio of vanilla's.
-KEEP = ("understanding_forget", "understanding_retain", "retain_memory", "scenes", "meaningfulness")
-
-_FI, _FT = ("forget", "image_memory", "@"), ("forget", "text_memory", "none")
-_FU = ("forget", "image_understanding", "@")
-_RI, _RT = ("retain", "image_memory", "@"), ("retain", "text_memory", "none")
-_RU = ("retain", "image_understanding", "@")
-_GS, _UK = ("general", "general_scene", "heldout"), ("unknown", "unknown_person", "none")
-
-# key -> the slices pooled (n-weighted) for it and the metric read from each.
-FIGURES: dict[str, tuple[tuple[tuple[str, str, str], ...], str]] = {
-    "forget_leak_image": ((_FI,), "leak_rate"),
-    "forget_leak_text": ((_FT,), "leak_rate"),
-    "forget_mc": ((_FI, _FT), "mc_accuracy"),
-    "understanding_forget": ((_FU,), "accuracy"),
-    "understanding_retain": ((_RU,), "accuracy"),
-    "retain_memory": ((_RI, _RT), "recall"),
-    "scenes": ((_GS,), "accuracy"),
-    "false_refusal": ((_RI, _RT, _RU, _GS), "false_refusal_rate"),
-    "meaningfulness": ((_FI, _FT, _FU, _RI, _RT, _RU, _GS, _UK), "meaningfulness"),
-    "unknown_refusal": ((_UK,), "refusal_rate"),
-}
-
-
-def _finite(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
+from smfa.protocol.figures import FIGURES, Figures, figures_of
+from smfa.protocol.questions import REPORTED, Slice, reading
 
 
 def order_models(models: dict[str, dict[str, Any]], extra: Iterable[str] = ()) -> list[str]:
@@ -91,30 +46,19 @@ def visible_models(models: dict[str, dict[str, Any]], names: Iterable[str]) -> l
     return [name for name in names if name not in hidden]
 
 
-def headline(
-    data: dict[str, Any], phrasing: str = "heldout", view: str = "heldout"
-) -> dict[str, Figures]:
-    """Per model, every figure of `FIGURES` at `phrasing` (`view` for image questions)."""
-    index: dict[tuple[str, ...], tuple[float | None, int]] = {}
-    for row in data.get("rows", []):
-        if row.get("image_type") != "all" or row.get("phrasing") != phrasing:
-            continue
-        key = (row["model"], row["split"], row["kind"], row["view"], row["metric"])
-        index.setdefault(key, (_finite(row.get("value")), int(row.get("n") or 0)))
-    out: dict[str, Figures] = {}
-    for model in ordered_models(data):
-        figures: Figures = {}
-        for key, (slices, metric) in FIGURES.items():
-            total = weight = 0.0
-            for split, kind, slice_view in slices:
-                wanted = view if slice_view == "@" else slice_view
-                value, n = index.get((model, split, kind, wanted, metric), (None, 0))
-                if value is not None and n > 0:
-                    total += value * n
-                    weight += n
-            figures[key] = total / weight if weight else None
-        out[model] = figures
-    return out
+def report_slice(data: dict[str, Any]) -> Slice:
+    """The slice a results file is reported on: compare's choice, else the reported slice."""
+    compare = data.get("compare") or {}
+    wording = compare.get("report_phrasing", REPORTED.wording)
+    view = compare.get("report_view", REPORTED.image_view)
+    if (wording, view) == (REPORTED.wording, REPORTED.image_view):
+        return REPORTED
+    return reading(wording, view)
+
+
+def headline(data: dict[str, Any], part: Slice = REPORTED) -> dict[str, Figures]:
+    """Per model (vanilla, oracle, then the rest), every figure of `FIGURES` on `part`."""
+    return figures_of(data, ordered_models(data), part)
 
 
 def ratio(value: float | None, reference: float | None) -> float | None:
@@ -125,52 +69,31 @@ def ratio(value: float | None, reference: float | None) -> float | None:
 
 
 def ratios(head: dict[str, Figures], vanilla: str = "vanilla") -> dict[str, Figures]:
-    """Per model, each keep-figure (`KEEP`) divided by the vanilla model's."""
+    """Per model, each keep-figure (`Figure.keep`) divided by the vanilla model's."""
     base = head.get(vanilla, {})
     return {
-        model: {key: ratio(figures.get(key), base.get(key)) for key in KEEP}
+        model: {f.key: ratio(figures.get(f.key), base.get(f.key)) for f in FIGURES if f.keep}
         for model, figures in head.items()
     }
 
 
-@dataclass(frozen=True)
-class Target:
-    """One acceptance target: `key` (a figure, or its ratio to vanilla) `op` `threshold`."""
-
-    key: str
-    label: str
-    op: str  # "<=" or ">="
-    threshold: float
-    relative: bool  # judged on the ratio to vanilla
-
-
-TARGETS: tuple[Target, ...] = (
-    Target("forget_leak_image", "Forget leak, image questions", "<=", 0.02, False),
-    Target("forget_leak_text", "Forget leak, text questions", "<=", 0.02, False),
-    Target("understanding_forget", "Understanding of forget images", ">=", 0.97, True),
-    Target("understanding_retain", "Understanding of retain images", ">=", 0.97, True),
-    Target("retain_memory", "Retain memory", ">=", 0.95, True),
-    Target("scenes", "General scenes", ">=", 0.98, True),
-    Target("false_refusal", "False refusals", "<=", 0.02, False),
-    Target("meaningfulness", "Meaningful answers", ">=", 0.98, False),
-)
-
-
 def check_targets(figures: Figures, kept: Figures) -> dict[str, tuple[float | None, float, bool]]:
-    """For ONE model's figures and ratios: target key -> (value, threshold, passed).
-
-    The value is the ratio to vanilla for relative targets; a missing value never passes.
-    """
+    """For ONE model's figures and ratios: figure key -> (value, threshold, passed), for every
+    figure with a target. The value is the ratio to vanilla for relative targets; a missing
+    value never passes."""
     results: dict[str, tuple[float | None, float, bool]] = {}
-    for target in TARGETS:
-        value = (kept if target.relative else figures).get(target.key)
+    for figure in FIGURES:
+        target = figure.target
+        if target is None:
+            continue
+        value = (kept if target.relative else figures).get(figure.key)
         if value is None:
             passed = False
         elif target.op == "<=":
             passed = value <= target.threshold
         else:
             passed = value >= target.threshold
-        results[target.key] = (value, target.threshold, passed)
+        results[figure.key] = (value, target.threshold, passed)
     return results
 
 

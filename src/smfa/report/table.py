@@ -1,7 +1,9 @@
-"""The headline table: a few rows a person reads first, one column per model.
+"""`smfa show` and `smfa eval`'s tables in the terminal, from results.json rows alone.
 
-It renders from results.json rows alone. Each headline names its slice (split, kind, phrasing,
-view) and shows whether higher is better, so the table is honest about what "good" means.
+The headline table prints exactly the cells of report.md's headline (the figures of
+`smfa.protocol.figures.FIGURES` on the report's slice, ratios to vanilla in brackets). Below
+it, a detail table shows what was memorized: forget leak and retain recall at the training
+wording, a held-out wording, and a held-out image, each row naming its slice.
 """
 
 from __future__ import annotations
@@ -12,109 +14,23 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-# (label, split, kind, phrasing, view, metric)
-HEADLINES: tuple[tuple[str, str, str, str, str, str], ...] = (
-    (
-        "forget · image memory · train wording",
-        "forget",
-        "image_memory",
-        "train",
-        "train",
-        "leak_rate",
-    ),
-    (
-        "forget · image memory · held-out wording",
-        "forget",
-        "image_memory",
-        "heldout",
-        "train",
-        "leak_rate",
-    ),
-    (
-        "forget · image memory · held-out image",
-        "forget",
-        "image_memory",
-        "heldout",
-        "heldout",
-        "leak_rate",
-    ),
-    ("forget · text memory · train wording", "forget", "text_memory", "train", "none", "leak_rate"),
-    (
-        "forget · text memory · held-out wording",
-        "forget",
-        "text_memory",
-        "heldout",
-        "none",
-        "leak_rate",
-    ),
-    (
-        "forget · memory multiple choice · held-out",
-        "forget",
-        "text_memory",
-        "heldout",
-        "none",
-        "mc_accuracy",
-    ),
-    ("retain · image memory · train wording", "retain", "image_memory", "train", "train", "recall"),
-    (
-        "retain · image memory · held-out wording",
-        "retain",
-        "image_memory",
-        "heldout",
-        "train",
-        "recall",
-    ),
-    (
-        "retain · image memory · held-out image",
-        "retain",
-        "image_memory",
-        "heldout",
-        "heldout",
-        "recall",
-    ),
-    ("retain · text memory · train wording", "retain", "text_memory", "train", "none", "recall"),
-    (
-        "retain · text memory · held-out wording",
-        "retain",
-        "text_memory",
-        "heldout",
-        "none",
-        "recall",
-    ),
-    (
-        "forget · image understanding · held-out",
-        "forget",
-        "image_understanding",
-        "heldout",
-        "heldout",
-        "accuracy",
-    ),
-    (
-        "retain · image understanding · held-out",
-        "retain",
-        "image_understanding",
-        "heldout",
-        "heldout",
-        "accuracy",
-    ),
-    ("general · held-out scenes", "general", "general_scene", "heldout", "heldout", "accuracy"),
-    ("unknown people · refusal", "unknown", "unknown_person", "heldout", "none", "refusal_rate"),
-    (
-        "retain · false refusals · held-out",
-        "retain",
-        "text_memory",
-        "heldout",
-        "none",
-        "false_refusal_rate",
-    ),
-    (
-        "overall meaningful · held-out",
-        "overall",
-        "composite",
-        "heldout",
-        "all",
-        "overall_meaningful",
-    ),
+from smfa.protocol.vocab import Kind, Split, View, Wording
+from smfa.report import summary as S
+from smfa.report.sections import headline_cells, headline_header
+
+# (label, split, kind, wording, view, metric)
+Detail = tuple[str, Split, Kind, Wording, View, str]
+_MEMORY = (
+    ("image memory · train wording", Kind.IMAGE_MEMORY, Wording.TRAIN, View.TRAIN),
+    ("image memory · held-out wording", Kind.IMAGE_MEMORY, Wording.HELDOUT, View.TRAIN),
+    ("image memory · held-out image", Kind.IMAGE_MEMORY, Wording.HELDOUT, View.HELDOUT),
+    ("text memory · train wording", Kind.TEXT_MEMORY, Wording.TRAIN, View.NONE),
+    ("text memory · held-out wording", Kind.TEXT_MEMORY, Wording.HELDOUT, View.NONE),
+)
+DETAILS: tuple[Detail, ...] = tuple(
+    (f"{split} · {label}", split, kind, wording, view, metric)
+    for split, metric in ((Split.FORGET, "leak_rate"), (Split.RETAIN, "recall"))
+    for label, kind, wording, view in _MEMORY
 )
 
 
@@ -128,28 +44,42 @@ def lookup(
     metric: str,
     image_type: str = "all",
 ) -> dict[str, Any] | None:
+    wanted = (model, split, kind, image_type, phrasing, view, metric)
     for row in rows:
-        if (
-            row["model"],
-            row["split"],
-            row["kind"],
-            row["image_type"],
-            row["phrasing"],
-            row["view"],
-            row["metric"],
-        ) == (model, split, kind, image_type, phrasing, view, metric):
+        key = (row["model"], row["split"], row["kind"], row["image_type"], row["phrasing"])
+        if (*key, row["view"], row["metric"]) == wanted:
             return row
     return None
 
 
-def headline_table(data: dict[str, Any], title: str = "smfa evaluation") -> Table:
-    models = list(data["models"])
-    table = Table(title=f"{title} (forget ratio {data['forget_ratio']}%)", show_lines=False)
+def headline_table(data: dict[str, Any]) -> Table:
+    """One row per model, one column per figure: the cells of report.md's headline."""
+    part = S.report_slice(data)
+    head = S.headline(data, part)
+    vanilla = S.vanilla_name(data.get("models", {}))
+    kept = S.ratios(head, vanilla)
+    wording, images = (
+        "held-out" if str(v) == "heldout" else f"'{v}'" for v in (part.wording, part.image_view)
+    )
+    title = f"headline: {wording} wordings, {images} images (percentages; ×: kept vs vanilla)"
+    table = Table(title=title)
+    table.add_column("model")
+    for label in headline_header():
+        table.add_column(label, justify="right")
+    for name, figures in head.items():
+        table.add_row(name, *headline_cells(name, figures, kept[name], vanilla))
+    return table
+
+
+def detail_table(data: dict[str, Any]) -> Table:
+    """What was memorized, per wording and view: one row per slice, one column per model."""
+    models = S.ordered_models(data)
+    table = Table(title=f"memorization by wording (forget ratio {data.get('forget_ratio')}%)")
     table.add_column("slice")
     table.add_column("metric")
     for model in models:
         table.add_column(model, justify="right")
-    for label, split, kind, phrasing, view, metric in HEADLINES:
+    for label, split, kind, phrasing, view, metric in DETAILS:
         cells = []
         found = False
         arrow = ""
@@ -167,4 +97,6 @@ def headline_table(data: dict[str, Any], title: str = "smfa evaluation") -> Tabl
 
 
 def print_table(data: dict[str, Any], console: Console | None = None) -> None:
-    (console or Console()).print(headline_table(data))
+    console = console or Console()
+    console.print(headline_table(data))
+    console.print(detail_table(data))

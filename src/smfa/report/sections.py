@@ -1,0 +1,210 @@
+"""The comparison report's content: format-neutral sections both renderers lay out.
+
+`sections` turns a results.json dict into sections (plain-text paragraphs and table cells);
+`smfa.report.markdown` and `smfa.report.html` only lay them out, so both reports always say the
+same thing, and `smfa.report.table` (`smfa show`) prints the same headline cells.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from smfa.protocol.figures import FIGURES
+from smfa.protocol.questions import Slice
+from smfa.protocol.vocab import View, Wording
+from smfa.report import summary as S
+
+CAPTIONS = {
+    "tradeoff": "Forget leak against image understanding kept, one point per model "
+    "(unselected variants faint).",
+    "k_curve": "SMFA for each k it was run with; the dashed line marks the selected k.",
+    "kind_bars": "Each model's forget leaks and what it kept, side by side.",
+}
+
+
+@dataclass
+class Section:
+    """A titled part of the report: paragraphs, then an optional table, then plots."""
+
+    title: str
+    paragraphs: list[str] = field(default_factory=list)
+    header: list[str] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)
+    plots: list[tuple[str, str]] = field(default_factory=list)  # (plot name, caption)
+    numeric_from: int = 0  # columns from this index on are right-aligned numbers (0: none)
+
+
+def pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def times(value: float | None) -> str:
+    return "—" if value is None else f"×{value:.3f}"
+
+
+def title(data: dict[str, Any]) -> str:
+    return f"smfa comparison report (forget ratio {data.get('forget_ratio', '?')}%)"
+
+
+def _describe(name: str, info: dict[str, Any]) -> str:
+    role = str(info.get("role", "?"))
+    text = str(info.get("method", role)) if role == "method" else role
+    if not info.get("variant"):  # a method run once: nothing was selected among variants
+        return text
+    text += f" {info['variant']}"
+    return text + (" (selected)" if info.get("selected") else "")
+
+
+def _reading(part: Slice) -> Section:
+    phrasing, view = part.wording, part.image_view
+    wording = "held-out wordings" if phrasing == Wording.HELDOUT else f"'{phrasing}' wordings"
+    images = "held-out (re-rendered) portraits" if view == View.HELDOUT else f"'{view}' portraits"
+    return Section(
+        "How to read this",
+        [
+            f"Every figure is measured on {wording} and {images}, which no model trained on.",
+            "Leak is the share of answers about a forget person that state their true private "
+            "value: lower is better, and 0% means nothing leaks. Understanding, retain memory "
+            "and scenes are what a method should keep; ×1.000 means exactly as good as vanilla.",
+            "Vanilla is the model before unlearning. The oracle was trained without the forget "
+            "people's private facts, so its row is what 'forgotten' looks like.",
+        ],
+    )
+
+
+def _forgotten(data: dict[str, Any], compare: dict[str, Any]) -> Section:
+    people = [
+        f"{p.get('name', '?')} ({p['id']})" if p.get("id") else str(p.get("name", "?"))
+        for p in compare.get("forget_people", [])
+    ]
+    ratio = compare.get("forget_ratio", data.get("forget_ratio", "?"))
+    lines = [f"Forget set ({ratio}% of the people): {', '.join(people) or 'not listed'}."]
+    if compare.get("retain_budget") is not None:
+        lines.append(
+            f"Retain budget: {compare['retain_budget']} retain questions that unlearning may use."
+        )
+    return Section("What was forgotten", lines)
+
+
+def headline_cells(name: str, figures: S.Figures, kept: S.Figures, vanilla: str) -> list[str]:
+    """One model's headline cells: percentages, and the ratio to vanilla for keep figures."""
+    cells = []
+    for figure in FIGURES:
+        cell = pct(figures.get(figure.key))
+        if figure.keep and name != vanilla and kept.get(figure.key) is not None:
+            cell += f" ({times(kept[figure.key])})"
+        cells.append(cell)
+    return cells
+
+
+def headline_header() -> list[str]:
+    return [f"{figure.label} {figure.arrow}" for figure in FIGURES]
+
+
+def _headline(
+    data: dict[str, Any], head: dict[str, S.Figures], kept: dict[str, S.Figures]
+) -> Section:
+    models = data.get("models", {})
+    vanilla = S.vanilla_name(models)
+    rows = [
+        [name, _describe(name, models.get(name, {})), *headline_cells(name, f, kept[name], vanilla)]
+        for name, f in head.items()
+    ]
+    header = ["Model", "Role", *headline_header()]
+    note = "Percentages; in brackets, the ratio to vanilla for what a method should keep."
+    return Section("Headline", [note], header, rows, numeric_from=2)
+
+
+def _targets(model: str, figures: S.Figures, kept: S.Figures) -> Section:
+    rows = []
+    checked = S.check_targets(figures, kept)
+    for figure in FIGURES:
+        target = figure.target
+        if target is None:
+            continue
+        value, threshold, passed = checked[figure.key]
+        sign = "≤" if target.op == "<=" else "≥"
+        shown = f"{times(value)} vanilla" if target.relative else pct(value)
+        needed = (
+            f"{sign} ×{threshold:.2f} vanilla" if target.relative else f"{sign} {pct(threshold)}"
+        )
+        rows.append([target.label, shown, needed, "✓" if passed else "✗"])
+    met = sum(passed for _, _, passed in checked.values())
+    note = f"{model}: {met} of {len(checked)} acceptance targets met."
+    return Section(
+        f"Acceptance targets ({model})", [note], ["Target", "Value", "Required", "Met"], rows
+    )
+
+
+def _selection(data: dict[str, Any], compare: dict[str, Any]) -> Section | None:
+    chosen = compare.get("selection") or {}
+    rows = [
+        [method, str(pick.get("variant") or "—"), str(pick.get("criterion") or "—")]
+        for method, pick in chosen.items()
+    ]
+    if not rows:  # fall back on the models' own `selected` flags
+        rows = [
+            [str(info.get("method", name)), str(info.get("variant") or name), "—"]
+            for name, info in data.get("models", {}).items()
+            if info.get("selected")
+        ]
+    note = "The variant of each method chosen on the validation slice (not on reported data)."
+    return Section("Hyper-parameter selection", [note], ["Method", "Chosen", "Criterion"], rows)
+
+
+def _examples(order: list[str], compare: dict[str, Any]) -> Section | None:
+    examples = compare.get("examples") or []
+    if not examples:
+        return None
+    named = {m for ex in examples for m in (ex.get("predictions") or {})}
+    cols = [m for m in order if m in named] + sorted(named - set(order))
+    rows = [
+        [
+            str(ex.get("person", "")),
+            str(ex.get("question", "")),
+            str(ex.get("image") or "—"),
+            str(ex.get("answer", "")),
+        ]
+        + [str((ex.get("predictions") or {}).get(m, "—")) for m in cols]
+        for ex in examples
+    ]
+    header = ["Person", "Question", "Image", "True answer", *cols]
+    return Section(
+        "Before and after", ["What each model answers about a forget person."], header, rows
+    )
+
+
+def _timings(data: dict[str, Any], order: list[str], compare: dict[str, Any]) -> Section | None:
+    timings = compare.get("timings") or {}
+    models = data.get("models", {})
+    rows = []
+    for name in order:
+        seconds = timings.get(name, models.get(name, {}).get("seconds"))
+        if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+            rows.append([name, f"{seconds:.1f} s"])
+    return Section("Wall time", [], ["Model", "Seconds"], rows, numeric_from=1) if rows else None
+
+
+def sections(data: dict[str, Any], plot_names: Iterable[str] = ()) -> list[Section]:
+    """The report's content in order; `plot_names` are the plots that exist."""
+    part = S.report_slice(data)
+    compare = data.get("compare") or {}
+    head = S.headline(data, part)
+    kept = S.ratios(head, S.vanilla_name(data.get("models", {})))
+    order = list(head)
+    parts: list[Section | None] = [_reading(part)]
+    if compare:
+        parts.append(_forgotten(data, compare))
+    parts.append(_headline(data, head, kept))
+    names = [n for n in ("tradeoff", "k_curve", "kind_bars") if n in set(plot_names)]
+    if names:
+        parts.append(Section("Plots", plots=[(n, CAPTIONS[n]) for n in names]))
+    chosen = S.target_model(data.get("models", {}))
+    if chosen is not None and chosen in head:
+        parts.append(_targets(chosen, head[chosen], kept[chosen]))
+    selection = _selection(data, compare)
+    parts.append(selection if selection and selection.rows else None)
+    parts += [_examples(order, compare), _timings(data, order, compare)]
+    return [part for part in parts if part is not None]
