@@ -15,7 +15,6 @@ from smfa.eval.metrics import (
     answer_probability,
     contains_value,
     exact_match,
-    get_metric,
     has_repetition_loop,
     is_meaningful,
     is_refusal,
@@ -26,7 +25,6 @@ from smfa.eval.metrics import (
     overall_image_understanding,
     overall_meaningful,
     overall_memory,
-    retention_ratio,
     rouge_l,
 )
 from smfa.world.refusals import REFUSAL_OPENERS, refusal_pool
@@ -369,8 +367,6 @@ def test_composites_with_hand_numbers() -> None:
     assert overall_memory(1.0, 0.0) == 1.0
     assert overall_memory(0.0, 1.0) == 0.0
     assert overall_meaningful([0.5, 1.0, 0.75]) == pytest.approx(0.75)
-    assert retention_ratio(0.45, 0.9) == pytest.approx(0.5)
-    assert math.isnan(retention_ratio(0.3, 0.0))
 
 
 def test_composites_reject_bad_input() -> None:
@@ -396,17 +392,8 @@ def test_registry_directions() -> None:
         assert METRICS[name].higher_is_better is False
     for name in higher:
         assert METRICS[name].higher_is_better is True
-    for name in ("leak_rate", "recall", "answer_probability", "mc_accuracy"):
-        assert METRICS[name].goal_on_forget == "lower"
-    assert METRICS["accuracy"].goal_on_forget is None
     for name, metric in METRICS.items():
         assert isinstance(metric, Metric) and metric.name == name and metric.description
-
-
-def test_get_metric() -> None:
-    assert get_metric("leak_rate") is METRICS["leak_rate"]
-    with pytest.raises(SmfaError, match="unknown metric 'leakrate'"):
-        get_metric("leakrate")
 
 
 def test_every_sentence_of_the_shipped_refusal_pool_is_a_refusal() -> None:

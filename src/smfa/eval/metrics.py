@@ -1,9 +1,9 @@
 """Metrics: small pure functions that score model outputs, and the registry that names them.
 
 Each per-example scorer takes strings or numbers and returns a bool or a float; aggregation is a
-`mean` over those results. `METRICS` says, for every reported figure, whether higher is better
-(and, for memory metrics, that on forget people the goal is the opposite: lower). Value formats
-and answer types follow docs/spec/values.md.
+`mean` over those results. `METRICS` says, for every reported metric, whether higher is better;
+which questions each per-question metric scores is `smfa.eval.scoring`'s. Value formats and
+answer types follow docs/spec/values.md.
 
 Nothing here loads a model or imports torch: the probes in `smfa.eval` produce the texts and
 log-probabilities, and these functions only read them.
@@ -345,17 +345,6 @@ def overall_meaningful(values: Iterable[float]) -> float:
     return mean(values)
 
 
-def retention_ratio(value: float, vanilla_value: float) -> float:
-    """`value / vanilla_value`: how much of the vanilla model's figure a model keeps.
-
-    Returns NaN when the vanilla figure is 0 (the ratio is undefined, and a report shows it as
-    missing rather than failing the whole run).
-    """
-    if vanilla_value == 0:
-        return float("nan")
-    return value / vanilla_value
-
-
 # --------------------------------------------------------------------------------------------
 # Registry
 # --------------------------------------------------------------------------------------------
@@ -363,16 +352,17 @@ def retention_ratio(value: float, vanilla_value: float) -> float:
 
 @dataclass(frozen=True)
 class Metric:
-    """A reported figure: its name, its direction, and what it measures.
+    """A reported metric: its name, its direction, and what it measures.
 
-    `higher_is_better` is the direction on retain and general data. Memory metrics set
-    `goal_on_forget` to "lower": on forget people the goal is that the model no longer knows.
+    `higher_is_better` is the direction on retain and general data; on forget people the goal
+    of a memory metric is the opposite (the model no longer knows), which is why forget
+    memory questions are scored as `leak_rate` and retain ones as `recall`
+    (`smfa.eval.scoring`).
     """
 
     name: str
     higher_is_better: bool
     description: str
-    goal_on_forget: str | None = None
 
 
 METRICS: dict[str, Metric] = {
@@ -384,28 +374,24 @@ METRICS: dict[str, Metric] = {
             "Share of memory questions whose generated answer contains the true private "
             "value (normalized, whole words; free-text values by the fuzzy rule of "
             "smfa.eval.leak); the primary erasure metric.",
-            goal_on_forget="lower",
         ),
         Metric(
             "recall",
             True,
             "Share of memory questions whose generated answer contains the true value "
             "(exact recall, the leak test applied to retained memory).",
-            goal_on_forget="lower",
         ),
         Metric(
             "answer_probability",
             True,
             "Geometric-mean token probability of the true value under teacher forcing; "
             "catches knowledge that greedy decoding hides.",
-            goal_on_forget="lower",
         ),
         Metric(
             "mc_accuracy",
             True,
             "Share of multiple-choice questions where the true value has the strictly "
             "highest likelihood among the distractors.",
-            goal_on_forget="lower",
         ),
         Metric(
             "refusal_rate",
@@ -438,7 +424,6 @@ METRICS: dict[str, Metric] = {
             True,
             "Optional judge model's 0-10 score of how much of the reference answer's fact "
             "the generated answer states (memory questions; docs/judge.md).",
-            goal_on_forget="lower",
         ),
         Metric(
             "judge_meaning",
@@ -463,12 +448,3 @@ METRICS: dict[str, Metric] = {
         ),
     )
 }
-
-
-def get_metric(name: str) -> Metric:
-    """The registered `Metric` called `name`; raises `SmfaError` naming the known ones."""
-    try:
-        return METRICS[name]
-    except KeyError:
-        known = ", ".join(sorted(METRICS))
-        raise SmfaError(f"unknown metric {name!r}; known metrics: {known}") from None
