@@ -2,7 +2,9 @@
 
 results.json holds every metric row (model, split, kind, image_type, phrasing, view, metric,
 value, n, higher_is_better) and what produced them; rows of several models live side by side,
-and re-evaluating a model replaces only its own rows. Every write is atomic.
+and re-evaluating a model replaces only its own rows. Every write is atomic. Its keys and
+their allowed values are documented in docs/results-format.md; readers accept every schema in
+`READABLE_SCHEMAS` and refuse any other.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from typing import Any
 from smfa.errors import SmfaError
 from smfa.io import atomic_write_json, atomic_write_jsonl, atomic_write_text
 
-RESULTS_SCHEMA = 1
+# 2: documented (docs/results-format.md), with the optional `attacks` list; a schema-1 file is
+# a valid schema-2 file without it, so both are read, and a merge writes schema 2.
+RESULTS_SCHEMA = 2
+READABLE_SCHEMAS = (1, 2)
 COLUMNS = (
     "model",
     "split",
@@ -38,8 +43,15 @@ def read_results(path: Path) -> dict[str, Any]:
         raise SmfaError(f"{path}: no results file") from None
     except json.JSONDecodeError as exc:
         raise SmfaError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
-    if not isinstance(data, dict) or data.get("schema") != RESULTS_SCHEMA:
-        raise SmfaError(f"{path}: not an smfa results file (schema {RESULTS_SCHEMA} expected)")
+    if not isinstance(data, dict) or "schema" not in data:
+        raise SmfaError(f"{path}: not an smfa results file (no schema)")
+    schema = data["schema"]
+    if isinstance(schema, bool) or schema not in READABLE_SCHEMAS:
+        readable = " and ".join(map(str, READABLE_SCHEMAS))
+        raise SmfaError(
+            f"{path}: results schema {schema!r} is not one this smfa reads ({readable}); "
+            "a newer smfa wrote it, or it is not an smfa results file"
+        )
     return data
 
 
@@ -66,6 +78,7 @@ def merge_results(
                 f"{path} holds results for another world or forget ratio; choose another --out"
             )
         data = old
+        data["schema"] = RESULTS_SCHEMA  # a schema-1 file is a valid schema-2 file
     data["models"].update(models)
     data["rows"] = [r for r in data["rows"] if r["model"] not in models] + rows
     write_results(out_dir, data)
