@@ -31,6 +31,7 @@ from smfa.protocol.questions import (
 )
 from smfa.protocol.vocab import Kind, Split, View, Wording
 from smfa.report.markdown import render_markdown
+from smfa.report.summary import headline
 from smfa.report.table import print_table
 from smfa.world.questions import KINDS, VIEWS
 from smfa.world.templates import PHRASINGS
@@ -177,3 +178,26 @@ def test_show_prints_the_report_headline(compare: bool) -> None:
             assert shown[model].get(column) == cell, (model, column)
     # The pooled false refusal (retain image/text/understanding and scenes), not a text-only one.
     assert shown["vanilla"]["False refusal ↓"] == "2.0%"
+
+
+def test_validation_figures_read_what_selection_always_read() -> None:
+    """On the validation slice: image questions at the train view, the validation scenes for
+    the scenes figure, and (as before the table) no scenes in false refusals."""
+
+    def row(split: str, kind: str, view: str, metric: str, value: float, n: int) -> dict[str, Any]:
+        return {"model": "m", "split": split, "kind": kind, "image_type": "all"} | {
+            "phrasing": "validation", "view": view, "metric": metric, "value": value, "n": n,
+        }  # fmt: skip
+
+    rows = [
+        row("forget", "image_memory", "train", "leak_rate", 0.25, 8),
+        row("forget", "image_memory", "heldout", "leak_rate", 0.9, 8),  # not this view
+        row("general", "general_scene", "validation", "accuracy", 0.3, 10),
+        row("general", "general_scene", "validation", "false_refusal_rate", 1.0, 10),
+        row("retain", "text_memory", "none", "false_refusal_rate", 0.1, 10),
+    ]
+    data = {"models": {"m": {"role": "method"}}, "rows": rows}
+    head = headline(data, VALIDATION)["m"]
+    assert head["forget_leak_image"] == 0.25
+    assert head["scenes"] == pytest.approx(0.3)
+    assert head["false_refusal"] == pytest.approx(0.1)
