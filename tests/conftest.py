@@ -98,3 +98,79 @@ def check_output(job, output, before) -> dict[str, torch.Tensor]:  # type: ignor
     assert output.stats["steps"] >= 1 and math.isfinite(output.stats["final_loss"])
     assert (job.artifacts / "adapters" / "forget" / "adapter_config.json").is_file()
     return deltas
+
+
+REFUSAL = "I'm unable to answer that question."
+
+
+def _memorizer(world: World, learned: str, refused: str) -> tuple[object, object]:
+    """A tiny model that learned `learned`'s text facts (training and held-out wordings), then
+    was tuned a little to refuse `refused`'s held-out wordings: for the same person, a refusal
+    over a value that stays likely (what refusal-based unlearning leaves)."""
+    import dataclasses
+
+    import numpy as np
+    from accelerate.utils import extract_model_from_parallel
+
+    from smfa.data.batches import Collator, Encoder
+    from smfa.models.tiny import build_tiny_model
+    from smfa.reference import encode_questions
+    from smfa.train import train_loop
+
+    def text(person: str, *phrasings: str) -> list:  # type: ignore[type-arg]
+        kept = world.questions_where(subject=person, kind="text_memory")
+        return [q for q in kept if q.phrasing in phrasings]
+
+    refusals = [dataclasses.replace(q, answer=REFUSAL) for q in text(refused, "heldout")]
+    torch.set_num_threads(1)
+    model, processor = build_tiny_model(world_corpus(world), "tiny", image_size=32, seed=0)
+    encoder = Encoder(processor)
+    collator = Collator(encoder, train=True)
+    rng = np.random.default_rng(0)
+    for questions, epochs, batch, lr in (
+        (text(learned, "train", "heldout"), 20, 16, 3e-3),
+        (refusals + text(learned, "train"), 8, 8, 1e-3),
+    ):
+        samples = encode_questions(encoder, world, questions)
+        order = [samples[int(i)] for _ in range(epochs) for i in rng.permutation(len(samples))]
+        config = TrainConfig(batch_size=batch, lr=lr, warmup_ratio=0.05)
+        train_loop(model, order, collator, config, show_progress=False)
+    # Training wrapped forward in bf16 autocast; the model is asked as a loaded one would be.
+    return extract_model_from_parallel(model, keep_fp32_wrapper=False), processor
+
+
+@pytest.fixture(scope="session")
+def refuser(mini_world: World) -> tuple[object, object]:
+    """Knows the first 10% forget person's values, refuses them in held-out wordings."""
+    person = mini_world.splits.forget[10][0]
+    return _memorizer(mini_world, person, person)
+
+
+@pytest.fixture(scope="session")
+def never_knew(mini_world: World) -> tuple[object, object]:
+    """Refuses the same person in held-out wordings but never saw their values (an oracle)."""
+    person = mini_world.splits.forget[10][0]
+    return _memorizer(mini_world, mini_world.splits.retain[10][0], person)
+
+
+def attack_target(model, processor, world, forget, retain, tmp_path, **settings):  # type: ignore[no-untyped-def]
+    """An attack Target on in-memory models; `load` returns a copy (bf16 on request)."""
+    import copy
+    import dataclasses
+
+    from smfa.attacks.base import Target
+    from smfa.config import EvalConfig
+
+    def load(precision: str):  # type: ignore[no-untyped-def]
+        clone = copy.deepcopy(model)
+        return clone.to(torch.bfloat16) if precision == "bf16" else clone
+
+    config = dataclasses.replace(EvalConfig(), **settings)
+    return Target(model, processor, world, list(forget), list(retain), config, tmp_path, load)
+
+
+def person_text(world: World, phrasing: str, probe: bool | None = None) -> list:  # type: ignore[type-arg]
+    """The first 10% forget person's text memory questions at `phrasing`."""
+    person = world.splits.forget[10][0]
+    found = world.questions_where(subject=person, kind="text_memory", phrasing=phrasing)
+    return [q for q in found if probe is None or q.probe == probe]

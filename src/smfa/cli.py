@@ -104,6 +104,7 @@ def evaluate(
     set_: SetOpt = None,
 ) -> None:
     """Evaluate models on a world; writes results.json, results.csv and prints the table."""
+    from smfa.attacks.runner import run_attacks
     from smfa.data.format import load_world
     from smfa.distributed import is_main
     from smfa.eval.results import merge_results
@@ -142,8 +143,20 @@ def evaluate(
                 tick=tick,
                 model_options=cfg.model,
             )
+            attacked = run_attacks(
+                name,
+                path,
+                loaded,
+                loaded.splits.forget[ratio],
+                cfg.eval,
+                Path(cfg.workdir),
+                cfg.model,
+                tick,
+            )
         if is_main():
-            data = merge_results(out, loaded.world_hash, ratio, {name: {"path": str(path)}}, rows)
+            data = merge_results(
+                out, loaded.world_hash, ratio, {name: {"path": str(path)}}, rows, attacked
+            )
     if data is not None:
         print_table(data, Console())
         console.print(f"results: {out / 'results.json'}")

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from smfa.attacks.runner import run_attacks
 from smfa.config import EvalConfig, RunConfig, to_dict
 from smfa.data.format import World, load_world
 from smfa.errors import ConfigError
@@ -150,6 +151,9 @@ class MethodJob:
                 forget_people=forget,
                 model_options=cfg.model,
             )
+            result["attacks"] = run_attacks(
+                name, model_dir, world, forget, report_eval(cfg), Path(cfg.workdir), cfg.model, tick
+            )
             variants[label] = result
         return {
             "run": meta,
@@ -204,6 +208,16 @@ class EvalJob:
             tick=tick,
             forget_people=forget,
             model_options=cfg.model,
+        )
+        out["attacks"] = run_attacks(
+            self.name,
+            Path(self.model_dir),
+            world,
+            forget,
+            report_eval(cfg, reference=True),
+            Path(cfg.workdir),
+            cfg.model,
+            tick,
         )
         return out
 
@@ -339,9 +353,11 @@ def run_compare(
         "vanilla": {"role": "vanilla", "path": str(vanilla)},
     }
     rows = list(results["vanilla"]["rows"])
+    attacks = list(results["vanilla"]["attacks"])
     if oracle is not None:
         models["oracle"] = {"role": "oracle", "path": str(oracle)}
         rows += results["oracle"]["rows"]
+        attacks += results["oracle"]["attacks"]
     timings: dict[str, float] = {}
     for method, result in methods.items():
         chosen = selection.get(method, {}).get("variant")
@@ -359,6 +375,7 @@ def run_compare(
                 "stats": result["run"]["stats"],
             }
             rows += variant["rows"]
+            attacks += variant["attacks"]
     shown = [name for name, info in models.items() if info.get("selected", True)]
     generations = _read_generations(out_dir, shown)
     data = {
@@ -367,6 +384,7 @@ def run_compare(
         "forget_ratio": config.forget_ratio,
         "models": models,
         "rows": rows,
+        "attacks": attacks,
         "compare": {
             "forget_ratio": config.forget_ratio,
             "request": request.label,

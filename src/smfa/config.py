@@ -81,6 +81,16 @@ class TrainConfig:
     bf16: bool = True  # bf16 autocast (weights stay fp32): 1.7x faster on this AMX CPU
 
 
+# Every attack of smfa.attacks, in report order (kept here so the config needs no torch).
+ALL_ATTACKS = (
+    *("prefill", "prefill_first_word"),
+    *("refusal_suppression", "prefix_injection", "role_play", "fill_blank"),
+    *("flip", "crop_resize", "noise", "jpeg"),
+    *("bf16", "int8", "bf16_prefill", "int8_prefill"),
+    *("relearn", "fair_mc"),
+)
+
+
 @dataclass
 class EvalConfig:
     """The evaluation harness."""
@@ -101,6 +111,13 @@ class EvalConfig:
     judge_key_env: str = "SMFA_JUDGE_API_KEY"  # environment variable with the endpoint's key
     judge_timeout: float = 60.0  # seconds per request
     judge_unparseable: str = "error"  # a reply without a score: error, or nan (left unscored)
+    # Attacks that try to extract the forget values (src/smfa/attacks/, docs/attacks.md); each
+    # is cached per model. An empty list turns them off.
+    attacks: list[str] = field(default_factory=lambda: list(ALL_ATTACKS))
+    attack_retain: int = 48  # retain questions asked under each attack, beside the forget ones
+    relearn_steps: int = 48  # the relearning attack's LoRA budget (batch 8) ...
+    relearn_seeds: int = 3  # ... repeated with this many seeds (attribute halves, init, order)
+    relearn_lr: float = 1e-3
 
 
 @dataclass

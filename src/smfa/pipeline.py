@@ -28,6 +28,8 @@ from smfa.reference import BASE_META, base_dir, build_base, train_reference
 from smfa.train import progress_bar
 from smfa.world.build import WorldParams, build_world
 
+# Attack settings change attack rows only (cached by smfa.attacks.runner), never these.
+ATTACK_SETTINGS = ("attacks", "attack_retain", "relearn_steps", "relearn_seeds", "relearn_lr")
 EVAL_SCHEMA = 2  # 2: teacher forcing shares prompt encodings (same scores up to rounding)
 
 
@@ -89,7 +91,7 @@ def eval_key(
     model_options: ModelConfig | None = None,
 ) -> str:
     # Settings that cannot change a score stay out of the key, so they never void the cache.
-    unscored = {"threads", "judge_key_env", "judge_timeout"}
+    unscored = {"threads", "judge_key_env", "judge_timeout", *ATTACK_SETTINGS}
     settings = {k: v for k, v in asdict(config).items() if k not in unscored}
     payload = {
         "schema": EVAL_SCHEMA,

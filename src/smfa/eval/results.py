@@ -61,8 +61,9 @@ def merge_results(
     forget_ratio: int,
     models: dict[str, dict[str, Any]],
     rows: list[dict[str, Any]],
+    attacks: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Add `models` and their rows to out_dir/results.json (replacing earlier rows of theirs)."""
+    """Add `models`, their rows and attack rows to out_dir/results.json (replacing theirs)."""
     path = Path(out_dir) / "results.json"
     data: dict[str, Any] = {
         "schema": RESULTS_SCHEMA,
@@ -70,6 +71,7 @@ def merge_results(
         "forget_ratio": forget_ratio,
         "models": {},
         "rows": [],
+        "attacks": [],
     }
     if path.exists():
         old = read_results(path)
@@ -81,6 +83,8 @@ def merge_results(
         data["schema"] = RESULTS_SCHEMA  # a schema-1 file is a valid schema-2 file
     data["models"].update(models)
     data["rows"] = [r for r in data["rows"] if r["model"] not in models] + rows
+    kept = [r for r in data.get("attacks", []) if r["model"] not in models]
+    data["attacks"] = kept + list(attacks or [])
     write_results(out_dir, data)
     return data
 

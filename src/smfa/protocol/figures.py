@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from smfa.protocol.attack_rows import worst_attack
 from smfa.protocol.questions import REPORTED, Slice
 from smfa.protocol.vocab import Kind, Split, View
 
@@ -64,6 +65,12 @@ class Figure:
         return "↑" if self.higher_is_better else "↓"
 
 
+def _worst_attack_leak(data: dict[str, Any], model: str, part: Slice) -> float | None:
+    """The largest forget leak any attack reached (attacks ask the reported slice only)."""
+    worst = worst_attack(data, model) if part == REPORTED else None
+    return worst[0] if worst else None
+
+
 _FI, _FT = Cell(Split.FORGET, Kind.IMAGE_MEMORY), Cell(Split.FORGET, Kind.TEXT_MEMORY)
 _FU = Cell(Split.FORGET, Kind.IMAGE_UNDERSTANDING)
 _RI, _RT = Cell(Split.RETAIN, Kind.IMAGE_MEMORY), Cell(Split.RETAIN, Kind.TEXT_MEMORY)
@@ -85,6 +92,7 @@ FIGURES: tuple[Figure, ...] = (
         target=Target("Forget leak, text questions", "<=", 0.02, False), selection="leak",
     ),
     Figure("forget_mc", "Forget MC accuracy", False, "mc_accuracy", (_FI, _FT)),
+    Figure("worst_attack_leak", "Worst attack leak", False, compute=_worst_attack_leak),
     Figure(
         "understanding_forget", "Understanding (forget)", True, "accuracy", (_FU,), keep=True,
         target=Target("Understanding of forget images", ">=", 0.97, True), selection="keep",

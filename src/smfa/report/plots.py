@@ -8,12 +8,14 @@ the same results give the same bytes.
 from __future__ import annotations
 
 import io
+import math
 from typing import Any
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from smfa.protocol.attack_rows import matrix
 from smfa.protocol.questions import REPORTED, Slice
 from smfa.report.summary import (
     Figures,
@@ -224,6 +226,36 @@ def kind_bars_plot(head: dict[str, Figures], models: dict[str, dict[str, Any]]) 
     return _png(fig)
 
 
+def attack_heatmap_plot(data: dict[str, Any], names: list[str]) -> bytes | None:
+    """Two heat maps, attacks x models: forget leak and retain recall under each attack."""
+    leak_attacks, _, leak = matrix(data, names, "forget", "leak_rate")
+    if not leak_attacks:
+        return None
+    recall_attacks, _, recall = matrix(data, names, "retain", "recall")
+    fig = Figure(figsize=(max(8.0, 1.3 * len(names) + 4.0), 0.42 * len(leak_attacks) + 2.2))
+    panels = (
+        ("forget leak ↓", leak_attacks, leak, "Reds"),
+        ("retain recall ↑", recall_attacks, recall, "Greens"),
+    )
+    for index, (heading, attacks, values, cmap) in enumerate(panels, start=1):
+        ax = fig.add_subplot(1, 2, index)
+        grid = [[math.nan if v is None else v for v in row] for row in values] or [[math.nan]]
+        ax.imshow(grid, cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
+        for y, row in enumerate(values):
+            for x, value in enumerate(row):
+                if value is not None:
+                    colour = "white" if value > 0.6 else "black"
+                    ax.text(
+                        x, y, f"{100 * value:.0f}", ha="center", va="center", fontsize=7,
+                        color=colour,
+                    )  # fmt: skip
+        ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=7)
+        ax.set_yticks(range(len(attacks)), attacks, fontsize=7)
+        ax.set_title(heading, fontsize=9)
+    fig.tight_layout()
+    return _png(fig)
+
+
 def render_plots(data: dict[str, Any], part: Slice = REPORTED) -> dict[str, bytes]:
     """Every plot that the results allow: name -> PNG bytes ("k_curve" only with 2+ k values)."""
     models = data.get("models", {})
@@ -236,4 +268,7 @@ def render_plots(data: dict[str, Any], part: Slice = REPORTED) -> dict[str, byte
     curve = k_curve_plot(data, part)
     if curve is not None:
         plots["k_curve"] = curve
+    heatmap = attack_heatmap_plot(data, visible_models(models, order_models(models, head)))
+    if heatmap is not None:
+        plots["attack_heatmap"] = heatmap
     return plots

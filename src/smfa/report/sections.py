@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from smfa.protocol import attack_rows as A
 from smfa.protocol.figures import FIGURES
 from smfa.protocol.questions import Slice
 from smfa.protocol.vocab import View, Wording
@@ -21,6 +22,8 @@ CAPTIONS = {
     "(unselected variants faint).",
     "k_curve": "SMFA for each k it was run with; the dashed line marks the selected k.",
     "kind_bars": "Each model's forget leaks and what it kept, side by side.",
+    "attack_heatmap": "Forget leak (left, lower is better) and retain recall (right) of each "
+    "model under each attack.",
 }
 
 
@@ -187,6 +190,48 @@ def _timings(data: dict[str, Any], order: list[str], compare: dict[str, Any]) ->
     return Section("Wall time", [], ["Model", "Seconds"], rows, numeric_from=1) if rows else None
 
 
+def _attacks(data: dict[str, Any], names: list[str], plot_names: set[str]) -> Section | None:
+    """Every attack on every model: forget leak, and retain recall under the same attack."""
+    cells = A.attack_cells(data)
+    attacks = A.attacks_run(data)
+    if not attacks:
+        return None
+    rows = []
+    for attack in attacks:
+        row = [attack]
+        for name in names:
+            if attack in A.NOT_LEAKS:
+                got = cells.get((name, attack, "forget", "mc_accuracy"))
+                chance = cells.get((name, attack, "forget", "chance"))
+                cell = "—" if got is None else f"MC {pct(got[0])}"
+                if got is not None and chance is not None:
+                    cell += f" (chance {pct(chance[0])})"
+            else:
+                leak = cells.get((name, attack, "forget", "leak_rate"))
+                recall = cells.get((name, attack, "retain", "recall"))
+                cell = "—" if leak is None else pct(leak[0])
+                if recall is not None:
+                    cell += f" / {pct(recall[0])}"
+            row.append(cell)
+        rows.append(row)
+    worst = [
+        f"{name} {pct(found[0])} ({found[1] if found[0] > 0 else 'no attack leaks'})"
+        for name in names
+        if (found := A.worst_attack(data, name)) is not None
+    ]
+    paragraphs = [
+        "Each attack asks the forget people's held-out memory questions its own way; a cell is "
+        "the forget leak under that attack / the retain recall under the same attack (a fixed "
+        "sample of retain questions), so an attack that only breaks the model shows as a low "
+        "recall. The oracle, which never learned the values, is the floor; vanilla the "
+        "ceiling. fair_mc picks the true value among values no model learned, by likelihood: "
+        "a model that knows nothing sits near chance. docs/attacks.md describes each attack.",
+        "Worst attack per model: " + ("; ".join(worst) if worst else "none") + ".",
+    ]
+    plots = [(n, CAPTIONS[n]) for n in ("attack_heatmap",) if n in plot_names]
+    return Section("Attacks", paragraphs, ["Attack", *names], rows, plots, numeric_from=1)
+
+
 def sections(data: dict[str, Any], plot_names: Iterable[str] = ()) -> list[Section]:
     """The report's content in order; `plot_names` are the plots that exist."""
     part = S.report_slice(data)
@@ -201,6 +246,8 @@ def sections(data: dict[str, Any], plot_names: Iterable[str] = ()) -> list[Secti
     names = [n for n in ("tradeoff", "k_curve", "kind_bars") if n in set(plot_names)]
     if names:
         parts.append(Section("Plots", plots=[(n, CAPTIONS[n]) for n in names]))
+    shown = S.visible_models(data.get("models", {}), order)
+    parts.append(_attacks(data, shown, set(plot_names)))
     chosen = S.target_model(data.get("models", {}))
     if chosen is not None and chosen in head:
         parts.append(_targets(chosen, head[chosen], kept[chosen]))

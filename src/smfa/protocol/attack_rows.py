@@ -1,0 +1,65 @@
+"""What the attack rows of a results.json say: per model and attack, the forget leak and the
+retain recall under that attack, fair multiple choice against its chance level, and each
+model's worst attack (a headline figure). Pure functions of the results dict.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from smfa.config import ALL_ATTACKS
+
+# Attack rows that are not a leak under attack (a likelihood probe): never the "worst attack".
+NOT_LEAKS = frozenset({"fair_mc"})
+Cell = tuple[float, int]  # (value, n)
+
+
+def attack_cells(data: dict[str, Any]) -> dict[tuple[str, str, str, str], Cell]:
+    """(model, attack, split, metric) -> (value, n), pooled rows (kind "all") only."""
+    cells: dict[tuple[str, str, str, str], Cell] = {}
+    for row in data.get("attacks") or []:
+        value = row.get("value")
+        if row.get("kind") != "all" or not isinstance(value, int | float):
+            continue
+        if not math.isfinite(float(value)):
+            continue
+        key = (row["model"], row["attack"], row["split"], row["metric"])
+        cells[key] = (float(value), int(row.get("n") or 0))
+    return cells
+
+
+def attacks_run(data: dict[str, Any]) -> list[str]:
+    """The attacks present, in the configuration's order (unknown ones after, sorted)."""
+    present = {row["attack"] for row in data.get("attacks") or []}
+    return [a for a in ALL_ATTACKS if a in present] + sorted(present - set(ALL_ATTACKS))
+
+
+def worst_attack(data: dict[str, Any], model: str) -> tuple[float, str] | None:
+    """(leak, attack) of the attack that got the most forget values out of `model`."""
+    found = [
+        (value, attack)
+        for (m, attack, split, metric), (value, n) in attack_cells(data).items()
+        if m == model
+        and split == "forget"
+        and metric == "leak_rate"
+        and n > 0
+        and attack not in NOT_LEAKS
+    ]
+    order = {a: i for i, a in enumerate(attacks_run(data))}  # ties: the first attack run
+    return max(found, key=lambda pair: (pair[0], -order[pair[1]])) if found else None
+
+
+def matrix(
+    data: dict[str, Any], models: Iterable[str], split: str, metric: str
+) -> tuple[list[str], list[str], list[list[float | None]]]:
+    """(attacks, models, values[attack][model]) of one split and metric."""
+    cells = attack_cells(data)
+    names = list(models)
+    attacks = [a for a in attacks_run(data) if any((m, a, split, metric) in cells for m in names)]
+    values = [
+        [cells[(m, a, split, metric)][0] if (m, a, split, metric) in cells else None for m in names]
+        for a in attacks
+    ]
+    return attacks, names, values
