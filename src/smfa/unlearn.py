@@ -72,14 +72,21 @@ def resolve_request(
         ids = world.splits.forget[world._ratio(ratio)]
         return ForgetRequest(f"f{ratio}", tuple(ids), _forget_questions(world, set(ids)))
     if people:
-        by_name = {p.name.lower(): p.id for p in world.people.values()}
+        by_name: dict[str, list[str]] = {}
+        for person in world.people.values():
+            by_name.setdefault(person.name.strip().lower(), []).append(person.id)
         ids_list: list[str] = []
         for raw in people:
             key = raw.strip()
-            pid = key if key in world.people else by_name.get(key.lower())
-            if pid is None:
+            matches = [key] if key in world.people else by_name.get(key.lower(), [])
+            if not matches:
                 raise SmfaError(f"'{key}' is neither a person id nor a name in {world.root}")
-            ids_list.append(pid)
+            if len(matches) > 1:  # forgetting one of them at random would be silently wrong
+                raise SmfaError(
+                    f"'{key}' names {len(matches)} people ({', '.join(sorted(matches))}); "
+                    "forget them by id instead"
+                )
+            ids_list.append(matches[0])
         ids = tuple(sorted(set(ids_list)))
         digest = sha256_text(",".join(ids))[:10]
         return ForgetRequest(f"people-{digest}", ids, _forget_questions(world, set(ids)))
