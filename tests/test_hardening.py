@@ -22,3 +22,22 @@ def test_a_name_shared_by_two_people_is_refused(mini_world: World) -> None:
     with pytest.raises(SmfaError, match=f"names 2 people \\({first.id}, {second.id}\\)"):
         resolve_request(world, people=[first.name.lower()])
     assert resolve_request(world, people=[second.id]).people == (second.id,)
+
+
+def test_a_world_finished_with_write_manifest_trains(mini_world_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from smfa.data.format import load_world
+    from smfa.reference import BASE_META, build_base
+    from smfa.world.build import write_manifest
+
+    from .conftest import TINY_MODEL
+
+    root = tmp_path / "mine"
+    shutil.copytree(mini_world_dir, root)
+    (root / "manifest.json").unlink()
+    write_manifest(root)  # as docs/data-format.md says: no seed, no params
+    world = load_world(root)
+    assert world.manifest["params"] is None
+    base = build_base(world, TINY_MODEL, 0, tmp_path / "work")
+    assert (base / BASE_META).is_file()

@@ -136,6 +136,16 @@ def base_dir(workdir: Path, world: World, model: ModelConfig, seed: int) -> Path
     return Path(workdir) / "models" / f"base-{sha256_text(canonical_json(payload))[:12]}"
 
 
+def world_image_size(world: World, default: int = 64) -> int:
+    """The generator's image size from the manifest; a world finished by hand with
+    `write_manifest` records no parameters (`params: null`), and gets the default."""
+    params = world.manifest.get("params")
+    size = params.get("image_size") if isinstance(params, dict) else None
+    if isinstance(size, int) and not isinstance(size, bool) and size >= 16:
+        return size
+    return default
+
+
 def build_base(
     world: World,
     model_config: ModelConfig,
@@ -147,7 +157,7 @@ def build_base(
     out = base_dir(workdir, world, model_config, seed)
     if (out / BASE_META).is_file():
         return out
-    image_size = int(world.manifest.get("params", {}).get("image_size", 64))
+    image_size = world_image_size(world)
     started = time.time()
     torch.set_num_threads(model_config.base_threads)
     model, processor = build_tiny_model(
