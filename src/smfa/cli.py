@@ -106,7 +106,7 @@ def evaluate(
     """Evaluate models on a world; writes results.json, results.csv and prints the table."""
     from smfa.data.format import load_world
     from smfa.distributed import is_main
-    from smfa.eval.results import merge_results
+    from smfa.eval.results import merge_results, parse_models
     from smfa.judge.wire import check_spec
     from smfa.pipeline import evaluate_model
     from smfa.report.table import print_table
@@ -119,10 +119,7 @@ def evaluate(
     ratio = forget_ratio if forget_ratio is not None else cfg.forget_ratio
     loaded = load_world(world)
     loaded.forget_people(ratio)  # validates the ratio before any model work
-    named = {}
-    for item in model:
-        name, _, path = item.rpartition("=") if "=" in item else (Path(item).name, "", item)
-        named[name] = Path(path)
+    named = parse_models(model)
     data = None
     for name, path in named.items():
         with progress_bar(disable=not is_main(), loss=False) as bar:

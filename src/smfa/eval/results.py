@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,9 @@ from smfa.errors import SmfaError
 from smfa.io import atomic_write_json, atomic_write_jsonl, atomic_write_text
 
 RESULTS_SCHEMA = 1
+# A model's name becomes a file name (generations-NAME.jsonl) inside --out, so it is one plain
+# path component: letters, digits, '-', '_' and '.', no separator, not hidden, no '..'.
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 COLUMNS = (
     "model",
     "split",
@@ -29,6 +33,35 @@ COLUMNS = (
     "n",
     "higher_is_better",
 )
+
+
+def check_model_name(name: str) -> str:
+    if not MODEL_NAME.fullmatch(name) or ".." in name:
+        raise SmfaError(
+            f"model name '{name}' must be letters, digits, '-', '_' or '.' (no path separator, "
+            "no '..', not starting with '.'); give --model NAME=DIR"
+        )
+    return name
+
+
+def parse_models(items: list[str]) -> dict[str, Path]:
+    """`--model NAME=DIR` or `--model DIR` (named after the folder), split on the first '='.
+
+    A DIR whose own path holds '=' is taken whole when what precedes its first '=' is no valid
+    name and the path exists.
+    """
+    named: dict[str, Path] = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or (not MODEL_NAME.fullmatch(name) and Path(item).exists()):
+            name, path = Path(item).name, item
+        check_model_name(name)
+        if not path:
+            raise SmfaError(f"--model {item}: no model directory after '='")
+        if name in named:
+            raise SmfaError(f"two --model options are named '{name}'; give each its own NAME=DIR")
+        named[name] = Path(path)
+    return named
 
 
 def read_results(path: Path) -> dict[str, Any]:
@@ -83,6 +116,6 @@ def write_results(out_dir: Path, data: dict[str, Any]) -> None:
 
 
 def write_generations(out_dir: Path, model: str, records: list[dict[str, Any]]) -> Path:
-    path = Path(out_dir) / f"generations-{model}.jsonl"
+    path = Path(out_dir) / f"generations-{check_model_name(model)}.jsonl"
     atomic_write_jsonl(path, records)
     return path
