@@ -83,3 +83,65 @@ def test_a_model_name_cannot_leave_out(
                   "--out", out, check=False)  # fmt: skip
     assert_one_line_error(result, f"model name '{name}'")
     assert not (tmp_path / "deep").exists()
+
+
+@pytest.fixture(scope="module")
+def run_dir(model_dir: Path) -> Path:
+    """A minimal `smfa unlearn` output: run.json and a model one weight away from vanilla."""
+    import torch
+
+    from smfa.io import atomic_write_json
+    from smfa.models.io import load_model, save_model
+
+    model, processor = load_model(model_dir)
+    weight = next(
+        w for n, w in model.named_parameters() if ".language_model." in n and "q_proj" in n
+    )
+    with torch.no_grad():
+        weight.add_(0.01 * torch.randn_like(weight))
+    run = model_dir.parent.parent / "run"
+    save_model(model, processor, run / "model")
+    meta = {"vanilla": str(model_dir), "default": "", "variants": {"": {"model": "model"}}}
+    atomic_write_json(run / "run.json", meta)
+    return run
+
+
+def test_export_lora_never_deletes_an_existing_directory(
+    run_dir: Path, mini_world_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    world = tmp_path / "world"
+    shutil.copytree(mini_world_dir, world)
+    before = sorted(p.relative_to(world) for p in world.rglob("*"))
+    result = smfa("export-lora", "--run", run_dir, "--rank", "2", "--out", world, check=False)
+    assert_one_line_error(result, str(world), "refusing to write over it")
+    assert sorted(p.relative_to(world) for p in world.rglob("*")) == before
+    adapter = tmp_path / "adapter"
+    smfa("export-lora", "--run", run_dir, "--rank", "2", "--out", adapter)
+    smfa("export-lora", "--run", run_dir, "--rank", "1", "--out", adapter)  # its own output
+    assert json.loads((adapter / "export.json").read_text())["rank"] == 1
+
+
+@pytest.mark.parametrize("command", ["unlearn", "eval", "compare", "export-lora", "world"])
+def test_no_command_writes_over_a_file_or_a_foreign_directory(
+    command: str, model_dir: Path, run_dir: Path, mini_world_dir: Path, tmp_path: Path
+) -> None:
+    args = {
+        "unlearn": ["unlearn", "--world", mini_world_dir, "--model", model_dir, "--out"],
+        "eval": ["eval", "--world", mini_world_dir, "--model", model_dir, "--out"],
+        "compare": ["compare", "--world", mini_world_dir, "--vanilla", model_dir, "--out"],
+        "export-lora": ["export-lora", "--run", run_dir, "--rank", "2", "--out"],
+        "world": ["world", "build", "--out"],
+    }[command]
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep me")
+    result = smfa(*args, a_file, check=False)
+    assert_one_line_error(result, str(a_file), "not a directory")
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    result = smfa(*args, foreign, check=False)
+    assert_one_line_error(result, str(foreign), "not empty")
+    assert a_file.read_text() == "keep me"
+    assert [p.name for p in foreign.iterdir()] == ["notes.txt"]

@@ -106,7 +106,7 @@ def evaluate(
     """Evaluate models on a world; writes results.json, results.csv and prints the table."""
     from smfa.data.format import load_world
     from smfa.distributed import is_main
-    from smfa.eval.results import merge_results, parse_models
+    from smfa.eval.results import check_results_dir, merge_results, parse_models
     from smfa.judge.wire import check_spec
     from smfa.pipeline import evaluate_model
     from smfa.report.table import print_table
@@ -120,6 +120,7 @@ def evaluate(
     loaded = load_world(world)
     loaded.forget_people(ratio)  # validates the ratio before any model work
     named = parse_models(model)
+    check_results_dir(out, loaded.world_hash, ratio)  # before anything is written
     data = None
     for name, path in named.items():
         with progress_bar(disable=not is_main(), loss=False) as bar:

@@ -19,7 +19,7 @@ import torch
 from peft import LoraConfig, get_peft_model
 
 from smfa.errors import SmfaError
-from smfa.io import atomic_write_json, staged_dir
+from smfa.io import atomic_write_json, check_out_dir, staged_dir
 from smfa.models.adapters import PEFT_PREFIX
 from smfa.models.io import load_model
 
@@ -54,7 +54,11 @@ def factorize(delta: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tenso
 
 @torch.no_grad()
 def export_lora(vanilla: Path, unlearned: Path, rank: int, out: Path) -> dict[str, Any]:
-    """Write `out` (a PEFT adapter for `vanilla`) approximating `unlearned`; returns the stats."""
+    """Write `out` (a PEFT adapter for `vanilla`) approximating `unlearned`; returns the stats.
+
+    `out` is replaced whole, so it must be new, empty or an earlier export (with export.json).
+    """
+    check_out_dir(Path(out), EXPORT_META, "export-lora")
     base, _ = load_model(vanilla)
     target, _ = load_model(unlearned)
     deltas = weight_deltas(base, target)

@@ -16,11 +16,30 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from smfa.errors import SmfaError
+
 
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def check_out_dir(out: Path, marker: str, command: str) -> None:
+    """Refuse an output path that a command would write over without having made it.
+
+    `out` may be absent, an empty directory, or a directory holding `marker` (the file that
+    `smfa COMMAND` leaves in its own outputs); a file or any other directory is refused before
+    any work starts, so nobody's data is ever replaced.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SmfaError(f"{out} exists and is not a directory; choose another --out")
+    if out.is_dir() and not (out / marker).is_file() and any(out.iterdir()):
+        raise SmfaError(
+            f"{out} is not empty and holds no {marker} from `smfa {command}`; refusing to "
+            "write over it, choose an empty or new --out"
+        )
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

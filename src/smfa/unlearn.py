@@ -25,7 +25,7 @@ from smfa.data.batches import Collator, Encoder
 from smfa.data.format import Question, World, load_questions
 from smfa.distributed import is_distributed, is_main, output_dir, state
 from smfa.errors import SmfaError
-from smfa.io import atomic_write_json, canonical_json, sha256_text
+from smfa.io import atomic_write_json, canonical_json, check_out_dir, sha256_text
 from smfa.methods.base import Job, MethodOutput, UnlearnData, get_method, make_params
 from smfa.models.adapters import base_weights, set_weights
 from smfa.models.io import load_model, save_model
@@ -179,8 +179,9 @@ def unlearn(
     out = Path(out)
     if Path(vanilla).resolve() == out.resolve():
         raise SmfaError(f"{out}: refusing to write over the model being unlearned")
-    if out.exists() and not (out / RUN_META).is_file() and any(out.iterdir()):
+    if out.is_dir() and not (out / RUN_META).is_file() and any(out.iterdir()):
         raise SmfaError(f"{out} is not empty and holds no unlearning run; choose another --out")
+    check_out_dir(out, RUN_META, "unlearn")
     kind = get_method(method)
     params = make_params(kind, config.methods.get(method))
     key = run_key(vanilla, world, request, method, params, config.unlearn)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from smfa.errors import SmfaError
-from smfa.io import atomic_write_json, atomic_write_jsonl, atomic_write_text
+from smfa.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, check_out_dir
 
 RESULTS_SCHEMA = 1
 # A model's name becomes a file name (generations-NAME.jsonl) inside --out, so it is one plain
@@ -76,6 +76,25 @@ def read_results(path: Path) -> dict[str, Any]:
     return data
 
 
+def check_results_dir(
+    out_dir: Path, world_hash: str, forget_ratio: int, command: str = "eval"
+) -> dict[str, Any] | None:
+    """Refuse, before any work, an --out that results of this world and ratio may not go to.
+
+    Returns the results.json already there (None when there is none).
+    """
+    check_out_dir(Path(out_dir), "results.json", command)
+    path = Path(out_dir) / "results.json"
+    if not path.exists():
+        return None
+    old = read_results(path)
+    if old.get("world_hash") != world_hash or old.get("forget_ratio") != forget_ratio:
+        raise SmfaError(
+            f"{path} holds results for another world or forget ratio; choose another --out"
+        )
+    return old
+
+
 def merge_results(
     out_dir: Path,
     world_hash: str,
@@ -84,7 +103,6 @@ def merge_results(
     rows: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """Add `models` and their rows to out_dir/results.json (replacing earlier rows of theirs)."""
-    path = Path(out_dir) / "results.json"
     data: dict[str, Any] = {
         "schema": RESULTS_SCHEMA,
         "world_hash": world_hash,
@@ -92,12 +110,8 @@ def merge_results(
         "models": {},
         "rows": [],
     }
-    if path.exists():
-        old = read_results(path)
-        if old.get("world_hash") != world_hash or old.get("forget_ratio") != forget_ratio:
-            raise SmfaError(
-                f"{path} holds results for another world or forget ratio; choose another --out"
-            )
+    old = check_results_dir(out_dir, world_hash, forget_ratio)
+    if old is not None:
         data = old
     data["models"].update(models)
     data["rows"] = [r for r in data["rows"] if r["model"] not in models] + rows
