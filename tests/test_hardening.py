@@ -145,3 +145,21 @@ def test_no_command_writes_over_a_file_or_a_foreign_directory(
     assert_one_line_error(result, str(foreign), "not empty")
     assert a_file.read_text() == "keep me"
     assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
+
+
+def test_eval_refuses_another_worlds_results_before_writing(
+    model_dir: Path, mini_world_dir: Path, tmp_path: Path
+) -> None:
+    from smfa.io import atomic_write_json
+
+    out = tmp_path / "out"
+    atomic_write_json(
+        out / "results.json",
+        {"schema": 1, "world_hash": "another", "forget_ratio": 10, "models": {}, "rows": []},
+    )
+    (out / "generations-tiny.jsonl").write_text('{"id": "theirs"}\n')
+    result = smfa("eval", "--model", f"tiny={model_dir}", "--world", mini_world_dir,
+                  "--out", out, "--set", f"workdir={tmp_path / 'work'}", *FAST_EVAL, check=False)  # fmt: skip
+    assert_one_line_error(result, "another world")
+    assert (out / "generations-tiny.jsonl").read_text() == '{"id": "theirs"}\n'
+    assert not (tmp_path / "work").exists()  # refused before any model work
