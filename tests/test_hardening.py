@@ -47,9 +47,15 @@ def test_a_world_finished_with_write_manifest_trains(mini_world_dir: Path, tmp_p
 
 
 FAST_EVAL = [
-    "--set", "eval.phrasings=heldout", "--set", "eval.max_new_tokens=4",
-    "--set", "eval.likelihood=false", "--set", "eval.train_scenes=false",
-]  # fmt: skip
+    "--set",
+    "eval.phrasings=heldout",
+    "--set",
+    "eval.max_new_tokens=4",
+    "--set",
+    "eval.likelihood=false",
+    "--set",
+    "eval.train_scenes=false",
+]
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +72,17 @@ def test_a_model_path_with_an_equals_sign(
 ) -> None:
     out = tmp_path / "out"
     work = ["--set", f"workdir={tmp_path / 'work'}"]
-    smfa("eval", "--model", f"tiny={model_dir}", "--world", mini_world_dir, "--out", out,
-         *work, *FAST_EVAL)  # fmt: skip
+    smfa(
+        "eval",
+        "--model",
+        f"tiny={model_dir}",
+        "--world",
+        mini_world_dir,
+        "--out",
+        out,
+        *work,
+        *FAST_EVAL,
+    )
     assert json.loads((out / "results.json").read_text())["models"]["tiny"]["path"] == str(
         model_dir
     )
@@ -79,8 +94,16 @@ def test_a_model_name_cannot_leave_out(
     name: str, model_dir: Path, mini_world_dir: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "deep" / "out"
-    result = smfa("eval", "--model", f"{name}={model_dir}", "--world", mini_world_dir,
-                  "--out", out, check=False)  # fmt: skip
+    result = smfa(
+        "eval",
+        "--model",
+        f"{name}={model_dir}",
+        "--world",
+        mini_world_dir,
+        "--out",
+        out,
+        check=False,
+    )
     assert_one_line_error(result, f"model name '{name}'")
     assert not (tmp_path / "deep").exists()
 
@@ -158,8 +181,66 @@ def test_eval_refuses_another_worlds_results_before_writing(
         {"schema": 1, "world_hash": "another", "forget_ratio": 10, "models": {}, "rows": []},
     )
     (out / "generations-tiny.jsonl").write_text('{"id": "theirs"}\n')
-    result = smfa("eval", "--model", f"tiny={model_dir}", "--world", mini_world_dir,
-                  "--out", out, "--set", f"workdir={tmp_path / 'work'}", *FAST_EVAL, check=False)  # fmt: skip
+    result = smfa(
+        "eval",
+        "--model",
+        f"tiny={model_dir}",
+        "--world",
+        mini_world_dir,
+        "--out",
+        out,
+        "--set",
+        f"workdir={tmp_path / 'work'}",
+        *FAST_EVAL,
+        check=False,
+    )
     assert_one_line_error(result, "another world")
     assert (out / "generations-tiny.jsonl").read_text() == '{"id": "theirs"}\n'
     assert not (tmp_path / "work").exists()  # refused before any model work
+
+
+def _edit_weights(model: Path, target: Path, drop: str = "", add: str = "") -> Path:
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(model, target)
+    weights = load_file(model / "model.safetensors")
+    if drop:
+        weights.pop(next(k for k in weights if drop in k))
+    if add:
+        weights[add] = torch.zeros(2, 2)
+    save_file(weights, target / "model.safetensors", metadata={"format": "pt"})
+    return target
+
+
+def test_a_checkpoint_with_missing_or_extra_weights_is_refused(
+    model_dir: Path, mini_world_dir: Path, tmp_path: Path
+) -> None:
+    from smfa.errors import ModelDirError
+    from smfa.models.io import load_model
+
+    missing = _edit_weights(model_dir, tmp_path / "missing", drop="q_proj")
+    with pytest.raises(ModelDirError, match=r"missing weights .*q_proj\.weight"):
+        load_model(missing)
+    extra = _edit_weights(model_dir, tmp_path / "extra", add="model.stray.weight")
+    with pytest.raises(ModelDirError, match=r"unexpected weights model\.stray\.weight"):
+        load_model(extra)
+    result = smfa(
+        "eval",
+        "--model",
+        f"m={missing}",
+        "--world",
+        mini_world_dir,
+        "--out",
+        tmp_path / "out",
+        "--set",
+        f"workdir={tmp_path / 'w'}",
+        check=False,
+    )
+    assert_one_line_error(result, str(missing), "missing weights")
+    result = smfa(
+        "unlearn", "--world", mini_world_dir, "--model", extra, "--out", tmp_path / "u", check=False
+    )
+    assert_one_line_error(result, str(extra), "unexpected weights")

@@ -56,6 +56,30 @@ def load_options(options: ModelConfig) -> dict[str, Any]:
     return kwargs
 
 
+def _some(keys: Any, shown: int = 3) -> str:
+    keys = sorted(str(k) for k in keys)
+    more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
+    return ", ".join(keys[:shown]) + more
+
+
+def check_loading_info(source: str | Path, info: dict[str, Any]) -> None:
+    """Refuse a checkpoint whose weights do not match its config: transformers would fill a
+    missing weight with random values and drop an extra one, both without a word."""
+    problems = []
+    if info.get("missing_keys"):
+        problems.append(f"missing weights {_some(info['missing_keys'])}")
+    if info.get("unexpected_keys"):
+        problems.append(f"unexpected weights {_some(info['unexpected_keys'])}")
+    if info.get("mismatched_keys"):
+        problems.append(f"weights of another shape {_some(k for k, *_ in info['mismatched_keys'])}")
+    if info.get("error_msgs"):
+        problems.append(str(info["error_msgs"][0]).strip().splitlines()[0])
+    if problems:
+        raise ModelDirError(
+            f"{source}: the checkpoint does not match its config.json: {'; '.join(problems)}"
+        )
+
+
 def load_model(source: str | Path, options: ModelConfig | None = None) -> tuple[Any, Any]:
     """Load (model, processor) from a local directory or, where reachable, a hub id.
 
@@ -76,12 +100,17 @@ def load_model(source: str | Path, options: ModelConfig | None = None) -> tuple[
         processor = AutoProcessor.from_pretrained(
             str(source), local_files_only=local, trust_remote_code=trust_remote_code
         )
-        model = AutoModelForImageTextToText.from_pretrained(
-            str(source), local_files_only=local, trust_remote_code=trust_remote_code, **kwargs
+        model, info = AutoModelForImageTextToText.from_pretrained(
+            str(source),
+            local_files_only=local,
+            trust_remote_code=trust_remote_code,
+            output_loading_info=True,
+            **kwargs,
         )
     except (OSError, ValueError, KeyError, RuntimeError, ImportError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelDirError(f"{source}: cannot load a multimodal model: {first}") from None
+    check_loading_info(source, info)
     if options.gradient_checkpointing:
         # Non-reentrant checkpointing needs no gradient on the (frozen) inputs under LoRA.
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
