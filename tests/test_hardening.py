@@ -244,3 +244,74 @@ def test_a_checkpoint_with_missing_or_extra_weights_is_refused(
         "unlearn", "--world", mini_world_dir, "--model", extra, "--out", tmp_path / "u", check=False
     )
     assert_one_line_error(result, str(extra), "unexpected weights")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "random"])
+def test_a_damaged_weights_file_is_one_line(
+    damage: str, model_dir: Path, mini_world_dir: Path, tmp_path: Path
+) -> None:
+    import os
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(model_dir, model)
+    weights = model / "model.safetensors"
+    (model / "smfa-weights.json").unlink()  # as a checkpoint from elsewhere: no record to check
+    size = weights.stat().st_size
+    if damage == "truncated":
+        os.truncate(weights, size // 2)
+    else:
+        weights.write_bytes(b"" if damage == "empty" else os.urandom(4096))
+    result = smfa(
+        "eval",
+        "--model",
+        f"m={model}",
+        "--world",
+        mini_world_dir,
+        "--out",
+        tmp_path / "out",
+        "--set",
+        f"workdir={tmp_path / 'w'}",
+        check=False,
+    )
+    assert_one_line_error(result, str(model), "model.safetensors")
+
+
+def test_a_damaged_cache_entry_is_rebuilt(mini_world: World, tmp_path: Path) -> None:
+    import os
+
+    from smfa.models.io import load_model
+    from smfa.reference import BASE_META, build_base, is_cached
+
+    from .conftest import TINY_MODEL
+
+    base = build_base(mini_world, TINY_MODEL, 0, tmp_path)
+    weights = base / "model.safetensors"
+    good = weights.read_bytes()
+    changed = bytearray(good)
+    changed[-1] ^= 0xFF  # same size, other bytes: only the recorded sha256 tells
+    weights.write_bytes(bytes(changed))
+    assert not is_cached(base, BASE_META)
+    os.truncate(weights, len(good) // 2)
+    assert build_base(mini_world, TINY_MODEL, 0, tmp_path) == base
+    assert weights.read_bytes() == good
+    load_model(base)
+
+
+def test_an_unlearn_run_whose_model_was_deleted_runs_again(
+    model_dir: Path, mini_world: World, tmp_path: Path
+) -> None:
+    import shutil
+
+    from smfa.config import RunConfig, UnlearnConfig
+    from smfa.models.io import load_model
+    from smfa.unlearn import unlearn
+
+    config = RunConfig(unlearn=UnlearnConfig(retain_budget=4, epochs=1, batch_size=4))
+    request = resolve_request(mini_world, ratio=10)
+    request = dataclasses.replace(request, questions=request.questions[:2])
+    out = tmp_path / "run"
+    unlearn(mini_world, model_dir, "ga", config, request, out, False)
+    shutil.rmtree(out / "model")
+    unlearn(mini_world, model_dir, "ga", config, request, out, False)
+    load_model(out / "model")

@@ -28,7 +28,7 @@ from smfa.data.format import Question, World
 from smfa.distributed import barrier, is_main, main_process_first
 from smfa.errors import SmfaError
 from smfa.io import canonical_json, sha256_text
-from smfa.models.io import load_model, save_model
+from smfa.models.io import load_model, save_model, weights_problem
 from smfa.models.tiny import build_tiny_model
 from smfa.models.vision import pretrain_vision
 from smfa.train import train_loop
@@ -155,7 +155,7 @@ def build_base(
 ) -> Path:
     """The tiny MLLM before it meets the world's people (built once, then cached)."""
     out = base_dir(workdir, world, model_config, seed)
-    if (out / BASE_META).is_file():
+    if is_cached(out, BASE_META):
         return out
     image_size = world_image_size(world)
     started = time.time()
@@ -204,8 +204,18 @@ def reference_dir(
     return Path(workdir) / "models" / f"{role}{suffix}-{key[:12]}"
 
 
+def is_cached(path: Path, meta: str) -> bool:
+    """A finished cache entry whose weights are intact (sizes and hashes as recorded at save).
+    A damaged entry is not reused: it is rebuilt, and the rebuild replaces it."""
+    return (
+        (path / meta).is_file()
+        and (path / "config.json").is_file()
+        and weights_problem(path) is None
+    )
+
+
 def is_trained(path: Path) -> bool:
-    return (path / TRAIN_META).is_file() and (path / "config.json").is_file()
+    return is_cached(path, TRAIN_META)
 
 
 def train_reference(

@@ -28,7 +28,7 @@ from smfa.errors import SmfaError
 from smfa.io import atomic_write_json, canonical_json, check_out_dir, sha256_text
 from smfa.methods.base import Job, MethodOutput, UnlearnData, get_method, make_params
 from smfa.models.adapters import base_weights, set_weights
-from smfa.models.io import load_model, save_model
+from smfa.models.io import load_model, save_model, weights_problem
 from smfa.pipeline import model_fingerprint
 from smfa.reference import MEMORY_KINDS, encode_questions
 from smfa.world.refusals import refusal_pool
@@ -160,6 +160,18 @@ def variant_dir(out: Path, label: str, default: str) -> Path:
     return out / ("model" if label == default else f"model-{safe}")
 
 
+def _intact(out: Path, meta: dict[str, Any]) -> bool:
+    """Whether every model a finished run saved is still there with its recorded weights."""
+    variants = meta.get("variants")
+    if not isinstance(variants, dict):
+        return False
+    saved = [v.get("model") for v in variants.values() if isinstance(v, dict) and v.get("model")]
+    return all(
+        (out / name / "config.json").is_file() and weights_problem(out / name) is None
+        for name in saved
+    )
+
+
 def unlearn(
     world: World,
     vanilla: Path,
@@ -186,10 +198,15 @@ def unlearn(
     params = make_params(kind, config.methods.get(method))
     key = run_key(vanilla, world, request, method, params, config.unlearn)
     if (out / RUN_META).is_file():
-        meta = json.loads((out / RUN_META).read_text(encoding="utf-8"))
-        if meta.get("key") == key:
+        try:
+            meta = json.loads((out / RUN_META).read_text(encoding="utf-8"))
+        except ValueError:
+            raise SmfaError(f"{out / RUN_META} is not valid JSON; choose another --out") from None
+        if not isinstance(meta, dict) or meta.get("key") != key:
+            raise SmfaError(f"{out} holds another unlearning run; choose another --out")
+        if _intact(out, meta):
             return meta
-        raise SmfaError(f"{out} holds another unlearning run; choose another --out")
+        # The same run with a model deleted or damaged since: run it again (it replaces `out`).
     torch.set_num_threads(config.unlearn.threads)
     started = time.perf_counter()
     model, processor = load_model(vanilla, options=config.model)
