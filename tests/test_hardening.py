@@ -315,3 +315,19 @@ def test_an_unlearn_run_whose_model_was_deleted_runs_again(
     shutil.rmtree(out / "model")
     unlearn(mini_world, model_dir, "ga", config, request, out, False)
     load_model(out / "model")
+
+
+def test_a_runaway_question_is_refused_at_load_time(mini_world_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    world = tmp_path / "world"
+    shutil.copytree(mini_world_dir, world)
+    lines = (world / "questions.jsonl").read_text().splitlines()
+    row = json.loads(lines[4])
+    row["question"] = " ".join(["word"] * 6000)
+    lines[4] = json.dumps(row)
+    (world / "questions.jsonl").write_text("\n".join(lines) + "\n")
+    result = smfa("train", "--world", world, check=False)
+    assert_one_line_error(
+        result, "questions.jsonl line 5", "key 'question' is 29,999 characters", "limit is 2,000"
+    )

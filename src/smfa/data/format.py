@@ -34,6 +34,10 @@ DATA_FILES = ("people.jsonl", "scenes.jsonl", "questions.jsonl", "splits.json")
 PERSON_KINDS = ("image_memory", "text_memory", "image_understanding")
 IMAGE_KINDS = ("image_memory", "image_understanding", "general_scene")
 DEFAULT_VALIDATION = {"phrasing": "validation", "scene_view": "validation"}
+# The longest question or answer a world may hold (docs/data-format.md). Every sequence is
+# padded to its batch's longest, so one runaway text costs the memory of a whole batch of them
+# (a 6,000-word question took 11 GB); real benchmark questions and answers stay far below.
+MAX_TEXT_CHARS = 2000
 
 __all__ = [
     "ImageSet",
@@ -91,6 +95,12 @@ class _Fields:
         value = self.raw(key)
         if not isinstance(value, str):
             self.fail(f"key '{key}' must be a string, got {_kind_of(value)}")
+        return value
+
+    def short_text(self, key: str, limit: int = MAX_TEXT_CHARS) -> str:
+        value = self.text(key)
+        if len(value) > limit:
+            self.fail(f"key '{key}' is {len(value):,} characters long; the limit is {limit:,}")
         return value
 
     def optional_text(self, key: str) -> str | None:
@@ -287,8 +297,8 @@ def _question(
         phrasing=str(record.choice("phrasing", PHRASINGS)),
         template=record.text("template"),
         attribute=record.text("attribute"),
-        question=record.text("question"),
-        answer=record.text("answer"),
+        question=record.short_text("question"),
+        answer=record.short_text("answer"),
         value=record.text("value"),
         answer_type=str(record.choice("answer_type", ANSWER_TYPES)),
         distractors=record.texts("distractors"),
