@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -331,3 +332,81 @@ def test_a_runaway_question_is_refused_at_load_time(mini_world_dir: Path, tmp_pa
     assert_one_line_error(
         result, "questions.jsonl line 5", "key 'question' is 29,999 characters", "limit is 2,000"
     )
+
+
+def test_an_unwritable_output_is_one_line(tmp_path: Path) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    result = smfa("world", "build", "--out", a_file / "world", check=False)
+    assert_one_line_error(result, str(a_file))
+    result = smfa("world", "build", "--out", "/sys/smfa-world", check=False)  # read-only
+    assert_one_line_error(result, "/sys")
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("train.batch_size=0", "train.batch_size must be at least 1, got 0"),
+        ("unlearn.lr=-0.001", "unlearn.lr must be above 0, got -0.001"),
+        ("unlearn.epochs=0", "unlearn.epochs must be at least 1, got 0"),
+        ("eval.max_new_tokens=-5", "eval.max_new_tokens must be at least 1, got -5"),
+        ("compare.workers=0", "compare.workers must be at least 1, got 0"),
+        ("forget_ratio=0", "forget_ratio must be between 1 and 99, got 0"),
+        ("methods.smfaa.k=3", "methods.smfaa: unknown method 'smfaa' (did you mean 'smfa'?)"),
+    ],
+)
+def test_bad_settings_are_named_by_their_key(
+    setting: str, message: str, mini_world_dir: Path, model_dir: Path, tmp_path: Path
+) -> None:
+    result = smfa(
+        "unlearn",
+        "--world",
+        mini_world_dir,
+        "--model",
+        model_dir,
+        "--out",
+        tmp_path / "out",
+        "--set",
+        setting,
+        check=False,
+    )
+    assert_one_line_error(result, message)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d.update(rows="all"), "key 'rows' must be a list"),
+        (lambda d: d["rows"][0].pop("metric"), "rows[0] has no key 'metric'"),
+        (lambda d: d["rows"][0].update(value="high"), "rows[0] key 'value' must be a number"),
+        (lambda d: d.update(models=["vanilla"]), "key 'models' must be an object"),
+        (lambda d: d.update(compare=[]), "key 'compare' must be an object"),
+    ],
+)
+def test_a_malformed_results_file_is_one_line(change: Any, message: str, tmp_path: Path) -> None:
+    row = {
+        "model": "vanilla",
+        "split": "forget",
+        "kind": "image_memory",
+        "image_type": "all",
+        "phrasing": "heldout",
+        "view": "heldout",
+        "metric": "leak_rate",
+        "value": 0.5,
+        "n": 4,
+        "higher_is_better": False,
+    }
+    data = {
+        "schema": 1,
+        "world_hash": "w",
+        "forget_ratio": 10,
+        "models": {"vanilla": {"role": "vanilla"}},
+        "rows": [row],
+    }
+    change(data)
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(data))
+    for command in ("report", "show"):
+        assert_one_line_error(smfa(command, path, check=False), str(path), message)
+    assert not (tmp_path / "report.md").exists()

@@ -331,6 +331,14 @@ def main() -> None:
     except SmfaError as exc:
         console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
+    except OSError as exc:  # the environment, not a bug: read-only or full disk, a file as --out
+        where = f"{exc.filename}: " if exc.filename else ""
+        console.print(
+            f"[bold red]error:[/bold red] {where}{exc.strerror or exc}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(2)
     except KeyboardInterrupt:
         console.print("[bold red]interrupted[/bold red]")
         sys.exit(130)

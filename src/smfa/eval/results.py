@@ -73,7 +73,41 @@ def read_results(path: Path) -> dict[str, Any]:
         raise SmfaError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
     if not isinstance(data, dict) or data.get("schema") != RESULTS_SCHEMA:
         raise SmfaError(f"{path}: not an smfa results file (schema {RESULTS_SCHEMA} expected)")
+    _check_results(path, data)
     return data
+
+
+def _check_results(path: Path, data: dict[str, Any]) -> None:
+    """The shape every reader relies on; the first problem is named by its key or row."""
+
+    def fail(message: str) -> None:
+        raise SmfaError(f"{path}: {message}")
+
+    models, rows = data.get("models"), data.get("rows")
+    if not isinstance(models, dict) or not all(isinstance(v, dict) for v in models.values()):
+        fail("key 'models' must be an object of objects")
+    if not isinstance(rows, list):
+        fail("key 'rows' must be a list")
+    if not isinstance(data.get("forget_ratio"), int | float):
+        fail("key 'forget_ratio' must be a number")
+    if "compare" in data and not isinstance(data["compare"], dict | None):
+        fail("key 'compare' must be an object")
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            fail(f"rows[{i}] must be an object")
+        for key in COLUMNS:
+            if key not in row:
+                fail(f"rows[{i}] has no key '{key}'")
+        for key in ("model", "split", "kind", "metric"):
+            if not isinstance(row[key], str):
+                fail(f"rows[{i}] key '{key}' must be a string")
+        value = row["value"]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            fail(f"rows[{i}] key 'value' must be a number, got {value!r}")
+        if isinstance(row["n"], bool) or not isinstance(row["n"], int):
+            fail(f"rows[{i}] key 'n' must be a whole number, got {row['n']!r}")
+        if not isinstance(row["higher_is_better"], bool):
+            fail(f"rows[{i}] key 'higher_is_better' must be true or false")
 
 
 def check_results_dir(
