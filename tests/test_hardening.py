@@ -410,3 +410,57 @@ def test_a_malformed_results_file_is_one_line(change: Any, message: str, tmp_pat
     for command in ("report", "show"):
         assert_one_line_error(smfa(command, path, check=False), str(path), message)
     assert not (tmp_path / "report.md").exists()
+
+
+def test_an_image_symlink_out_of_the_world_is_refused(mini_world_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from smfa.data.format import load_world
+    from smfa.errors import DataFormatError
+
+    world = tmp_path / "world"
+    shutil.copytree(mini_world_dir, world)
+    image = world / "images" / "portraits" / "p0002_train.png"
+    outside = tmp_path / "private.png"
+    shutil.move(image, outside)
+    image.symlink_to(outside)  # same bytes, so the manifest's hash still matches
+    with pytest.raises(DataFormatError, match=r"p0002_train\.png \(named in people\.jsonl line 2"):
+        load_world(world)
+    result = smfa("train", "--world", world, check=False)
+    assert_one_line_error(result, "p0002_train.png", "outside the world", str(outside))
+
+
+def test_a_manifest_naming_a_path_outside_the_world_is_refused(
+    mini_world_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from smfa.data.format import load_world
+    from smfa.errors import DataFormatError
+    from smfa.io import atomic_write_json, canonical_json, sha256_file, sha256_text
+
+    world = tmp_path / "world"
+    shutil.copytree(mini_world_dir, world)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not the world's")
+    manifest = json.loads((world / "manifest.json").read_text())
+    for rel in (str(secret), f"../{secret.name}"):
+        files = {**manifest["files"], rel: sha256_file(secret)}
+        changed = {**manifest, "files": files, "world_hash": sha256_text(canonical_json(files))}
+        atomic_write_json(world / "manifest.json", changed)
+        with pytest.raises(DataFormatError, match="not a path inside the world"):
+            load_world(world)
+
+
+def test_an_importer_never_copies_an_image_from_outside_the_source(tmp_path: Path) -> None:
+    from .test_importers import _mllmu, _png
+
+    source = _mllmu(tmp_path / "mllmu")
+    _png(tmp_path / "secret.png", 0)
+    records = json.loads((source / "train.json").read_text())
+    records[1]["image_path"] = "../secret.png"
+    (source / "train.json").write_text(json.dumps(records))
+    out = tmp_path / "world"
+    result = smfa("import", "mllmu", source, out, check=False)
+    assert_one_line_error(result, "train.json", "'../secret.png'", "outside the source folders")
+    assert not out.exists()

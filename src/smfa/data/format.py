@@ -195,10 +195,16 @@ class _Images:
         return rel
 
     def check(self, root: Path) -> None:
+        real_root = root.resolve()
         for rel, where in self.seen.items():
             path = root / rel
             if not path.is_file():
                 raise DataFormatError(f"image {rel} (named in {where}) is missing")
+            if not path.resolve().is_relative_to(real_root):  # a symlink out of the world
+                raise DataFormatError(
+                    f"image {rel} (named in {where}) leads outside the world, to "
+                    f"{path.resolve()}; copy the file inside instead of linking it"
+                )
             try:
                 with Image.open(path) as image:
                     image.verify()
@@ -397,8 +403,16 @@ def _verify_hashes(root: Path, manifest: dict[str, Any]) -> None:
                 f"{MANIFEST} does not list {name}; rewrite the manifest "
                 "(smfa.world.build.write_manifest)"
             )
+    real_root = root.resolve()
     for rel, digest in files.items():
         path = root / rel
+        parts = PurePosixPath(rel).parts
+        if not rel or PurePosixPath(rel).is_absolute() or ".." in parts or "\\" in rel:
+            raise DataFormatError(f"{MANIFEST} lists '{rel}', which is not a path inside the world")
+        if path.exists() and not path.resolve().is_relative_to(real_root):
+            raise DataFormatError(
+                f"{MANIFEST} lists {rel}, which leads outside the world to {path.resolve()}"
+            )
         if not path.is_file():
             raise DataFormatError(f"{MANIFEST} lists {rel} but it is missing")
         actual = sha256_file(path)

@@ -208,7 +208,7 @@ def import_mllmu(
     source = Path(source)
     records = Path(records) if records is not None else only_records_file(source)
     search = [records.parent, source, *([Path(images)] if images is not None else [])]
-    builder = WorldBuilder(search)
+    builder = WorldBuilder(search, also=[Path(evaluation).parent] if evaluation else [])
     for record in read_records(records, source):
         _fine_tune(builder, record)
     if evaluation is not None:
