@@ -115,9 +115,11 @@ def check_results_dir(
 ) -> dict[str, Any] | None:
     """Refuse, before any work, an --out that results of this world and ratio may not go to.
 
-    Returns the results.json already there (None when there is none).
+    Returns the results.json already there (None when there is none). With `command` empty
+    only the results are checked (the directory may hold this run's own generations).
     """
-    check_out_dir(Path(out_dir), "results.json", command)
+    if command:
+        check_out_dir(Path(out_dir), "results.json", command)
     path = Path(out_dir) / "results.json"
     if not path.exists():
         return None
@@ -144,7 +146,7 @@ def merge_results(
         "models": {},
         "rows": [],
     }
-    old = check_results_dir(out_dir, world_hash, forget_ratio)
+    old = check_results_dir(out_dir, world_hash, forget_ratio, command="")  # our own files only
     if old is not None:
         data = old
     data["models"].update(models)
