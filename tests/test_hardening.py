@@ -464,3 +464,69 @@ def test_an_importer_never_copies_an_image_from_outside_the_source(tmp_path: Pat
     result = smfa("import", "mllmu", source, out, check=False)
     assert_one_line_error(result, "train.json", "'../secret.png'", "outside the source folders")
     assert not out.exists()
+
+
+def _python(code: str) -> list[str]:
+    import sys
+
+    return [sys.executable, "-c", code]
+
+
+def _wait_for(predicate: Any, seconds: float = 60.0) -> None:
+    import time
+
+    deadline = time.time() + seconds
+    while not predicate():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_stale_staging_left_by_a_killed_run_is_cleaned(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from smfa.io import staged_dir
+
+    target = tmp_path / "out"
+    hold = "import sys, time\nfrom smfa.io import staged_dir\nwith staged_dir(sys.argv[1]):\n"
+    hold += "    print('staged', flush=True); time.sleep(600)\n"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    killed = subprocess.Popen([*_python(hold), target], stdout=subprocess.PIPE, env=env)
+    alive = subprocess.Popen([*_python(hold), target], stdout=subprocess.PIPE, env=env)
+    try:
+        for process in (killed, alive):
+            assert process.stdout is not None and process.stdout.readline() == b"staged\n"
+        stages = {p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")}
+        assert len(stages) == 2
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+        with staged_dir(target) as stage:
+            (stage / "result").write_text("done")
+        left = {p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")}
+        assert left == {n for n in stages if f".smfa{alive.pid}." in n}  # a live run's is kept
+    finally:
+        for process in (killed, alive):
+            process.kill()
+            process.wait()
+
+
+def test_sigterm_removes_the_staging_directory(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "world"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    command = [sys.executable, "-m", "smfa.cli", "world", "build", "--out", str(out)]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
+    try:
+        _wait_for(lambda: any(p.name.endswith(".partial") for p in tmp_path.iterdir()))
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 128 + signal.SIGTERM
+    finally:
+        process.kill()
+        process.wait()
+    assert list(tmp_path.iterdir()) == []

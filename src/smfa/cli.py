@@ -325,7 +325,15 @@ def demo(config: ConfigOpt = None, set_: SetOpt = None) -> None:
     run_demo(_config(config, set_))
 
 
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C, so staging directories and temporary files are removed."""
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         app()
     except SmfaError as exc:

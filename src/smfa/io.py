@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -60,10 +61,49 @@ def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def _owner_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def _temp_prefix(name: str) -> str:
+    """Temporary siblings of `name` carry smfa's mark and the writer's pid, so a later run can
+    tell its own leftovers (a writer killed with SIGKILL) from another live run's work."""
+    return f".{name}.smfa{os.getpid()}."
+
+
+def clean_stale(parent: Path, name: str, suffix: str) -> list[Path]:
+    """Remove the temporaries of `name` in `parent` (files or staging directories ending in
+    `suffix`) that smfa made and whose writing process is gone; returns what was removed."""
+    pattern = re.compile(rf"\.{re.escape(name)}\.smfa(\d+)\..*{re.escape(suffix)}")
+    removed = []
+    try:
+        entries = list(Path(parent).iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.fullmatch(entry.name)
+        if match is None or _owner_alive(int(match.group(1))):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+        removed.append(entry)
+    return removed
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    clean_stale(path.parent, path.name, ".tmp")
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path.name), suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -98,7 +138,10 @@ def staged_dir(final: Path) -> Iterator[Path]:
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+    clean_stale(final.parent, final.name, ".partial")  # left by a run killed with SIGKILL
+    stage = Path(
+        tempfile.mkdtemp(prefix=_temp_prefix(final.name), suffix=".partial", dir=final.parent)
+    )
     os.chmod(stage, 0o777 & ~_umask())
     try:
         yield stage
