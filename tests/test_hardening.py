@@ -17,6 +17,7 @@ from smfa.errors import SmfaError
 from smfa.unlearn import resolve_request
 
 from .test_cli import assert_one_line_error, smfa
+from .test_importers import _mllmu
 
 
 def test_a_name_shared_by_two_people_is_refused(mini_world: World) -> None:
@@ -453,7 +454,7 @@ def test_a_manifest_naming_a_path_outside_the_world_is_refused(
 
 
 def test_an_importer_never_copies_an_image_from_outside_the_source(tmp_path: Path) -> None:
-    from .test_importers import _mllmu, _png
+    from .test_importers import _png
 
     source = _mllmu(tmp_path / "mllmu")
     _png(tmp_path / "secret.png", 0)
@@ -530,3 +531,71 @@ def test_sigterm_removes_the_staging_directory(tmp_path: Path) -> None:
         process.kill()
         process.wait()
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def held(tmp_path: Path) -> Any:
+    """`held(path)`: another process holds smfa's lock on `path` until the test ends."""
+    import os
+    import subprocess
+    import sys
+
+    processes = []
+    hold = "import sys, time\nfrom smfa.io import out_lock\nwith out_lock(sys.argv[1]):\n"
+    hold += "    print('held', flush=True); time.sleep(600)\n"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+
+    def start(path: Path) -> int:
+        process = subprocess.Popen([*_python(hold), path], stdout=subprocess.PIPE, env=env)
+        processes.append(process)
+        assert process.stdout is not None and process.stdout.readline() == b"held\n"
+        return process.pid
+
+    yield start
+    for process in processes:
+        process.kill()
+        process.wait()
+
+
+@pytest.mark.parametrize(
+    "command", ["unlearn", "eval", "compare", "export-lora", "world", "import"]
+)
+def test_a_second_run_into_a_busy_out_is_refused(
+    command: str, held: Any, model_dir: Path, run_dir: Path, mini_world_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    pid = held(out)
+    args = {
+        "unlearn": ["unlearn", "--world", mini_world_dir, "--model", model_dir, "--ratio", "10"],
+        "eval": ["eval", "--world", mini_world_dir, "--model", model_dir],
+        "compare": ["compare", "--world", mini_world_dir, "--vanilla", model_dir],
+        "export-lora": ["export-lora", "--run", run_dir, "--rank", "2"],
+        "world": ["world", "build"],
+        "import": ["import", "mllmu", _mllmu(tmp_path / "mllmu"), out],
+    }[command]
+    if command == "import":
+        result = smfa(*args, check=False)
+    else:
+        result = smfa(*args, "--out", out, "--set", f"workdir={tmp_path / 'w'}", check=False)
+    assert_one_line_error(result, f"{out} is in use by another smfa run (pid {pid})")
+    assert not out.exists()
+
+
+def test_the_lock_is_released_when_its_holder_dies(
+    held: Any, run_dir: Path, tmp_path: Path
+) -> None:
+    import os
+    import signal
+
+    out = tmp_path / "adapter"
+    os.kill(held(out), signal.SIGKILL)  # the kernel drops a dead process's flock
+    _wait_for(
+        lambda: (
+            smfa(
+                "export-lora", "--run", run_dir, "--rank", "2", "--out", out, check=False
+            ).returncode
+            == 0
+        )
+    )
+    assert (out / "export.json").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["adapter"]  # no lock file left behind

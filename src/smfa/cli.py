@@ -107,6 +107,7 @@ def evaluate(
     from smfa.data.format import load_world
     from smfa.distributed import is_main
     from smfa.eval.results import check_results_dir, merge_results, parse_models
+    from smfa.io import out_lock
     from smfa.judge.wire import check_spec
     from smfa.pipeline import evaluate_model
     from smfa.report.table import print_table
@@ -121,27 +122,34 @@ def evaluate(
     loaded.forget_people(ratio)  # validates the ratio before any model work
     named = parse_models(model)
     check_results_dir(out, loaded.world_hash, ratio)  # before anything is written
-    data = None
-    for name, path in named.items():
-        with progress_bar(disable=not is_main(), loss=False) as bar:
-            task = bar.add_task(f"eval {name}", total=None)
+    with out_lock(out, enabled=is_main()):  # one evaluation per --out at a time
+        data = None
+        for name, path in named.items():
+            with progress_bar(disable=not is_main(), loss=False) as bar:
+                task = bar.add_task(f"eval {name}", total=None)
 
-            def tick(label: str, done: int, total: int, name: str = name, task: int = task) -> None:
-                bar.update(task, description=f"eval {name} · {label}", completed=done, total=total)
+                def tick(
+                    label: str, done: int, total: int, name: str = name, task: int = task
+                ) -> None:
+                    bar.update(
+                        task, description=f"eval {name} · {label}", completed=done, total=total
+                    )
 
-            rows = evaluate_model(
-                name,
-                path,
-                loaded,
-                ratio,
-                cfg.eval,
-                Path(cfg.workdir),
-                out,
-                tick=tick,
-                model_options=cfg.model,
-            )
-        if is_main():
-            data = merge_results(out, loaded.world_hash, ratio, {name: {"path": str(path)}}, rows)
+                rows = evaluate_model(
+                    name,
+                    path,
+                    loaded,
+                    ratio,
+                    cfg.eval,
+                    Path(cfg.workdir),
+                    out,
+                    tick=tick,
+                    model_options=cfg.model,
+                )
+            if is_main():
+                data = merge_results(
+                    out, loaded.world_hash, ratio, {name: {"path": str(path)}}, rows
+                )
     if data is not None:
         print_table(data, Console())
         console.print(f"results: {out / 'results.json'}")

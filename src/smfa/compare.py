@@ -24,7 +24,7 @@ from smfa.config import EvalConfig, RunConfig, to_dict
 from smfa.data.format import World, load_world
 from smfa.errors import ConfigError
 from smfa.eval.results import RESULTS_SCHEMA, check_results_dir, write_results
-from smfa.io import atomic_write_json
+from smfa.io import atomic_write_json, out_lock
 from smfa.methods.base import get_method, make_params
 from smfa.pipeline import ProgressFn, evaluate_model
 from smfa.report.summary import headline
@@ -315,6 +315,18 @@ def run_compare(
     request: ForgetRequest | None = None,
 ) -> dict[str, Any]:
     """Run every method of `config.compare.methods`, evaluate, select, write results.json."""
+    with out_lock(Path(out_dir)):
+        return _run_compare(config, world_dir, vanilla, oracle, out_dir, request)
+
+
+def _run_compare(
+    config: RunConfig,
+    world_dir: Path,
+    vanilla: Path,
+    oracle: Path | None,
+    out_dir: Path,
+    request: ForgetRequest | None = None,
+) -> dict[str, Any]:
     started = time.time()
     if not 0.0 <= config.compare.max_leak <= 1.0:
         raise ConfigError(

@@ -19,7 +19,7 @@ import torch
 from peft import LoraConfig, get_peft_model
 
 from smfa.errors import SmfaError
-from smfa.io import atomic_write_json, check_out_dir, staged_dir
+from smfa.io import atomic_write_json, check_out_dir, out_lock, staged_dir
 from smfa.models.adapters import PEFT_PREFIX
 from smfa.models.io import load_model
 
@@ -58,7 +58,14 @@ def export_lora(vanilla: Path, unlearned: Path, rank: int, out: Path) -> dict[st
 
     `out` is replaced whole, so it must be new, empty or an earlier export (with export.json).
     """
-    check_out_dir(Path(out), EXPORT_META, "export-lora")
+    check_out_dir(Path(out), EXPORT_META, "export-lora")  # before the models load
+    with out_lock(Path(out)):
+        check_out_dir(Path(out), EXPORT_META, "export-lora")
+        return _export_lora(vanilla, unlearned, rank, out)
+
+
+@torch.no_grad()
+def _export_lora(vanilla: Path, unlearned: Path, rank: int, out: Path) -> dict[str, Any]:
     base, _ = load_model(vanilla)
     target, _ = load_model(unlearned)
     deltas = weight_deltas(base, target)

@@ -43,6 +43,51 @@ def check_out_dir(out: Path, marker: str, command: str) -> None:
         )
 
 
+@contextlib.contextmanager
+def out_lock(out: Path, enabled: bool = True) -> Iterator[None]:
+    """Hold `out` for this run: a second run writing to the same output is refused at once.
+
+    The lock is `fcntl.flock` on `.NAME.smfa-lock` beside `out` (not inside: a finished run
+    renames a staging directory onto `out`), holding the holder's pid for the message. It is
+    removed on release; a lock file whose inode changed while we waited is retried, so two
+    runs never hold two different files for one output.
+    """
+    import fcntl
+
+    if not enabled:
+        yield
+        return
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    path = out.parent / f".{out.name}.smfa-lock"
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise SmfaError(
+                f"{out} is in use by another smfa run (pid {holder}); wait for it to finish "
+                "or choose another output"
+            ) from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the holder removed it meanwhile: take the new one
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        os.close(fd)
+
+
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     """Hex sha256 of a file's bytes."""
     digest = hashlib.sha256()

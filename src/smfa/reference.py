@@ -27,7 +27,7 @@ from smfa.data.batches import Collator, Encoder, Sample
 from smfa.data.format import Question, World
 from smfa.distributed import barrier, is_main, main_process_first
 from smfa.errors import SmfaError
-from smfa.io import canonical_json, sha256_text
+from smfa.io import canonical_json, out_lock, sha256_text
 from smfa.models.io import load_model, save_model, weights_problem
 from smfa.models.tiny import build_tiny_model
 from smfa.models.vision import pretrain_vision
@@ -157,6 +157,19 @@ def build_base(
     out = base_dir(workdir, world, model_config, seed)
     if is_cached(out, BASE_META):
         return out
+    with out_lock(out, enabled=is_main()):
+        if is_cached(out, BASE_META):  # built by another run while we waited
+            return out
+        return _build_base(world, model_config, seed, out, on_step)
+
+
+def _build_base(
+    world: World,
+    model_config: ModelConfig,
+    seed: int,
+    out: Path,
+    on_step: StageStepFn | None,
+) -> Path:
     image_size = world_image_size(world)
     started = time.time()
     torch.set_num_threads(model_config.base_threads)
@@ -232,6 +245,25 @@ def train_reference(
     out = reference_dir(workdir, world, role, ratio, model_config, train_config)
     if is_trained(out):
         return out
+    with out_lock(out, enabled=is_main()):  # one training run per cache entry
+        if is_trained(out):
+            return out
+        return _train_reference(
+            world, role, ratio, model_config, train_config, workdir, out, show_progress, on_step
+        )
+
+
+def _train_reference(
+    world: World,
+    role: str,
+    ratio: int,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    workdir: Path,
+    out: Path,
+    show_progress: bool,
+    on_step: StepFn | None,
+) -> Path:
     with main_process_first():  # built once, by the main process, when launched
         base = build_base(world, model_config, train_config.seed, workdir)
     model, processor = load_model(base)

@@ -25,7 +25,7 @@ from smfa.data.batches import Collator, Encoder
 from smfa.data.format import Question, World, load_questions
 from smfa.distributed import is_distributed, is_main, output_dir, state
 from smfa.errors import SmfaError
-from smfa.io import atomic_write_json, canonical_json, check_out_dir, sha256_text
+from smfa.io import atomic_write_json, canonical_json, check_out_dir, out_lock, sha256_text
 from smfa.methods.base import Job, MethodOutput, UnlearnData, get_method, make_params
 from smfa.models.adapters import base_weights, set_weights
 from smfa.models.io import load_model, save_model, weights_problem
@@ -188,6 +188,23 @@ def unlearn(
     Returns run.json's content. The default variant is saved as `out/model`; with
     `all_variants`, every variant is saved (`out/model-k3`, ...) for a sweep.
     """
+    with out_lock(Path(out), enabled=is_main()):  # one run per output directory
+        return _unlearn(
+            world, vanilla, method, config, request, out, show_progress, on_step, all_variants
+        )
+
+
+def _unlearn(
+    world: World,
+    vanilla: Path,
+    method: str,
+    config: RunConfig,
+    request: ForgetRequest,
+    out: Path,
+    show_progress: bool = True,
+    on_step: Callable[[str, int, int, float], None] | None = None,
+    all_variants: bool = False,
+) -> dict[str, Any]:
     out = Path(out)
     if Path(vanilla).resolve() == out.resolve():
         raise SmfaError(f"{out}: refusing to write over the model being unlearned")

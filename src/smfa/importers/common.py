@@ -31,7 +31,13 @@ from PIL import Image
 
 from smfa.data.format import load_world
 from smfa.errors import DataFormatError, SmfaError
-from smfa.io import atomic_write_bytes, atomic_write_json, atomic_write_jsonl, staged_dir
+from smfa.io import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_jsonl,
+    out_lock,
+    staged_dir,
+)
 from smfa.world import component_rng
 from smfa.world.build import write_manifest
 from smfa.world.questions import FIELDS
@@ -446,7 +452,10 @@ class WorldBuilder:
     # ---- writing --------------------------------------------------------------------------
     def write(self, out: Path, splits: Row, params: Row, overwrite: bool = False) -> Path:
         """Write the world at `out` (staged, manifest last, checked by `load_world`)."""
-        out = Path(out)
+        with out_lock(Path(out)):  # one import per output directory
+            return self._write(Path(out), splits, params, overwrite)
+
+    def _write(self, out: Path, splits: Row, params: Row, overwrite: bool) -> Path:
         if out.exists() and not out.is_dir():
             raise SmfaError(f"{out} exists and is not a directory; choose another output path")
         if out.is_dir() and any(out.iterdir()) and not overwrite:
