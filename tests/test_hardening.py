@@ -208,6 +208,7 @@ def _edit_weights(model: Path, target: Path, drop: str = "", add: str = "") -> P
     from safetensors.torch import load_file, save_file
 
     shutil.copytree(model, target)
+    (target / "smfa-weights.json").unlink()  # a checkpoint from elsewhere: no smfa record
     weights = load_file(model / "model.safetensors")
     if drop:
         weights.pop(next(k for k in weights if drop in k))
