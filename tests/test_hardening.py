@@ -340,7 +340,7 @@ def test_an_unwritable_output_is_one_line(tmp_path: Path) -> None:
     a_file = tmp_path / "a-file"
     a_file.write_text("x")
     result = smfa("world", "build", "--out", a_file / "world", check=False)
-    assert_one_line_error(result, str(a_file))
+    assert_one_line_error(result, f"{a_file} is a file, so {a_file / 'world'} cannot be made")
     result = smfa("world", "build", "--out", "/sys/smfa-world", check=False)  # read-only
     assert_one_line_error(result, "/sys")
 

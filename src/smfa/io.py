@@ -58,6 +58,9 @@ def out_lock(out: Path, enabled: bool = True) -> Iterator[None]:
         yield
         return
     out = Path(out)
+    above = next((p for p in out.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise SmfaError(f"{above} is a file, so {out} cannot be made under it; choose another path")
     out.parent.mkdir(parents=True, exist_ok=True)
     path = out.parent / f".{out.name}.smfa-lock"
     while True:
