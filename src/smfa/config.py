@@ -271,6 +271,14 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None) ->
 # negative learning rate is named by its key instead of failing deep inside a run.
 # key: (lowest, highest, whether the lowest itself is allowed)
 BOUNDS: dict[str, tuple[float, float | None, bool]] = {
+    "world.people": (2, None, True),
+    "world.image_size": (16, None, True),
+    "world.fundus_share": (0, 1, True),
+    "world.train_scenes": (0, None, True),
+    "world.validation_scenes": (0, None, True),
+    "world.heldout_scenes": (0, None, True),
+    "world.unknown_people": (0, None, True),
+    "world.few_shot_retain": (0, None, True),
     "model.vision_steps": (0, None, True),
     "model.vision_batch": (1, None, True),
     "model.vision_lr": (0, None, False),
