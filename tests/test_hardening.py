@@ -637,3 +637,22 @@ def test_a_terminated_worker_leaves_no_staging_or_lock(tmp_path: Path) -> None:
     with pytest.raises(SmfaError, match="fails: the input is bad"):
         run_jobs([StagesForever(out), FailsOnceStaged(out)], workers=2)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_model_is_named_at_once_not_asked_of_the_hub(
+    run_dir: Path, mini_world_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+    import time
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    shutil.rmtree(run / "model")  # deleted since
+    started = time.time()
+    result = smfa("export-lora", "--run", run, "--rank", "2", check=False)
+    assert_one_line_error(result, str(run), "unlearned model 'model' is missing")
+    gone = tmp_path / "no" / "such" / "model"
+    result = smfa("eval", "--model", f"m={gone}", "--world", mini_world_dir,
+                  "--out", tmp_path / "out", check=False)  # fmt: skip
+    assert_one_line_error(result, f"{gone}: no such model directory")
+    assert time.time() - started < 30  # no network retries

@@ -110,9 +110,15 @@ def run_source(run_dir: Path) -> tuple[Path, Path]:
     meta_path = Path(run_dir) / "run.json"
     if not meta_path.is_file():
         raise SmfaError(f"{run_dir}: not an smfa unlearn output (no run.json)")
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    model = meta["variants"][meta["default"]]["model"]
-    return Path(meta["vanilla"]), Path(run_dir) / model
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        model = meta["variants"][meta["default"]]["model"]
+        vanilla = Path(meta["vanilla"])
+    except (ValueError, KeyError, TypeError):
+        raise SmfaError(f"{meta_path}: not an smfa unlearn record (no default variant)") from None
+    if not model or not (Path(run_dir) / model).is_dir():
+        raise SmfaError(f"{run_dir}: its unlearned model '{model}' is missing; rerun smfa unlearn")
+    return vanilla, Path(run_dir) / model
 
 
 def compare_export(

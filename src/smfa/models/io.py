@@ -98,6 +98,10 @@ def load_model(source: str | Path, options: ModelConfig | None = None) -> tuple[
     trust_remote_code = options.trust_remote_code
     path = Path(source)
     local = path.exists()
+    text = str(source)
+    if not local and (path.is_absolute() or text.startswith((".", "~")) or text.count("/") > 1):
+        # a path, not a hub id ("org/name"): asking the hub for it would only retry and fail
+        raise ModelDirError(f"{source}: no such model directory")
     if local and not path.is_dir():
         raise ModelDirError(f"{path}: not a model directory (it is a file)")
     if local and not (path / "config.json").is_file():
