@@ -508,7 +508,7 @@ def test_stale_staging_left_by_a_killed_run_is_cleaned(tmp_path: Path) -> None:
         with staged_dir(target) as stage:
             (stage / "result").write_text("done")
         left = {p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")}
-        assert left == {n for n in stages if f".smfa{alive.pid}." in n}  # a live run's is kept
+        assert left == {n for n in stages if f"-{alive.pid}." in n}  # a live run's is kept
     finally:
         for process in (killed, alive):
             process.kill()

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -119,16 +120,23 @@ def _owner_alive(pid: int) -> bool:
     return True
 
 
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", socket.gethostname()).strip("-") or "host"
+
+
 def _temp_prefix(name: str) -> str:
-    """Temporary siblings of `name` carry smfa's mark and the writer's pid, so a later run can
-    tell its own leftovers (a writer killed with SIGKILL) from another live run's work."""
-    return f".{name}.smfa{os.getpid()}."
+    """Temporary siblings of `name` carry smfa's mark, the host and the writer's pid, so a later
+    run can tell leftovers (a writer killed with SIGKILL) from a live run's work; the host keeps
+    a run from judging pids of another machine sharing the file system."""
+    return f".{name}.smfa-{_host()}-{os.getpid()}."
 
 
 def clean_stale(parent: Path, name: str, suffix: str) -> list[Path]:
     """Remove the temporaries of `name` in `parent` (files or staging directories ending in
     `suffix`) that smfa made and whose writing process is gone; returns what was removed."""
-    pattern = re.compile(rf"\.{re.escape(name)}\.smfa(\d+)\..*{re.escape(suffix)}")
+    pattern = re.compile(
+        rf"\.{re.escape(name)}\.smfa-{re.escape(_host())}-(\d+)\..*{re.escape(suffix)}"
+    )
     removed = []
     try:
         entries = list(Path(parent).iterdir())
