@@ -656,3 +656,16 @@ def test_a_missing_model_is_named_at_once_not_asked_of_the_hub(
                   "--out", tmp_path / "out", check=False)  # fmt: skip
     assert_one_line_error(result, f"{gone}: no such model directory")
     assert time.time() - started < 30  # no network retries
+
+
+def test_a_question_longer_than_the_model_reads_is_named(
+    tiny: tuple[object, object], mini_world: World
+) -> None:
+    from smfa.data.batches import Encoder
+    from smfa.errors import DataFormatError
+
+    _, processor = tiny
+    encoder = Encoder(processor)
+    question = "What is " + "x" * 1990  # under the 2,000-character limit, many tokens
+    with pytest.raises(DataFormatError, match=r"question q1: \d+ tokens with its answer"):
+        encoder.encode("q1", question, "An answer.", None)
