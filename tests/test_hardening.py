@@ -669,3 +669,20 @@ def test_a_question_longer_than_the_model_reads_is_named(
     question = "What is " + "x" * 1990  # under the 2,000-character limit, many tokens
     with pytest.raises(DataFormatError, match=r"question q1: \d+ tokens with its answer"):
         encoder.encode("q1", question, "An answer.", None)
+
+
+def test_compare_never_replaces_eval_results(
+    model_dir: Path, mini_world: World, tmp_path: Path
+) -> None:
+    from smfa.eval.results import merge_results
+
+    out = tmp_path / "out"
+    row = {"model": "mine", "split": "forget", "kind": "image_memory", "image_type": "all",
+           "phrasing": "heldout", "view": "heldout", "metric": "leak_rate", "value": 0.5,
+           "n": 4, "higher_is_better": False}  # fmt: skip
+    merge_results(out, mini_world.world_hash, 10, {"mine": {"path": "x"}}, [row])
+    before = (out / "results.json").read_bytes()
+    result = smfa("compare", "--world", mini_world.root, "--vanilla", model_dir, "--out", out,
+                  "--set", f"workdir={tmp_path / 'w'}", check=False)  # fmt: skip
+    assert_one_line_error(result, "holds `smfa eval` results that compare would replace")
+    assert (out / "results.json").read_bytes() == before

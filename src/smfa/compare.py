@@ -22,7 +22,7 @@ import torch
 
 from smfa.config import EvalConfig, RunConfig, to_dict
 from smfa.data.format import World, load_world
-from smfa.errors import ConfigError
+from smfa.errors import ConfigError, SmfaError
 from smfa.eval.results import RESULTS_SCHEMA, check_results_dir, write_results
 from smfa.io import atomic_write_json, out_lock
 from smfa.methods.base import get_method, make_params
@@ -333,7 +333,12 @@ def _run_compare(
             f"compare.max_leak must be a share between 0 and 1, got {config.compare.max_leak}"
         )
     world = load_world(Path(world_dir), verify_hashes=False)
-    check_results_dir(Path(out_dir), world.world_hash, config.forget_ratio, "compare")
+    earlier = check_results_dir(Path(out_dir), world.world_hash, config.forget_ratio, "compare")
+    if earlier is not None and "compare" not in earlier:  # compare rewrites results.json whole
+        raise SmfaError(
+            f"{Path(out_dir) / 'results.json'} holds `smfa eval` results that compare would "
+            "replace; choose another --out"
+        )
     request = request or resolve_request(world, ratio=config.forget_ratio)
     for method in config.compare.methods:  # fail on a typo before any work starts
         make_params(get_method(method), method_config(config, method).methods.get(method))
