@@ -686,3 +686,13 @@ def test_compare_never_replaces_eval_results(
                   "--set", f"workdir={tmp_path / 'w'}", check=False)  # fmt: skip
     assert_one_line_error(result, "holds `smfa eval` results that compare would replace")
     assert (out / "results.json").read_bytes() == before
+
+
+def test_a_refused_run_leaves_no_folders_behind(mini_world_dir: Path, tmp_path: Path) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a model")
+    out = tmp_path / "deep" / "er" / "out"
+    result = smfa("unlearn", "--world", mini_world_dir, "--model", a_file, "--out", out,
+                  "--ratio", "10", check=False)  # fmt: skip
+    assert_one_line_error(result, "not a model directory")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]

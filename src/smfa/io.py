@@ -62,6 +62,7 @@ def out_lock(out: Path, enabled: bool = True) -> Iterator[None]:
     above = next((p for p in out.parents if p.exists()), None)
     if above is not None and not above.is_dir():
         raise SmfaError(f"{above} is a file, so {out} cannot be made under it; choose another path")
+    made = [p for p in out.parents if not p.exists()]  # removed again if the run writes nothing
     out.parent.mkdir(parents=True, exist_ok=True)
     path = out.parent / f".{out.name}.smfa-lock"
     while True:
@@ -90,6 +91,11 @@ def out_lock(out: Path, enabled: bool = True) -> Iterator[None]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         os.close(fd)
+        for folder in made:  # innermost first; a folder holding anything stays
+            try:
+                folder.rmdir()
+            except OSError:
+                break
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
