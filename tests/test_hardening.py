@@ -696,3 +696,26 @@ def test_a_refused_run_leaves_no_folders_behind(mini_world_dir: Path, tmp_path: 
                   "--ratio", "10", check=False)  # fmt: skip
     assert_one_line_error(result, "not a model directory")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_an_output_moved_aside_by_a_killed_run_is_put_back(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    from smfa.io import _temp_prefix, staged_dir
+
+    gone = subprocess.run(
+        _python("import os; print(os.getpid())"), capture_output=True, text=True, check=True
+    )
+    dead = int(gone.stdout)
+    final = tmp_path / "out"
+    # As a writer killed between its two renames leaves it: the previous output moved aside.
+    backup = tmp_path / (
+        _temp_prefix("out").replace(f"-{os.getpid()}.", f"-{dead}.") + "backup.old"
+    )
+    (backup / "old").mkdir(parents=True)
+    (backup / "old" / "result").write_text("previous")
+    with pytest.raises(RuntimeError), staged_dir(final):
+        raise RuntimeError("this run fails too")
+    assert (final / "old" / "result").read_text() == "previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

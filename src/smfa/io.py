@@ -139,7 +139,12 @@ def _temp_prefix(name: str) -> str:
 
 def clean_stale(parent: Path, name: str, suffix: str) -> list[Path]:
     """Remove the temporaries of `name` in `parent` (files or staging directories ending in
-    `suffix`) that smfa made and whose writing process is gone; returns what was removed."""
+    `suffix`) that smfa made and whose writing process is gone; returns what was removed.
+
+    A stale backup (`.old`: the previous `name`, moved aside just before the new one was renamed
+    into place) is put back instead when `name` itself is missing: the writer died between its
+    two renames, and the previous output is the one known to be whole.
+    """
     pattern = re.compile(
         rf"\.{re.escape(name)}\.smfa-{re.escape(_host())}-(\d+)\..*{re.escape(suffix)}"
     )
@@ -151,6 +156,10 @@ def clean_stale(parent: Path, name: str, suffix: str) -> list[Path]:
     for entry in entries:
         match = pattern.fullmatch(entry.name)
         if match is None or _owner_alive(int(match.group(1))):
+            continue
+        final = Path(parent) / name
+        if suffix == ".old" and not final.exists() and not final.is_symlink():
+            os.replace(entry, final)
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
@@ -200,7 +209,8 @@ def staged_dir(final: Path) -> Iterator[Path]:
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    clean_stale(final.parent, final.name, ".partial")  # left by a run killed with SIGKILL
+    clean_stale(final.parent, final.name, ".old")  # left by a run killed with SIGKILL
+    clean_stale(final.parent, final.name, ".partial")
     stage = Path(
         tempfile.mkdtemp(prefix=_temp_prefix(final.name), suffix=".partial", dir=final.parent)
     )
@@ -212,7 +222,7 @@ def staged_dir(final: Path) -> Iterator[Path]:
         raise
     backup = None
     if final.exists():
-        backup = final.with_name(f".{final.name}.old")
+        backup = final.with_name(f"{_temp_prefix(final.name)}backup.old")
         shutil.rmtree(backup, ignore_errors=True)
         os.replace(final, backup)
     os.replace(stage, final)
