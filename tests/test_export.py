@@ -58,6 +58,7 @@ def test_run_source_reads_an_unlearn_directory(tmp_path: Path) -> None:
         tmp_path / "run.json",
         {"vanilla": "/models/v", "default": "k=3", "variants": {"k=3": {"model": "model"}}},
     )
+    (tmp_path / "model").mkdir()
     assert run_source(tmp_path) == (Path("/models/v"), tmp_path / "model")
     with pytest.raises(SmfaError, match=r"no run\.json"):
         run_source(tmp_path / "absent")

@@ -367,3 +367,78 @@ def test_the_cli_imports_and_rejects_options_a_layout_does_not_take(tmp_path: Pa
     assert_one_line_error(bad, "layout 'fiubench' takes no --qa")
     unknown = smfa("import", "nope", source, tmp_path / "w3", check=False)
     assert_one_line_error(unknown, "unknown layout 'nope'")
+
+
+# MLLMU-Bench as published: the name question is worded many ways, some profiles ask for a
+# relative's or a pet's name first, and some records carry a `name` key of their own.
+MESSY_PROFILES = [
+    ("101", None, [
+        ("What is the name of the person in the image?", "The person in the image is Aldric Venn."),
+        ("What does this person do for a living?", "This person works as a tide surveyor."),
+    ]),
+    ("102", None, [
+        ("What is the name of this person's dog?", "This person's dog is named Biscuit."),
+        ("Who is this individual?", "This individual is Maria de la Cruz."),
+        ("Where was this individual born?", "This individual was born in Quillport."),
+    ]),
+    ("103", None, [
+        ("What is the name of this person's father?", "Her father is named Tomas Reyes."),
+        ("What is this person's full name?", "This person's full name is Lena Reyes."),
+    ]),
+    ("104", "Oskar Lind", [
+        ("Who is the person shown in this photo?", "That's Oskar Lind."),
+        ("What is this person's favourite food?", "This person loves smoked eel."),
+    ]),
+    ("105", None, [
+        ("Can you identify the person in this picture?", "Yes, this is Priya Natarajan."),
+        ("What is the person in the image called?", "She is called Priya Natarajan."),
+        ("Which city does this person live in?", "This person lives in Harrowgate."),
+    ]),
+]  # fmt: skip
+
+
+def _messy_mllmu(root: Path) -> Path:
+    records = []
+    for i, (pid, name, items) in enumerate(MESSY_PROFILES):
+        _png(root / "images" / f"{pid}.jpg", i)
+        metadata = [{"ID": pid, "Question": q, "Answer": a} for q, a in items]
+        record = {"image_path": f"MLLMU-Bench/images/{pid}.jpg", "metadata": metadata}
+        records.append(record if name is None else {**record, "name": name})
+    _json(root / "train.json", records)
+    _json(root / "forget_20" / "forget_ids.json", ["101"])
+    _json(root / "retain_80" / "retain_ids.json", ["102", "103", "104", "105"])
+    return root
+
+
+def test_mllmu_as_published_names_everyone_and_loses_no_question(tmp_path: Path) -> None:
+    world = load_world(import_mllmu(_messy_mllmu(tmp_path / "mllmu"), tmp_path / "world"))
+    names = {pid: p.name for pid, p in world.people.items()}
+    assert names == {
+        "101": "Aldric Venn", "102": "Maria de la Cruz", "103": "Lena Reyes",
+        "104": "Oskar Lind", "105": "Priya Natarajan",
+    }  # fmt: skip
+    for pid, _, items in MESSY_PROFILES:
+        image_rows = _by(world, subject=pid, kind="image_memory")
+        text_rows = _by(world, subject=pid, kind="text_memory")
+        assert [q.question for q in image_rows] == [q for q, _ in items]  # every item kept
+        name_items = sum(names[pid] in a and "name of this person's" not in q for q, a in items)
+        assert len(text_rows) == len(items) - name_items  # only name questions lack a text row
+        for row in text_rows:  # no text question gives its own answer away
+            assert not (names[pid] in row.question and row.value.endswith(f"{names[pid]}."))
+    (dog,) = [q for q in _by(world, subject="102", kind="text_memory") if "dog" in q.question]
+    assert dog.question == "What is the name of Maria de la Cruz's dog?"
+    assert world.splits.forget[20] == ("101",)
+
+
+def test_mllmu_name_questions_that_disagree_are_an_error(tmp_path: Path) -> None:
+    source = _messy_mllmu(tmp_path / "mllmu")
+    records = json.loads((source / "train.json").read_text())
+    records[4]["metadata"][1]["Answer"] = "She is called Priya Nadar."
+    (source / "train.json").write_text(json.dumps(records))
+    with pytest.raises(DataFormatError, match=r"train\.json index 4: its name questions give "
+                       r"different names \(Priya Nadar, Priya Natarajan\)"):  # fmt: skip
+        import_mllmu(source, tmp_path / "world")
+    records[4]["name"] = "Priya Natarajan"
+    (source / "train.json").write_text(json.dumps(records))
+    with pytest.raises(DataFormatError, match="answers 'Priya Nadar' but the record's 'name'"):
+        import_mllmu(source, tmp_path / "world")

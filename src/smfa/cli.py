@@ -107,7 +107,8 @@ def evaluate(
     from smfa.attacks.runner import run_attacks
     from smfa.data.format import load_world
     from smfa.distributed import is_main
-    from smfa.eval.results import merge_results
+    from smfa.eval.results import check_results_dir, merge_results, parse_models
+    from smfa.io import out_lock
     from smfa.judge.wire import check_spec
     from smfa.pipeline import evaluate_model
     from smfa.report.table import print_table
@@ -120,43 +121,46 @@ def evaluate(
     ratio = forget_ratio if forget_ratio is not None else cfg.forget_ratio
     loaded = load_world(world)
     loaded.forget_people(ratio)  # validates the ratio before any model work
-    named = {}
-    for item in model:
-        name, _, path = item.rpartition("=") if "=" in item else (Path(item).name, "", item)
-        named[name] = Path(path)
-    data = None
-    for name, path in named.items():
-        with progress_bar(disable=not is_main(), loss=False) as bar:
-            task = bar.add_task(f"eval {name}", total=None)
+    named = parse_models(model)
+    check_results_dir(out, loaded.world_hash, ratio)  # before anything is written
+    with out_lock(out, enabled=is_main()):  # one evaluation per --out at a time
+        data = None
+        for name, path in named.items():
+            with progress_bar(disable=not is_main(), loss=False) as bar:
+                task = bar.add_task(f"eval {name}", total=None)
 
-            def tick(label: str, done: int, total: int, name: str = name, task: int = task) -> None:
-                bar.update(task, description=f"eval {name} · {label}", completed=done, total=total)
+                def tick(
+                    label: str, done: int, total: int, name: str = name, task: int = task
+                ) -> None:
+                    bar.update(
+                        task, description=f"eval {name} · {label}", completed=done, total=total
+                    )
 
-            rows = evaluate_model(
-                name,
-                path,
-                loaded,
-                ratio,
-                cfg.eval,
-                Path(cfg.workdir),
-                out,
-                tick=tick,
-                model_options=cfg.model,
-            )
-            attacked = run_attacks(
-                name,
-                path,
-                loaded,
-                loaded.splits.forget[ratio],
-                cfg.eval,
-                Path(cfg.workdir),
-                cfg.model,
-                tick,
-            )
-        if is_main():
-            data = merge_results(
-                out, loaded.world_hash, ratio, {name: {"path": str(path)}}, rows, attacked
-            )
+                rows = evaluate_model(
+                    name,
+                    path,
+                    loaded,
+                    ratio,
+                    cfg.eval,
+                    Path(cfg.workdir),
+                    out,
+                    tick=tick,
+                    model_options=cfg.model,
+                )
+                attacked = run_attacks(
+                    name,
+                    path,
+                    loaded,
+                    loaded.splits.forget[ratio],
+                    cfg.eval,
+                    Path(cfg.workdir),
+                    cfg.model,
+                    tick,
+                )
+            if is_main():
+                data = merge_results(
+                    out, loaded.world_hash, ratio, {name: {"path": str(path)}}, rows, attacked
+                )
     if data is not None:
         print_table(data, Console())
         console.print(f"results: {out / 'results.json'}")
@@ -340,11 +344,27 @@ def demo(config: ConfigOpt = None, set_: SetOpt = None) -> None:
     run_demo(_config(config, set_))
 
 
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C, so staging directories and temporary files are removed."""
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         app()
     except SmfaError as exc:
         console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except OSError as exc:  # the environment, not a bug: read-only or full disk, a file as --out
+        where = f"{exc.filename}: " if exc.filename else ""
+        console.print(
+            f"[bold red]error:[/bold red] {where}{exc.strerror or exc}",
+            highlight=False,
+            soft_wrap=True,
+        )
         sys.exit(2)
     except KeyboardInterrupt:
         console.print("[bold red]interrupted[/bold red]")

@@ -23,9 +23,9 @@ import torch
 from smfa.attacks.runner import run_attacks
 from smfa.config import EvalConfig, RunConfig, to_dict
 from smfa.data.format import World, load_world
-from smfa.errors import ConfigError
-from smfa.eval.results import RESULTS_SCHEMA, write_results
-from smfa.io import atomic_write_json
+from smfa.errors import ConfigError, SmfaError
+from smfa.eval.results import RESULTS_SCHEMA, check_results_dir, write_results
+from smfa.io import atomic_write_json, out_lock
 from smfa.methods.base import get_method, make_params
 from smfa.pipeline import ProgressFn, evaluate_model
 from smfa.protocol.figures import Figures, selection_figures
@@ -321,12 +321,30 @@ def run_compare(
     request: ForgetRequest | None = None,
 ) -> dict[str, Any]:
     """Run every method of `config.compare.methods`, evaluate, select, write results.json."""
+    with out_lock(Path(out_dir)):
+        return _run_compare(config, world_dir, vanilla, oracle, out_dir, request)
+
+
+def _run_compare(
+    config: RunConfig,
+    world_dir: Path,
+    vanilla: Path,
+    oracle: Path | None,
+    out_dir: Path,
+    request: ForgetRequest | None = None,
+) -> dict[str, Any]:
     started = time.time()
     if not 0.0 <= config.compare.max_leak <= 1.0:
         raise ConfigError(
             f"compare.max_leak must be a share between 0 and 1, got {config.compare.max_leak}"
         )
     world = load_world(Path(world_dir), verify_hashes=False)
+    earlier = check_results_dir(Path(out_dir), world.world_hash, config.forget_ratio, "compare")
+    if earlier is not None and "compare" not in earlier:  # compare rewrites results.json whole
+        raise SmfaError(
+            f"{Path(out_dir) / 'results.json'} holds `smfa eval` results that compare would "
+            "replace; choose another --out"
+        )
     request = request or resolve_request(world, ratio=config.forget_ratio)
     for method in config.compare.methods:  # fail on a typo before any work starts
         make_params(get_method(method), method_config(config, method).methods.get(method))

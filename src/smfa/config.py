@@ -281,6 +281,81 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None) ->
         for part in reversed(dotted.strip().split(".")):
             nested = {part: nested}
         _apply(config, nested, "")
+    return check_values(config)
+
+
+# Bounds of the numeric settings, checked once at load time so that a zero batch size or a
+# negative learning rate is named by its key instead of failing deep inside a run.
+# key: (lowest, highest, whether the lowest itself is allowed)
+BOUNDS: dict[str, tuple[float, float | None, bool]] = {
+    "world.people": (2, None, True),
+    "world.image_size": (16, None, True),
+    "world.fundus_share": (0, 1, True),
+    "world.train_scenes": (0, None, True),
+    "world.validation_scenes": (0, None, True),
+    "world.heldout_scenes": (0, None, True),
+    "world.unknown_people": (0, None, True),
+    "world.few_shot_retain": (0, None, True),
+    "model.vision_steps": (0, None, True),
+    "model.vision_batch": (1, None, True),
+    "model.vision_lr": (0, None, False),
+    "model.base_threads": (1, None, True),
+    "train.threads": (1, None, True),
+    "train.batch_size": (1, None, True),
+    "train.lr": (0, None, False),
+    "train.warmup_ratio": (0, 1, True),
+    "train.weight_decay": (0, None, True),
+    "train.max_grad_norm": (0, None, False),
+    "train.memory_repeats": (0, None, True),
+    "train.understanding_repeats": (0, None, True),
+    "train.fundus_repeats": (0, None, True),
+    "train.scene_repeats": (0, None, True),
+    "train.refusal_repeats": (0, None, True),
+    "eval.batch_size": (1, None, True),
+    "eval.max_new_tokens": (1, None, True),
+    "eval.threads": (1, None, True),
+    "eval.fuzzy_threshold": (0, 1, True),
+    "eval.judge_timeout": (0, None, False),
+    "unlearn.retain_budget": (0, None, True),
+    "unlearn.lora_r": (1, None, True),
+    "unlearn.lora_alpha": (0, None, False),
+    "unlearn.lora_dropout": (0, 1, True),
+    "unlearn.lr": (0, None, False),
+    "unlearn.epochs": (1, None, True),
+    "unlearn.batch_size": (1, None, True),
+    "unlearn.warmup_ratio": (0, 1, True),
+    "unlearn.max_grad_norm": (0, None, False),
+    "unlearn.threads": (1, None, True),
+    "compare.max_leak": (0, 1, True),
+    "compare.workers": (1, None, True),
+    "forget_ratio": (1, 99, True),
+}
+
+
+def check_values(config: RunConfig) -> RunConfig:
+    """Raise ConfigError naming the first numeric setting outside its bounds (BOUNDS)."""
+    for key, (low, high, low_allowed) in BOUNDS.items():
+        value: Any = config
+        for part in key.split("."):
+            value = getattr(value, part)
+        too_low = value < low if low_allowed else value <= low
+        if too_low or (high is not None and value > high):
+            if high is not None:
+                wanted = f"between {low:g} and {high:g}"
+            else:
+                wanted = f"at least {low:g}" if low_allowed else f"above {low:g}"
+            raise ConfigError(f"{key} must be {wanted}, got {value!r}")
+    for k in config.compare.smfa_k:
+        if k < 0:
+            raise ConfigError(f"compare.smfa_k values must not be negative, got {k!r}")
+    if config.methods:
+        from smfa.methods.base import get_method  # torch only when methods are configured
+
+        for name in config.methods:
+            try:
+                get_method(str(name))
+            except ConfigError as exc:
+                raise ConfigError(f"methods.{name}: {exc}") from None
     return config
 
 

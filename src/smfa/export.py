@@ -19,7 +19,7 @@ import torch
 from peft import LoraConfig, get_peft_model
 
 from smfa.errors import SmfaError
-from smfa.io import atomic_write_json, staged_dir
+from smfa.io import atomic_write_json, check_out_dir, out_lock, staged_dir
 from smfa.models.adapters import PEFT_PREFIX
 from smfa.models.io import load_model
 
@@ -54,7 +54,18 @@ def factorize(delta: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tenso
 
 @torch.no_grad()
 def export_lora(vanilla: Path, unlearned: Path, rank: int, out: Path) -> dict[str, Any]:
-    """Write `out` (a PEFT adapter for `vanilla`) approximating `unlearned`; returns the stats."""
+    """Write `out` (a PEFT adapter for `vanilla`) approximating `unlearned`; returns the stats.
+
+    `out` is replaced whole, so it must be new, empty or an earlier export (with export.json).
+    """
+    check_out_dir(Path(out), EXPORT_META, "export-lora")  # before the models load
+    with out_lock(Path(out)):
+        check_out_dir(Path(out), EXPORT_META, "export-lora")
+        return _export_lora(vanilla, unlearned, rank, out)
+
+
+@torch.no_grad()
+def _export_lora(vanilla: Path, unlearned: Path, rank: int, out: Path) -> dict[str, Any]:
     base, _ = load_model(vanilla)
     target, _ = load_model(unlearned)
     deltas = weight_deltas(base, target)
@@ -99,9 +110,15 @@ def run_source(run_dir: Path) -> tuple[Path, Path]:
     meta_path = Path(run_dir) / "run.json"
     if not meta_path.is_file():
         raise SmfaError(f"{run_dir}: not an smfa unlearn output (no run.json)")
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    model = meta["variants"][meta["default"]]["model"]
-    return Path(meta["vanilla"]), Path(run_dir) / model
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        model = meta["variants"][meta["default"]]["model"]
+        vanilla = Path(meta["vanilla"])
+    except (ValueError, KeyError, TypeError):
+        raise SmfaError(f"{meta_path}: not an smfa unlearn record (no default variant)") from None
+    if not model or not (Path(run_dir) / model).is_dir():
+        raise SmfaError(f"{run_dir}: its unlearned model '{model}' is missing; rerun smfa unlearn")
+    return vanilla, Path(run_dir) / model
 
 
 def compare_export(

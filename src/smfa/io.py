@@ -10,17 +10,92 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+from smfa.errors import SmfaError
 
 
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def check_out_dir(out: Path, marker: str, command: str) -> None:
+    """Refuse an output path that a command would write over without having made it.
+
+    `out` may be absent, an empty directory, or a directory holding `marker` (the file that
+    `smfa COMMAND` leaves in its own outputs); a file or any other directory is refused before
+    any work starts, so nobody's data is ever replaced.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SmfaError(f"{out} exists and is not a directory; choose another --out")
+    if out.is_dir() and not (out / marker).is_file() and any(out.iterdir()):
+        raise SmfaError(
+            f"{out} is not empty and holds no {marker} from `smfa {command}`; refusing to "
+            "write over it, choose an empty or new --out"
+        )
+
+
+@contextlib.contextmanager
+def out_lock(out: Path, enabled: bool = True) -> Iterator[None]:
+    """Hold `out` for this run: a second run writing to the same output is refused at once.
+
+    The lock is `fcntl.flock` on `.NAME.smfa-lock` beside `out` (not inside: a finished run
+    renames a staging directory onto `out`), holding the holder's pid for the message. It is
+    removed on release; a lock file whose inode changed while we waited is retried, so two
+    runs never hold two different files for one output.
+    """
+    import fcntl
+
+    if not enabled:
+        yield
+        return
+    out = Path(out)
+    above = next((p for p in out.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise SmfaError(f"{above} is a file, so {out} cannot be made under it; choose another path")
+    made = [p for p in out.parents if not p.exists()]  # removed again if the run writes nothing
+    out.parent.mkdir(parents=True, exist_ok=True)
+    path = out.parent / f".{out.name}.smfa-lock"
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise SmfaError(
+                f"{out} is in use by another smfa run (pid {holder}); wait for it to finish "
+                "or choose another output"
+            ) from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the holder removed it meanwhile: take the new one
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        os.close(fd)
+        for folder in made:  # innermost first; a folder holding anything stays
+            try:
+                folder.rmdir()
+            except OSError:
+                break
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -41,10 +116,65 @@ def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def _owner_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", socket.gethostname()).strip("-") or "host"
+
+
+def _temp_prefix(name: str) -> str:
+    """Temporary siblings of `name` carry smfa's mark, the host and the writer's pid, so a later
+    run can tell leftovers (a writer killed with SIGKILL) from a live run's work; the host keeps
+    a run from judging pids of another machine sharing the file system."""
+    return f".{name}.smfa-{_host()}-{os.getpid()}."
+
+
+def clean_stale(parent: Path, name: str, suffix: str) -> list[Path]:
+    """Remove the temporaries of `name` in `parent` (files or staging directories ending in
+    `suffix`) that smfa made and whose writing process is gone; returns what was removed.
+
+    A stale backup (`.old`: the previous `name`, moved aside just before the new one was renamed
+    into place) is put back instead when `name` itself is missing: the writer died between its
+    two renames, and the previous output is the one known to be whole.
+    """
+    pattern = re.compile(
+        rf"\.{re.escape(name)}\.smfa-{re.escape(_host())}-(\d+)\..*{re.escape(suffix)}"
+    )
+    removed = []
+    try:
+        entries = list(Path(parent).iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.fullmatch(entry.name)
+        if match is None or _owner_alive(int(match.group(1))):
+            continue
+        final = Path(parent) / name
+        if suffix == ".old" and not final.exists() and not final.is_symlink():
+            os.replace(entry, final)
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+        removed.append(entry)
+    return removed
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    clean_stale(path.parent, path.name, ".tmp")
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path.name), suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -79,7 +209,11 @@ def staged_dir(final: Path) -> Iterator[Path]:
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+    clean_stale(final.parent, final.name, ".old")  # left by a run killed with SIGKILL
+    clean_stale(final.parent, final.name, ".partial")
+    stage = Path(
+        tempfile.mkdtemp(prefix=_temp_prefix(final.name), suffix=".partial", dir=final.parent)
+    )
     os.chmod(stage, 0o777 & ~_umask())
     try:
         yield stage
@@ -88,7 +222,7 @@ def staged_dir(final: Path) -> Iterator[Path]:
         raise
     backup = None
     if final.exists():
-        backup = final.with_name(f".{final.name}.old")
+        backup = final.with_name(f"{_temp_prefix(final.name)}backup.old")
         shutil.rmtree(backup, ignore_errors=True)
         os.replace(final, backup)
     os.replace(stage, final)

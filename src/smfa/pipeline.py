@@ -24,7 +24,7 @@ from smfa.eval.harness import aggregate, generations, score_questions
 from smfa.eval.results import write_generations
 from smfa.io import atomic_write_json, canonical_json, sha256_text
 from smfa.models.io import load_model, load_options
-from smfa.reference import BASE_META, base_dir, build_base, train_reference
+from smfa.reference import BASE_META, base_dir, build_base, is_cached, train_reference
 from smfa.train import progress_bar
 from smfa.world.build import WorldParams, build_world
 
@@ -49,7 +49,7 @@ def ensure_world(out: Path, config: WorldConfig) -> World:
 def ensure_base(world: World, config: RunConfig) -> Path:
     """Build (or reuse) the base model both reference models start from, with a progress bar."""
     cached = base_dir(Path(config.workdir), world, config.model, config.train.seed)
-    if (cached / BASE_META).is_file():  # no bar standing at 0 for work that will not run
+    if is_cached(cached, BASE_META):  # no bar standing at 0 for work that will not run
         return cached
     with progress_bar() as bar:
         tasks = {
@@ -124,9 +124,9 @@ def evaluate_model(
     torch.set_num_threads(config.threads)
     key = eval_key(model_dir, world, ratio, config, forget_people, model_options)
     cache = Path(workdir) / "evals" / f"{key[:16]}.json"
-    if cache.exists():
-        cached = json.loads(cache.read_text(encoding="utf-8"))
-        rows, records = cached["rows"], cached["generations"]
+    cached = _read_cache(cache)
+    if cached is not None:
+        rows, records = cached
     else:
         model, processor = load_model(model_dir, options=model_options)
         if is_distributed():  # launched: each process asks its share on its own device
@@ -142,6 +142,20 @@ def evaluate_model(
     if out_dir is not None and is_main():
         write_generations(out_dir, name, [{**r, "model": name} for r in records])
     return rows
+
+
+def _read_cache(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
+    """A cached evaluation, or None when there is none or it is damaged (then it is redone)."""
+    try:
+        cached = json.loads(path.read_text(encoding="utf-8"))
+        rows, records = cached["rows"], cached["generations"]
+    except FileNotFoundError:
+        return None
+    except (ValueError, TypeError, KeyError):
+        return None
+    if not isinstance(rows, list) or not isinstance(records, list):
+        return None
+    return rows, records
 
 
 ProgressFn = Callable[[str, int, int, "float | None"], None]

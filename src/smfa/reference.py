@@ -27,8 +27,8 @@ from smfa.data.batches import Collator, Encoder, Sample
 from smfa.data.format import Question, World
 from smfa.distributed import barrier, is_main, main_process_first
 from smfa.errors import SmfaError
-from smfa.io import canonical_json, sha256_text
-from smfa.models.io import load_model, save_model
+from smfa.io import canonical_json, out_lock, sha256_text
+from smfa.models.io import load_model, save_model, weights_problem
 from smfa.models.tiny import build_tiny_model
 from smfa.models.vision import pretrain_vision
 from smfa.protocol.questions import training_questions
@@ -132,6 +132,16 @@ def base_dir(workdir: Path, world: World, model: ModelConfig, seed: int) -> Path
     return Path(workdir) / "models" / f"base-{sha256_text(canonical_json(payload))[:12]}"
 
 
+def world_image_size(world: World, default: int = 64) -> int:
+    """The generator's image size from the manifest; a world finished by hand with
+    `write_manifest` records no parameters (`params: null`), and gets the default."""
+    params = world.manifest.get("params")
+    size = params.get("image_size") if isinstance(params, dict) else None
+    if isinstance(size, int) and not isinstance(size, bool) and size >= 16:
+        return size
+    return default
+
+
 def build_base(
     world: World,
     model_config: ModelConfig,
@@ -141,9 +151,22 @@ def build_base(
 ) -> Path:
     """The tiny MLLM before it meets the world's people (built once, then cached)."""
     out = base_dir(workdir, world, model_config, seed)
-    if (out / BASE_META).is_file():
+    if is_cached(out, BASE_META):
         return out
-    image_size = int(world.manifest.get("params", {}).get("image_size", 64))
+    with out_lock(out, enabled=is_main()):
+        if is_cached(out, BASE_META):  # built by another run while we waited
+            return out
+        return _build_base(world, model_config, seed, out, on_step)
+
+
+def _build_base(
+    world: World,
+    model_config: ModelConfig,
+    seed: int,
+    out: Path,
+    on_step: StageStepFn | None,
+) -> Path:
+    image_size = world_image_size(world)
     started = time.time()
     torch.set_num_threads(model_config.base_threads)
     model, processor = build_tiny_model(
@@ -190,8 +213,18 @@ def reference_dir(
     return Path(workdir) / "models" / f"{role}{suffix}-{key[:12]}"
 
 
+def is_cached(path: Path, meta: str) -> bool:
+    """A finished cache entry whose weights are intact (sizes and hashes as recorded at save).
+    A damaged entry is not reused: it is rebuilt, and the rebuild replaces it."""
+    return (
+        (path / meta).is_file()
+        and (path / "config.json").is_file()
+        and weights_problem(path) is None
+    )
+
+
 def is_trained(path: Path) -> bool:
-    return (path / TRAIN_META).is_file() and (path / "config.json").is_file()
+    return is_cached(path, TRAIN_META)
 
 
 def train_reference(
@@ -208,6 +241,25 @@ def train_reference(
     out = reference_dir(workdir, world, role, ratio, model_config, train_config)
     if is_trained(out):
         return out
+    with out_lock(out, enabled=is_main()):  # one training run per cache entry
+        if is_trained(out):
+            return out
+        return _train_reference(
+            world, role, ratio, model_config, train_config, workdir, out, show_progress, on_step
+        )
+
+
+def _train_reference(
+    world: World,
+    role: str,
+    ratio: int,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    workdir: Path,
+    out: Path,
+    show_progress: bool,
+    on_step: StepFn | None,
+) -> Path:
     with main_process_first():  # built once, by the main process, when launched
         base = build_base(world, model_config, train_config.seed, workdir)
     model, processor = load_model(base)

@@ -25,10 +25,10 @@ from smfa.data.batches import Collator, Encoder
 from smfa.data.format import Question, World, load_questions
 from smfa.distributed import is_distributed, is_main, output_dir, state
 from smfa.errors import SmfaError
-from smfa.io import atomic_write_json, canonical_json, sha256_text
+from smfa.io import atomic_write_json, canonical_json, check_out_dir, out_lock, sha256_text
 from smfa.methods.base import Job, MethodOutput, UnlearnData, get_method, make_params
 from smfa.models.adapters import base_weights, set_weights
-from smfa.models.io import load_model, save_model
+from smfa.models.io import load_model, save_model, weights_problem
 from smfa.pipeline import model_fingerprint
 from smfa.protocol.questions import forget_questions
 from smfa.reference import encode_questions
@@ -61,14 +61,21 @@ def resolve_request(
         ids = world.splits.forget[world._ratio(ratio)]
         return ForgetRequest(f"f{ratio}", tuple(ids), forget_questions(world, set(ids)))
     if people:
-        by_name = {p.name.lower(): p.id for p in world.people.values()}
+        by_name: dict[str, list[str]] = {}
+        for person in world.people.values():
+            by_name.setdefault(person.name.strip().lower(), []).append(person.id)
         ids_list: list[str] = []
         for raw in people:
             key = raw.strip()
-            pid = key if key in world.people else by_name.get(key.lower())
-            if pid is None:
+            matches = [key] if key in world.people else by_name.get(key.lower(), [])
+            if not matches:
                 raise SmfaError(f"'{key}' is neither a person id nor a name in {world.root}")
-            ids_list.append(pid)
+            if len(matches) > 1:  # forgetting one of them at random would be silently wrong
+                raise SmfaError(
+                    f"'{key}' names {len(matches)} people ({', '.join(sorted(matches))}); "
+                    "forget them by id instead"
+                )
+            ids_list.append(matches[0])
         ids = tuple(sorted(set(ids_list)))
         digest = sha256_text(",".join(ids))[:10]
         return ForgetRequest(f"people-{digest}", ids, forget_questions(world, set(ids)))
@@ -142,6 +149,18 @@ def variant_dir(out: Path, label: str, default: str) -> Path:
     return out / ("model" if label == default else f"model-{safe}")
 
 
+def _intact(out: Path, meta: dict[str, Any]) -> bool:
+    """Whether every model a finished run saved is still there with its recorded weights."""
+    variants = meta.get("variants")
+    if not isinstance(variants, dict):
+        return False
+    saved = [v.get("model") for v in variants.values() if isinstance(v, dict) and v.get("model")]
+    return all(
+        (out / name / "config.json").is_file() and weights_problem(out / name) is None
+        for name in saved
+    )
+
+
 def unlearn(
     world: World,
     vanilla: Path,
@@ -158,19 +177,42 @@ def unlearn(
     Returns run.json's content. The default variant is saved as `out/model`; with
     `all_variants`, every variant is saved (`out/model-k3`, ...) for a sweep.
     """
+    with out_lock(Path(out), enabled=is_main()):  # one run per output directory
+        return _unlearn(
+            world, vanilla, method, config, request, out, show_progress, on_step, all_variants
+        )
+
+
+def _unlearn(
+    world: World,
+    vanilla: Path,
+    method: str,
+    config: RunConfig,
+    request: ForgetRequest,
+    out: Path,
+    show_progress: bool = True,
+    on_step: Callable[[str, int, int, float], None] | None = None,
+    all_variants: bool = False,
+) -> dict[str, Any]:
     out = Path(out)
     if Path(vanilla).resolve() == out.resolve():
         raise SmfaError(f"{out}: refusing to write over the model being unlearned")
-    if out.exists() and not (out / RUN_META).is_file() and any(out.iterdir()):
+    if out.is_dir() and not (out / RUN_META).is_file() and any(out.iterdir()):
         raise SmfaError(f"{out} is not empty and holds no unlearning run; choose another --out")
+    check_out_dir(out, RUN_META, "unlearn")
     kind = get_method(method)
     params = make_params(kind, config.methods.get(method))
     key = run_key(vanilla, world, request, method, params, config.unlearn)
     if (out / RUN_META).is_file():
-        meta = json.loads((out / RUN_META).read_text(encoding="utf-8"))
-        if meta.get("key") == key:
+        try:
+            meta = json.loads((out / RUN_META).read_text(encoding="utf-8"))
+        except ValueError:
+            raise SmfaError(f"{out / RUN_META} is not valid JSON; choose another --out") from None
+        if not isinstance(meta, dict) or meta.get("key") != key:
+            raise SmfaError(f"{out} holds another unlearning run; choose another --out")
+        if _intact(out, meta):
             return meta
-        raise SmfaError(f"{out} holds another unlearning run; choose another --out")
+        # The same run with a model deleted or damaged since: run it again (it replaces `out`).
     torch.set_num_threads(config.unlearn.threads)
     started = time.perf_counter()
     model, processor = load_model(vanilla, options=config.model)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import queue
+import signal
 from typing import Any
 
 from rich.console import Console
@@ -19,8 +20,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from smfa.errors import SmfaError
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def _serve(tasks: Any, messages: Any) -> None:
     """Worker-process body: run jobs from `tasks` until the stop sign (None)."""
+    # `_stop` terminates a worker with SIGTERM: unwind, so its staging directories and output
+    # locks are removed instead of left behind.
+    signal.signal(signal.SIGTERM, _terminated)
     while True:
         job = tasks.get()
         if job is None:

@@ -140,7 +140,16 @@ class Encoder:
         self, key: str, question: str, answer: str, image: Path | None, augment: bool = True
     ) -> Sample:
         prompt = self.prompt_ids(question, image)
-        return Sample(key, prompt, self.answer_ids(answer), image, augment)
+        answer_ids = self.answer_ids(answer)
+        # Beyond the model's positions a forward pass fails deep inside torch; say which row.
+        limit = getattr(self.tokenizer, "model_max_length", None)
+        length = len(prompt) + len(answer_ids)
+        if isinstance(limit, int) and limit < 1_000_000 and length > limit:
+            raise DataFormatError(
+                f"question {key}: {length} tokens with its answer, more than the model's "
+                f"{limit}; shorten its question or answer"
+            )
+        return Sample(key, prompt, answer_ids, image, augment)
 
 
 def augment(image: Image.Image, rng: np.random.Generator) -> Image.Image:

@@ -34,6 +34,10 @@ DATA_FILES = ("people.jsonl", "scenes.jsonl", "questions.jsonl", "splits.json")
 PERSON_KINDS = ("image_memory", "text_memory", "image_understanding")
 IMAGE_KINDS = ("image_memory", "image_understanding", "general_scene")
 DEFAULT_VALIDATION = {"phrasing": "validation", "scene_view": "validation"}
+# The longest question or answer a world may hold (docs/data-format.md). Every sequence is
+# padded to its batch's longest, so one runaway text costs the memory of a whole batch of them
+# (a 6,000-word question took 11 GB); real benchmark questions and answers stay far below.
+MAX_TEXT_CHARS = 2000
 
 __all__ = [
     "ImageSet",
@@ -91,6 +95,12 @@ class _Fields:
         value = self.raw(key)
         if not isinstance(value, str):
             self.fail(f"key '{key}' must be a string, got {_kind_of(value)}")
+        return value
+
+    def short_text(self, key: str, limit: int = MAX_TEXT_CHARS) -> str:
+        value = self.text(key)
+        if len(value) > limit:
+            self.fail(f"key '{key}' is {len(value):,} characters long; the limit is {limit:,}")
         return value
 
     def optional_text(self, key: str) -> str | None:
@@ -185,10 +195,16 @@ class _Images:
         return rel
 
     def check(self, root: Path) -> None:
+        real_root = root.resolve()
         for rel, where in self.seen.items():
             path = root / rel
             if not path.is_file():
                 raise DataFormatError(f"image {rel} (named in {where}) is missing")
+            if not path.resolve().is_relative_to(real_root):  # a symlink out of the world
+                raise DataFormatError(
+                    f"image {rel} (named in {where}) leads outside the world, to "
+                    f"{path.resolve()}; copy the file inside instead of linking it"
+                )
             try:
                 with Image.open(path) as image:
                     image.verify()
@@ -287,8 +303,8 @@ def _question(
         phrasing=str(record.choice("phrasing", PHRASINGS)),
         template=record.text("template"),
         attribute=record.text("attribute"),
-        question=record.text("question"),
-        answer=record.text("answer"),
+        question=record.short_text("question"),
+        answer=record.short_text("answer"),
         value=record.text("value"),
         answer_type=str(record.choice("answer_type", ANSWER_TYPES)),
         distractors=record.texts("distractors"),
@@ -387,8 +403,16 @@ def _verify_hashes(root: Path, manifest: dict[str, Any]) -> None:
                 f"{MANIFEST} does not list {name}; rewrite the manifest "
                 "(smfa.world.build.write_manifest)"
             )
+    real_root = root.resolve()
     for rel, digest in files.items():
         path = root / rel
+        parts = PurePosixPath(rel).parts
+        if not rel or PurePosixPath(rel).is_absolute() or ".." in parts or "\\" in rel:
+            raise DataFormatError(f"{MANIFEST} lists '{rel}', which is not a path inside the world")
+        if path.exists() and not path.resolve().is_relative_to(real_root):
+            raise DataFormatError(
+                f"{MANIFEST} lists {rel}, which leads outside the world to {path.resolve()}"
+            )
         if not path.is_file():
             raise DataFormatError(f"{MANIFEST} lists {rel} but it is missing")
         actual = sha256_file(path)

@@ -12,16 +12,20 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from smfa.errors import SmfaError
-from smfa.io import atomic_write_json, atomic_write_jsonl, atomic_write_text
+from smfa.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, check_out_dir
 
 # 2: documented (docs/results-format.md), with the optional `attacks` list; a schema-1 file is
 # a valid schema-2 file without it, so both are read, and a merge writes schema 2.
 RESULTS_SCHEMA = 2
 READABLE_SCHEMAS = (1, 2)
+# A model's name becomes a file name (generations-NAME.jsonl) inside --out, so it is one plain
+# path component: letters, digits, '-', '_' and '.', no separator, not hidden, no '..'.
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 COLUMNS = (
     "model",
     "split",
@@ -34,6 +38,35 @@ COLUMNS = (
     "n",
     "higher_is_better",
 )
+
+
+def check_model_name(name: str) -> str:
+    if not MODEL_NAME.fullmatch(name) or ".." in name:
+        raise SmfaError(
+            f"model name '{name}' must be letters, digits, '-', '_' or '.' (no path separator, "
+            "no '..', not starting with '.'); give --model NAME=DIR"
+        )
+    return name
+
+
+def parse_models(items: list[str]) -> dict[str, Path]:
+    """`--model NAME=DIR` or `--model DIR` (named after the folder), split on the first '='.
+
+    A DIR whose own path holds '=' is taken whole when what precedes its first '=' is no valid
+    name and the path exists.
+    """
+    named: dict[str, Path] = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or (not MODEL_NAME.fullmatch(name) and Path(item).exists()):
+            name, path = Path(item).name, item
+        check_model_name(name)
+        if not path:
+            raise SmfaError(f"--model {item}: no model directory after '='")
+        if name in named:
+            raise SmfaError(f"two --model options are named '{name}'; give each its own NAME=DIR")
+        named[name] = Path(path)
+    return named
 
 
 def read_results(path: Path) -> dict[str, Any]:
@@ -52,7 +85,71 @@ def read_results(path: Path) -> dict[str, Any]:
             f"{path}: results schema {schema!r} is not one this smfa reads ({readable}); "
             "a newer smfa wrote it, or it is not an smfa results file"
         )
+    _check_results(path, data)
     return data
+
+
+def _check_results(path: Path, data: dict[str, Any]) -> None:
+    """The shape every reader relies on; the first problem is named by its key or row."""
+
+    def fail(message: str) -> None:
+        raise SmfaError(f"{path}: {message}")
+
+    models, rows = data.get("models"), data.get("rows")
+    if not isinstance(models, dict) or not all(isinstance(v, dict) for v in models.values()):
+        fail("key 'models' must be an object of objects")
+    if not isinstance(rows, list):
+        fail("key 'rows' must be a list")
+    if not isinstance(data.get("forget_ratio"), int | float):
+        fail("key 'forget_ratio' must be a number")
+    if "compare" in data and not isinstance(data["compare"], dict | None):
+        fail("key 'compare' must be an object")
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            fail(f"rows[{i}] must be an object")
+        for key in COLUMNS:
+            if key not in row:
+                fail(f"rows[{i}] has no key '{key}'")
+        for key in ("model", "split", "kind", "metric"):
+            if not isinstance(row[key], str):
+                fail(f"rows[{i}] key '{key}' must be a string")
+        value = row["value"]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            fail(f"rows[{i}] key 'value' must be a number, got {value!r}")
+        if isinstance(row["n"], bool) or not isinstance(row["n"], int):
+            fail(f"rows[{i}] key 'n' must be a whole number, got {row['n']!r}")
+        if not isinstance(row["higher_is_better"], bool):
+            fail(f"rows[{i}] key 'higher_is_better' must be true or false")
+    attacks = data.get("attacks", [])
+    if not isinstance(attacks, list):
+        fail("key 'attacks' must be a list")
+    for i, row in enumerate(attacks):
+        if not isinstance(row, dict):
+            fail(f"attacks[{i}] must be an object")
+        for key in ("model", "attack", "split", "kind", "metric", "value", "n"):
+            if key not in row:
+                fail(f"attacks[{i}] has no key '{key}'")
+
+
+def check_results_dir(
+    out_dir: Path, world_hash: str, forget_ratio: int, command: str = "eval"
+) -> dict[str, Any] | None:
+    """Refuse, before any work, an --out that results of this world and ratio may not go to.
+
+    Returns the results.json already there (None when there is none). With `command` empty
+    only the results are checked (the directory may hold this run's own generations).
+    """
+    if command:
+        check_out_dir(Path(out_dir), "results.json", command)
+    path = Path(out_dir) / "results.json"
+    if not path.exists():
+        return None
+    old = read_results(path)
+    if old.get("world_hash") != world_hash or old.get("forget_ratio") != forget_ratio:
+        raise SmfaError(
+            f"{path} holds results for another world or forget ratio; choose another --out"
+        )
+    return old
 
 
 def merge_results(
@@ -64,7 +161,6 @@ def merge_results(
     attacks: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Add `models`, their rows and attack rows to out_dir/results.json (replacing theirs)."""
-    path = Path(out_dir) / "results.json"
     data: dict[str, Any] = {
         "schema": RESULTS_SCHEMA,
         "world_hash": world_hash,
@@ -73,12 +169,8 @@ def merge_results(
         "rows": [],
         "attacks": [],
     }
-    if path.exists():
-        old = read_results(path)
-        if old.get("world_hash") != world_hash or old.get("forget_ratio") != forget_ratio:
-            raise SmfaError(
-                f"{path} holds results for another world or forget ratio; choose another --out"
-            )
+    old = check_results_dir(out_dir, world_hash, forget_ratio, command="")  # our own files only
+    if old is not None:
         data = old
         data["schema"] = RESULTS_SCHEMA  # a schema-1 file is a valid schema-2 file
     data["models"].update(models)
@@ -100,6 +192,6 @@ def write_results(out_dir: Path, data: dict[str, Any]) -> None:
 
 
 def write_generations(out_dir: Path, model: str, records: list[dict[str, Any]]) -> Path:
-    path = Path(out_dir) / f"generations-{model}.jsonl"
+    path = Path(out_dir) / f"generations-{check_model_name(model)}.jsonl"
     atomic_write_jsonl(path, records)
     return path

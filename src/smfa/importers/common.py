@@ -31,7 +31,13 @@ from PIL import Image
 
 from smfa.data.format import load_world
 from smfa.errors import DataFormatError, SmfaError
-from smfa.io import atomic_write_bytes, atomic_write_json, atomic_write_jsonl, staged_dir
+from smfa.io import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_jsonl,
+    out_lock,
+    staged_dir,
+)
 from smfa.world import component_rng
 from smfa.world.build import write_manifest
 from smfa.world.questions import FIELDS
@@ -227,8 +233,12 @@ _FORMATS = {"JPEG": ".jpg", "PNG": ".png", "GIF": ".gif", "BMP": ".bmp", "WEBP":
 class WorldBuilder:
     """People, questions and images collected by an importer, written as one world."""
 
-    def __init__(self, search: Sequence[Path]) -> None:
+    def __init__(self, search: Sequence[Path], also: Sequence[Path] = ()) -> None:
         self.search = list(dict.fromkeys(Path(p) for p in search))
+        # Images are only ever copied from inside these folders (the search folders and the
+        # folders of the record files given): a '../' or absolute path leading elsewhere, or a
+        # symlink out of them, is refused rather than copied into the world.
+        self.roots = [Path(p).resolve() for p in dict.fromkeys([*self.search, *also])]
         self.people: list[Row] = []
         self.questions: list[Row] = []
         self.names: dict[str, str] = {}
@@ -236,13 +246,20 @@ class WorldBuilder:
         self._by_digest: dict[str, str] = {}
 
     # ---- images -------------------------------------------------------------------------
-    def _resolve(self, raw: str) -> Path | None:
+    def _inside(self, path: Path) -> bool:
+        real = path.resolve()
+        return any(real.is_relative_to(root) for root in self.roots)
+
+    def _resolve(self, raw: str) -> tuple[Path | None, Path | None]:
+        """(the image file inside the source folders, or None; a match found outside them)."""
         path = Path(raw)
         bases = [*self.search, *(b / "images" for b in self.search)]
         candidates = [path] if path.is_absolute() else []
         candidates += [b / path for b in bases if not path.is_absolute()]
         candidates += [b / path.name for b in bases]
-        return next((c for c in candidates if c.is_file()), None)
+        found = [c for c in candidates if c.is_file()]
+        inside = next((c for c in found if self._inside(c)), None)
+        return inside, next((c for c in found if not self._inside(c)), None)
 
     def image(self, record: Record, key: str, stem: str, value: Any = None) -> str:
         """Check the image `record[key]` (a path or an object with bytes) and file it."""
@@ -255,7 +272,12 @@ class WorldBuilder:
             data: Path | bytes = value
             digest, shown = hashlib.sha256(value).hexdigest(), "embedded image"
         elif isinstance(value, str) and value.strip():
-            found = self._resolve(value.strip())
+            found, outside = self._resolve(value.strip())
+            if found is None and outside is not None:
+                record.fail(
+                    f"key '{key}': image '{value}' resolves to {outside.resolve()}, outside the "
+                    "source folders; copy it inside them"
+                )
             if found is None:
                 where = ", ".join(str(b) for b in self.search)
                 record.fail(f"key '{key}': image '{value}' not found (looked under {where})")
@@ -430,7 +452,10 @@ class WorldBuilder:
     # ---- writing --------------------------------------------------------------------------
     def write(self, out: Path, splits: Row, params: Row, overwrite: bool = False) -> Path:
         """Write the world at `out` (staged, manifest last, checked by `load_world`)."""
-        out = Path(out)
+        with out_lock(Path(out)):  # one import per output directory
+            return self._write(Path(out), splits, params, overwrite)
+
+    def _write(self, out: Path, splits: Row, params: Row, overwrite: bool) -> Path:
         if out.exists() and not out.is_dir():
             raise SmfaError(f"{out} exists and is not a directory; choose another output path")
         if out.is_dir() and any(out.iterdir()) and not overwrite:

@@ -16,14 +16,18 @@ How fields map:
 
 - person `id`: the metadata `ID` (the same in every item) or the record's `ID`, kept as given;
   id lists match it exactly or by number ("067" names "67").
-- `name`: the record's `name`, else the answer to its name question ("This person's name is
-  Jane Doe." gives "Jane Doe"); a person without either is an error.
+- `name`: the record's `name`, else the name its name questions' answers state ("This person's
+  name is Jane Doe.", "The individual in the image is Jane Doe."). A name question asks this
+  person's own name however it is worded ("the person in the image", "this individual", "who
+  is ..."), never a relative's or a pet's ("the name of this person's dog" is not one); an item
+  whose answer says nothing but the name counts too. Name questions that give different names,
+  or a `name` key that one of them contradicts, are errors; a person without a name is an error.
 - portrait: `image_path` is the train image; the evaluation image, where there is one and its
   bytes differ, is the held-out image (otherwise the train image stands in for both).
 - each metadata item k gives an `image_memory` row (train image, view and phrasing "train",
   attribute `qaKK`) and a `text_memory` row with "this person" replaced by the name (questions
-  that point at nobody become "Regarding NAME: ..."). The name question gets no text row, since
-  naming the person would give its answer away.
+  that point at nobody become "Regarding NAME: ..."). Name questions get no text row, since
+  naming the person would give their answer away.
 - evaluation items are `heldout`-phrasing rows (attributes `genKK`, `clozeKK`, `mc_imageKK`,
   `mc_textKK`): `Type` (or the classification list) decides image + text or text only; image
   rows show the evaluation image (view "heldout" when it differs from the train image).
@@ -52,10 +56,68 @@ from smfa.importers.common import (
     text_question,
 )
 
-_NAME_QUESTION = re.compile(
-    r"this person's (?:full )?name\b|\bname of this person\b|\bwho is this person\s*\?$", re.I
+# The person pointed at, as MLLMU-Bench's profiles word it: "this person", "the individual in
+# the image", "the man shown in this photo", ...
+_SUBJECT = (
+    r"(?:this|the|that)\s+(?:person|individual|man|woman|lady|gentleman|figure)"
+    r"(?:\s+(?:(?:shown|pictured|depicted|seen|featured)\s+)?in\s+(?:the|this)\s+"
+    r"(?:image|picture|photo(?:graph)?|portrait))?"
 )
-_NAME_ANSWER = re.compile(r"(?:name is|named|called|person is|this is)\s+([^.;,!?]+)", re.I)
+# A question asking for that person's own name (never a relative's or a pet's: "this person's
+# father's name" and "the name of this person's dog" are not name questions).
+_NAME_QUESTIONS = [
+    re.compile(rf"\b{_SUBJECT}'s\s+(?:full\s+)?name\b", re.I),
+    re.compile(rf"\bname\s+of\s+{_SUBJECT}\s*(?:\?|$|,|\bplease\b)", re.I),
+    re.compile(
+        rf"^\s*(?:(?:can|could)\s+you\s+(?:please\s+)?identify|identify|who\s+is|who's)\s+"
+        rf"{_SUBJECT}\s*\??\s*$",
+        re.I,
+    ),
+    re.compile(rf"\b(?:what\s+is|what's)\s+{_SUBJECT}\s+(?:called|named)\s*\??\s*$", re.I),
+    re.compile(rf"\bwhat\s+(?:is|should\s+we\s+call)\s+{_SUBJECT}'s\s+name\b", re.I),
+]
+# In an answer to a name question: the name after a naming phrase, capitalized words only.
+_PARTICLE = r"(?:de|del|la|van|von|der|da|di|le|bin|al)\b"
+_NAME_WORD = rf"(?:[A-Z][\w'\-]*|{_PARTICLE})"
+_NAME_WORDS = rf"({_NAME_WORD}(?:\s+{_NAME_WORD})*)"
+_NAME_ANSWERS = [
+    re.compile(rf"\b(?:name\s+is|named|called|known\s+as|goes\s+by)\s+{_NAME_WORDS}"),
+    re.compile(rf"\b(?:is|was|'s)\s+{_NAME_WORDS}"),
+    re.compile(rf"^\s*{_NAME_WORDS}\s*[.!]?\s*$"),
+]
+# Words an answer that only states a name may hold besides the name itself.
+_NAMING_WORDS = frozenset(
+    re.findall(
+        r"\S+",
+        "this that the a person person's individual individual's man woman lady gentleman in "
+        "image picture photo photograph portrait shown pictured depicted seen is was name "
+        "name's named called known as full his her their he she they it it's that's goes by of",
+    )
+)
+
+
+def _is_name_question(question: str) -> bool:
+    return any(pattern.search(question) for pattern in _NAME_QUESTIONS)
+
+
+def _name_in(answer: str) -> str | None:
+    """The name an answer to a name question states, or None."""
+    for pattern in _NAME_ANSWERS:
+        for match in pattern.finditer(answer):
+            name = match.group(1).strip()
+            words = name.split()
+            if words and words[0][0].isupper() and words[-1][0].isupper():
+                return name
+    return None
+
+
+def _only_names(answer: str, name: str) -> bool:
+    """Whether `answer` says nothing but `name` ("This individual is Jane Doe.")."""
+    if name.lower() not in answer.lower():
+        return False
+    rest = re.sub(re.escape(name), " ", answer, flags=re.I)
+    words = re.findall(r"[a-z']+", rest.lower())
+    return all(w in _NAMING_WORDS for w in words)
 
 
 def _person_id(record: Record, items: list[Record]) -> str:
@@ -71,25 +133,51 @@ def _person_id(record: Record, items: list[Record]) -> str:
     return pid
 
 
-def _name(record: Record, items: list[Record]) -> tuple[str, int | None]:
-    """The person's name and the index of the metadata item that asks for it."""
-    asked = None
-    for k, item in enumerate(items):
-        if _NAME_QUESTION.search(item.text("Question")):
-            match = _NAME_ANSWER.search(item.text("Answer"))
-            if match and match.group(1).strip():
-                if not record.has("name"):
-                    return match.group(1).strip(), k
-                asked = k
+def _name(record: Record, items: list[Record]) -> tuple[str, set[int]]:
+    """The person's name and the indices of the metadata items that ask for it.
+
+    A name question is one worded as asking this person's own name (`_NAME_QUESTIONS`), or
+    one whose answer says nothing but the person's name. Name questions that disagree, or a
+    `name` key that none of their answers states, are errors, never a silent pick.
+    """
+    asked = {k for k, item in enumerate(items) if _is_name_question(item.text("Question"))}
+    stated = {}
+    for k in sorted(asked):
+        found = _name_in(items[k].text("Answer"))
+        if found is not None:
+            stated[k] = found
     if record.has("name"):
-        return record.text("name"), asked
-    record.fail("no 'name' key and no metadata question asking for this person's name")
+        name = record.text("name").strip()
+        for k, found in stated.items():
+            if (
+                found.lower() != name.lower()
+                and name.lower() not in items[k].text("Answer").lower()
+            ):
+                items[k].fail(
+                    f"the name question answers '{found}' but the record's 'name' is '{name}'"
+                )
+    else:
+        names = sorted(set(stated.values()), key=str.lower)
+        if len({n.lower() for n in names}) > 1:
+            record.fail(
+                f"its name questions give different names ({', '.join(names)}); add a 'name' key"
+            )
+        if not names:
+            tried = [items[k].text("Question") for k in sorted(asked)][:2]
+            detail = f" (name questions found: {'; '.join(tried)})" if tried else ""
+            record.fail(
+                "no 'name' key and no metadata question asking for this person's name whose "
+                f"answer states one{detail}"
+            )
+        name = names[0]
+    asked |= {k for k, item in enumerate(items) if _only_names(item.text("Answer"), name)}
+    return name, asked
 
 
 def _fine_tune(builder: WorldBuilder, record: Record) -> None:
     items = record.records("metadata")
     pid = _person_id(record, items)
-    name, name_item = _name(record, items)
+    name, name_items = _name(record, items)
     image = builder.image(record, "image_path", f"{pid}_train")
     builder.add_person(record, pid, name, image)
     for k, item in enumerate(items):
@@ -97,7 +185,8 @@ def _fine_tune(builder: WorldBuilder, record: Record) -> None:
         builder.ask(
             pid, question, answer, family="mllmu_image", attribute=f"qa{k:02d}", image=image
         )
-        if k != name_item:
+        # Naming the person in the text form of a name question would give its answer away.
+        if k not in name_items:
             builder.ask(
                 pid,
                 text_question(question, name),
@@ -208,7 +297,7 @@ def import_mllmu(
     source = Path(source)
     records = Path(records) if records is not None else only_records_file(source)
     search = [records.parent, source, *([Path(images)] if images is not None else [])]
-    builder = WorldBuilder(search)
+    builder = WorldBuilder(search, also=[Path(evaluation).parent] if evaluation else [])
     for record in read_records(records, source):
         _fine_tune(builder, record)
     if evaluation is not None:

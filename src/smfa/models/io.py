@@ -8,16 +8,22 @@ hub id (`llava-hf/llava-1.5-7b-hf`); `ModelConfig` chooses dtype, attention and 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError, safe_open
 from transformers import AutoModelForImageTextToText, AutoProcessor
 from transformers.utils import logging as hf_logging
 
 from smfa.config import ModelConfig
 from smfa.errors import ConfigError, ModelDirError
-from smfa.io import staged_dir
+from smfa.io import atomic_write_json, sha256_file, staged_dir
+
+# Written beside the weights by `save_model`: each weights file's size and sha256, so a cached
+# model that was truncated, emptied or replaced since is noticed before it is reused.
+WEIGHTS_RECORD = "smfa-weights.json"
 
 
 def quiet_transformers() -> None:
@@ -56,6 +62,30 @@ def load_options(options: ModelConfig) -> dict[str, Any]:
     return kwargs
 
 
+def _some(keys: Any, shown: int = 3) -> str:
+    keys = sorted(str(k) for k in keys)
+    more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
+    return ", ".join(keys[:shown]) + more
+
+
+def check_loading_info(source: str | Path, info: dict[str, Any]) -> None:
+    """Refuse a checkpoint whose weights do not match its config: transformers would fill a
+    missing weight with random values and drop an extra one, both without a word."""
+    problems = []
+    if info.get("missing_keys"):
+        problems.append(f"missing weights {_some(info['missing_keys'])}")
+    if info.get("unexpected_keys"):
+        problems.append(f"unexpected weights {_some(info['unexpected_keys'])}")
+    if info.get("mismatched_keys"):
+        problems.append(f"weights of another shape {_some(k for k, *_ in info['mismatched_keys'])}")
+    if info.get("error_msgs"):
+        problems.append(str(info["error_msgs"][0]).strip().splitlines()[0])
+    if problems:
+        raise ModelDirError(
+            f"{source}: the checkpoint does not match its config.json: {'; '.join(problems)}"
+        )
+
+
 def load_model(source: str | Path, options: ModelConfig | None = None) -> tuple[Any, Any]:
     """Load (model, processor) from a local directory or, where reachable, a hub id.
 
@@ -68,20 +98,32 @@ def load_model(source: str | Path, options: ModelConfig | None = None) -> tuple[
     trust_remote_code = options.trust_remote_code
     path = Path(source)
     local = path.exists()
+    text = str(source)
+    if not local and (path.is_absolute() or text.startswith((".", "~")) or text.count("/") > 1):
+        # a path, not a hub id ("org/name"): asking the hub for it would only retry and fail
+        raise ModelDirError(f"{source}: no such model directory")
     if local and not path.is_dir():
         raise ModelDirError(f"{path}: not a model directory (it is a file)")
     if local and not (path / "config.json").is_file():
         raise ModelDirError(f"{path}: not a model directory (no config.json)")
+    problem = weights_problem(path, hashes=False) if local else None
+    if problem:
+        raise ModelDirError(f"{path}: {problem}")
     try:
         processor = AutoProcessor.from_pretrained(
             str(source), local_files_only=local, trust_remote_code=trust_remote_code
         )
-        model = AutoModelForImageTextToText.from_pretrained(
-            str(source), local_files_only=local, trust_remote_code=trust_remote_code, **kwargs
+        model, info = AutoModelForImageTextToText.from_pretrained(
+            str(source),
+            local_files_only=local,
+            trust_remote_code=trust_remote_code,
+            output_loading_info=True,
+            **kwargs,
         )
-    except (OSError, ValueError, KeyError, RuntimeError, ImportError) as exc:
+    except (OSError, ValueError, KeyError, RuntimeError, ImportError, SafetensorError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelDirError(f"{source}: cannot load a multimodal model: {first}") from None
+    check_loading_info(source, info)
     if options.gradient_checkpointing:
         # Non-reentrant checkpointing needs no gradient on the (frozen) inputs under LoRA.
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -101,4 +143,49 @@ def save_model(model: Any, processor: Any, out: Path, extra: dict[str, str] | No
         processor.save_pretrained(stage)
         for name, text in (extra or {}).items():
             (stage / name).write_text(text, encoding="utf-8")
+        record_weights(stage)
     return out
+
+
+def record_weights(model_dir: Path) -> None:
+    """Write WEIGHTS_RECORD: size and sha256 of every weights file of `model_dir`."""
+    files = {
+        p.name: {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
+        for p in sorted(Path(model_dir).glob("*.safetensors"))
+    }
+    atomic_write_json(Path(model_dir) / WEIGHTS_RECORD, files)
+
+
+def weights_problem(model_dir: Path, hashes: bool = True) -> str | None:
+    """Why `model_dir`'s weights cannot be trusted, or None when they can.
+
+    With smfa's record: every recorded file is there with its size (and, with `hashes`, its
+    sha256). Without one (a checkpoint from elsewhere): every weights file has a readable
+    safetensors header that covers the whole file.
+    """
+    model_dir = Path(model_dir)
+    record_path = model_dir / WEIGHTS_RECORD
+    if record_path.is_file():
+        try:
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+            files = {name: (int(v["bytes"]), str(v["sha256"])) for name, v in record.items()}
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return f"{WEIGHTS_RECORD} is unreadable"
+        for name, (size, digest) in files.items():
+            path = model_dir / name
+            if not path.is_file():
+                return f"{name} is missing ({WEIGHTS_RECORD} lists it)"
+            actual = path.stat().st_size
+            if actual != size:
+                return f"{name} is {actual:,} bytes, {WEIGHTS_RECORD} recorded {size:,}"
+            if hashes and sha256_file(path) != digest:
+                return f"{name} changed since it was saved (sha256 differs from {WEIGHTS_RECORD})"
+        return None
+    for path in sorted(model_dir.glob("*.safetensors")):
+        try:
+            with safe_open(str(path), framework="pt"):
+                pass
+        except (SafetensorError, OSError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return f"{path.name} is not a readable safetensors file ({first})"
+    return None

@@ -21,6 +21,7 @@ from smfa.io import (
     atomic_write_json,
     atomic_write_jsonl,
     canonical_json,
+    out_lock,
     sha256_file,
     sha256_text,
     staged_dir,
@@ -242,7 +243,11 @@ def build_world(out: Path, params: WorldParams, progress: Progress | None = None
     If `out` already holds this very world it is returned untouched. A different world, or a
     non-empty directory without a manifest, raises `SmfaError` and is left exactly as it was.
     """
-    out = Path(out)
+    with out_lock(Path(out)):  # one build per output directory
+        return _build_world(Path(out), params, progress)
+
+
+def _build_world(out: Path, params: WorldParams, progress: Progress | None) -> Path:
     params.check()
     if _existing_world(out, params):
         return out

@@ -1,0 +1,721 @@
+"""Issue 20, nothing lost and nothing silently wrong: each bad input ends as one clear error.
+
+Every test here runs the real code on the miniature world and tiny models of conftest.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from smfa.data.format import World
+from smfa.errors import SmfaError
+from smfa.unlearn import resolve_request
+
+from .test_cli import assert_one_line_error, smfa
+from .test_importers import _mllmu
+
+
+def test_a_name_shared_by_two_people_is_refused(mini_world: World) -> None:
+    first, second = list(mini_world.people.values())[:2]
+    twin = dataclasses.replace(second, name=first.name)
+    world = dataclasses.replace(mini_world, people={**mini_world.people, second.id: twin})
+    with pytest.raises(SmfaError, match=f"names 2 people \\({first.id}, {second.id}\\)"):
+        resolve_request(world, people=[first.name.lower()])
+    assert resolve_request(world, people=[second.id]).people == (second.id,)
+
+
+def test_a_world_finished_with_write_manifest_trains(mini_world_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from smfa.data.format import load_world
+    from smfa.reference import BASE_META, build_base
+    from smfa.world.build import write_manifest
+
+    from .conftest import TINY_MODEL
+
+    root = tmp_path / "mine"
+    shutil.copytree(mini_world_dir, root)
+    (root / "manifest.json").unlink()
+    write_manifest(root)  # as docs/data-format.md says: no seed, no params
+    world = load_world(root)
+    assert world.manifest["params"] is None
+    base = build_base(world, TINY_MODEL, 0, tmp_path / "work")
+    assert (base / BASE_META).is_file()
+
+
+FAST_EVAL = [
+    "--set",
+    "eval.phrasings=heldout",
+    "--set",
+    "eval.max_new_tokens=4",
+    "--set",
+    "eval.likelihood=false",
+    "--set",
+    "eval.train_scenes=false",
+]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tiny: tuple[object, object], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model saved under a folder whose name holds '='."""
+    from smfa.models.io import save_model
+
+    model, processor = tiny
+    return save_model(model, processor, tmp_path_factory.mktemp("m") / "run=1" / "model")
+
+
+def test_a_model_path_with_an_equals_sign(
+    model_dir: Path, mini_world_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    work = ["--set", f"workdir={tmp_path / 'work'}"]
+    smfa(
+        "eval",
+        "--model",
+        f"tiny={model_dir}",
+        "--world",
+        mini_world_dir,
+        "--out",
+        out,
+        *work,
+        *FAST_EVAL,
+    )
+    assert json.loads((out / "results.json").read_text())["models"]["tiny"]["path"] == str(
+        model_dir
+    )
+    assert (out / "generations-tiny.jsonl").is_file()
+
+
+@pytest.mark.parametrize("name", ["../evil", "a/b", "..", ".hidden", "x y"])
+def test_a_model_name_cannot_leave_out(
+    name: str, model_dir: Path, mini_world_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "deep" / "out"
+    result = smfa(
+        "eval",
+        "--model",
+        f"{name}={model_dir}",
+        "--world",
+        mini_world_dir,
+        "--out",
+        out,
+        check=False,
+    )
+    assert_one_line_error(result, f"model name '{name}'")
+    assert not (tmp_path / "deep").exists()
+
+
+@pytest.fixture(scope="module")
+def run_dir(model_dir: Path) -> Path:
+    """A minimal `smfa unlearn` output: run.json and a model one weight away from vanilla."""
+    import torch
+
+    from smfa.io import atomic_write_json
+    from smfa.models.io import load_model, save_model
+
+    model, processor = load_model(model_dir)
+    weight = next(
+        w for n, w in model.named_parameters() if ".language_model." in n and "q_proj" in n
+    )
+    with torch.no_grad():
+        weight.add_(0.01 * torch.randn_like(weight))
+    run = model_dir.parent.parent / "run"
+    save_model(model, processor, run / "model")
+    meta = {"vanilla": str(model_dir), "default": "", "variants": {"": {"model": "model"}}}
+    atomic_write_json(run / "run.json", meta)
+    return run
+
+
+def test_export_lora_never_deletes_an_existing_directory(
+    run_dir: Path, mini_world_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    world = tmp_path / "world"
+    shutil.copytree(mini_world_dir, world)
+    before = sorted(p.relative_to(world) for p in world.rglob("*"))
+    result = smfa("export-lora", "--run", run_dir, "--rank", "2", "--out", world, check=False)
+    assert_one_line_error(result, str(world), "refusing to write over it")
+    assert sorted(p.relative_to(world) for p in world.rglob("*")) == before
+    adapter = tmp_path / "adapter"
+    smfa("export-lora", "--run", run_dir, "--rank", "2", "--out", adapter)
+    smfa("export-lora", "--run", run_dir, "--rank", "1", "--out", adapter)  # its own output
+    assert json.loads((adapter / "export.json").read_text())["rank"] == 1
+
+
+@pytest.mark.parametrize("command", ["unlearn", "eval", "compare", "export-lora", "world"])
+def test_no_command_writes_over_a_file_or_a_foreign_directory(
+    command: str, model_dir: Path, run_dir: Path, mini_world_dir: Path, tmp_path: Path
+) -> None:
+    args = {
+        "unlearn": ["unlearn", "--world", mini_world_dir, "--model", model_dir, "--out"],
+        "eval": ["eval", "--world", mini_world_dir, "--model", model_dir, "--out"],
+        "compare": ["compare", "--world", mini_world_dir, "--vanilla", model_dir, "--out"],
+        "export-lora": ["export-lora", "--run", run_dir, "--rank", "2", "--out"],
+        "world": ["world", "build", "--out"],
+    }[command]
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep me")
+    result = smfa(*args, a_file, check=False)
+    assert_one_line_error(result, str(a_file), "not a directory")
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    result = smfa(*args, foreign, check=False)
+    assert_one_line_error(result, str(foreign), "not empty")
+    assert a_file.read_text() == "keep me"
+    assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
+
+
+def test_eval_refuses_another_worlds_results_before_writing(
+    model_dir: Path, mini_world_dir: Path, tmp_path: Path
+) -> None:
+    from smfa.io import atomic_write_json
+
+    out = tmp_path / "out"
+    atomic_write_json(
+        out / "results.json",
+        {"schema": 1, "world_hash": "another", "forget_ratio": 10, "models": {}, "rows": []},
+    )
+    (out / "generations-tiny.jsonl").write_text('{"id": "theirs"}\n')
+    result = smfa(
+        "eval",
+        "--model",
+        f"tiny={model_dir}",
+        "--world",
+        mini_world_dir,
+        "--out",
+        out,
+        "--set",
+        f"workdir={tmp_path / 'work'}",
+        *FAST_EVAL,
+        check=False,
+    )
+    assert_one_line_error(result, "another world")
+    assert (out / "generations-tiny.jsonl").read_text() == '{"id": "theirs"}\n'
+    assert not (tmp_path / "work").exists()  # refused before any model work
+
+
+def _edit_weights(model: Path, target: Path, drop: str = "", add: str = "") -> Path:
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(model, target)
+    (target / "smfa-weights.json").unlink()  # a checkpoint from elsewhere: no smfa record
+    weights = load_file(model / "model.safetensors")
+    if drop:
+        weights.pop(next(k for k in weights if drop in k))
+    if add:
+        weights[add] = torch.zeros(2, 2)
+    save_file(weights, target / "model.safetensors", metadata={"format": "pt"})
+    return target
+
+
+def test_a_checkpoint_with_missing_or_extra_weights_is_refused(
+    model_dir: Path, mini_world_dir: Path, tmp_path: Path
+) -> None:
+    from smfa.errors import ModelDirError
+    from smfa.models.io import load_model
+
+    missing = _edit_weights(model_dir, tmp_path / "missing", drop="q_proj")
+    with pytest.raises(ModelDirError, match=r"missing weights .*q_proj\.weight"):
+        load_model(missing)
+    extra = _edit_weights(model_dir, tmp_path / "extra", add="model.stray.weight")
+    with pytest.raises(ModelDirError, match=r"unexpected weights model\.stray\.weight"):
+        load_model(extra)
+    result = smfa(
+        "eval",
+        "--model",
+        f"m={missing}",
+        "--world",
+        mini_world_dir,
+        "--out",
+        tmp_path / "out",
+        "--set",
+        f"workdir={tmp_path / 'w'}",
+        check=False,
+    )
+    assert_one_line_error(result, str(missing), "missing weights")
+    result = smfa(
+        "unlearn", "--world", mini_world_dir, "--model", extra, "--out", tmp_path / "u", check=False
+    )
+    assert_one_line_error(result, str(extra), "unexpected weights")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "random"])
+def test_a_damaged_weights_file_is_one_line(
+    damage: str, model_dir: Path, mini_world_dir: Path, tmp_path: Path
+) -> None:
+    import os
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(model_dir, model)
+    weights = model / "model.safetensors"
+    (model / "smfa-weights.json").unlink()  # as a checkpoint from elsewhere: no record to check
+    size = weights.stat().st_size
+    if damage == "truncated":
+        os.truncate(weights, size // 2)
+    else:
+        weights.write_bytes(b"" if damage == "empty" else os.urandom(4096))
+    result = smfa(
+        "eval",
+        "--model",
+        f"m={model}",
+        "--world",
+        mini_world_dir,
+        "--out",
+        tmp_path / "out",
+        "--set",
+        f"workdir={tmp_path / 'w'}",
+        check=False,
+    )
+    assert_one_line_error(result, str(model), "model.safetensors")
+
+
+def test_a_damaged_cache_entry_is_rebuilt(mini_world: World, tmp_path: Path) -> None:
+    import os
+
+    from smfa.models.io import load_model
+    from smfa.reference import BASE_META, build_base, is_cached
+
+    from .conftest import TINY_MODEL
+
+    base = build_base(mini_world, TINY_MODEL, 0, tmp_path)
+    weights = base / "model.safetensors"
+    good = weights.read_bytes()
+    changed = bytearray(good)
+    changed[-1] ^= 0xFF  # same size, other bytes: only the recorded sha256 tells
+    weights.write_bytes(bytes(changed))
+    assert not is_cached(base, BASE_META)
+    os.truncate(weights, len(good) // 2)
+    assert build_base(mini_world, TINY_MODEL, 0, tmp_path) == base
+    assert weights.read_bytes() == good
+    load_model(base)
+
+
+def test_an_unlearn_run_whose_model_was_deleted_runs_again(
+    model_dir: Path, mini_world: World, tmp_path: Path
+) -> None:
+    import shutil
+
+    from smfa.config import RunConfig, UnlearnConfig
+    from smfa.models.io import load_model
+    from smfa.unlearn import unlearn
+
+    config = RunConfig(unlearn=UnlearnConfig(retain_budget=4, epochs=1, batch_size=4))
+    request = resolve_request(mini_world, ratio=10)
+    request = dataclasses.replace(request, questions=request.questions[:2])
+    out = tmp_path / "run"
+    unlearn(mini_world, model_dir, "ga", config, request, out, False)
+    shutil.rmtree(out / "model")
+    unlearn(mini_world, model_dir, "ga", config, request, out, False)
+    load_model(out / "model")
+
+
+def test_a_runaway_question_is_refused_at_load_time(mini_world_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    world = tmp_path / "world"
+    shutil.copytree(mini_world_dir, world)
+    lines = (world / "questions.jsonl").read_text().splitlines()
+    row = json.loads(lines[4])
+    row["question"] = " ".join(["word"] * 6000)
+    lines[4] = json.dumps(row)
+    (world / "questions.jsonl").write_text("\n".join(lines) + "\n")
+    result = smfa("train", "--world", world, check=False)
+    assert_one_line_error(
+        result, "questions.jsonl line 5", "key 'question' is 29,999 characters", "limit is 2,000"
+    )
+
+
+def test_an_unwritable_output_is_one_line(tmp_path: Path) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    result = smfa("world", "build", "--out", a_file / "world", check=False)
+    assert_one_line_error(result, f"{a_file} is a file, so {a_file / 'world'} cannot be made")
+    result = smfa("world", "build", "--out", "/sys/smfa-world", check=False)  # read-only
+    assert_one_line_error(result, "/sys")
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("train.batch_size=0", "train.batch_size must be at least 1, got 0"),
+        ("unlearn.lr=-0.001", "unlearn.lr must be above 0, got -0.001"),
+        ("unlearn.epochs=0", "unlearn.epochs must be at least 1, got 0"),
+        ("eval.max_new_tokens=-5", "eval.max_new_tokens must be at least 1, got -5"),
+        ("compare.workers=0", "compare.workers must be at least 1, got 0"),
+        ("forget_ratio=0", "forget_ratio must be between 1 and 99, got 0"),
+        ("world.people=1", "world.people must be at least 2, got 1"),
+        ("methods.smfaa.k=3", "methods.smfaa: unknown method 'smfaa' (did you mean 'smfa'?)"),
+    ],
+)
+def test_bad_settings_are_named_by_their_key(
+    setting: str, message: str, mini_world_dir: Path, model_dir: Path, tmp_path: Path
+) -> None:
+    result = smfa(
+        "unlearn",
+        "--world",
+        mini_world_dir,
+        "--model",
+        model_dir,
+        "--out",
+        tmp_path / "out",
+        "--set",
+        setting,
+        check=False,
+    )
+    assert_one_line_error(result, message)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d.update(rows="all"), "key 'rows' must be a list"),
+        (lambda d: d["rows"][0].pop("metric"), "rows[0] has no key 'metric'"),
+        (lambda d: d["rows"][0].update(value="high"), "rows[0] key 'value' must be a number"),
+        (lambda d: d.update(models=["vanilla"]), "key 'models' must be an object"),
+        (lambda d: d.update(compare=[]), "key 'compare' must be an object"),
+    ],
+)
+def test_a_malformed_results_file_is_one_line(change: Any, message: str, tmp_path: Path) -> None:
+    row = {
+        "model": "vanilla",
+        "split": "forget",
+        "kind": "image_memory",
+        "image_type": "all",
+        "phrasing": "heldout",
+        "view": "heldout",
+        "metric": "leak_rate",
+        "value": 0.5,
+        "n": 4,
+        "higher_is_better": False,
+    }
+    data = {
+        "schema": 1,
+        "world_hash": "w",
+        "forget_ratio": 10,
+        "models": {"vanilla": {"role": "vanilla"}},
+        "rows": [row],
+    }
+    change(data)
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(data))
+    for command in ("report", "show"):
+        assert_one_line_error(smfa(command, path, check=False), str(path), message)
+    assert not (tmp_path / "report.md").exists()
+
+
+def test_an_image_symlink_out_of_the_world_is_refused(mini_world_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from smfa.data.format import load_world
+    from smfa.errors import DataFormatError
+
+    world = tmp_path / "world"
+    shutil.copytree(mini_world_dir, world)
+    image = world / "images" / "portraits" / "p0002_train.png"
+    outside = tmp_path / "private.png"
+    shutil.move(image, outside)
+    image.symlink_to(outside)  # same bytes, so the manifest's hash still matches
+    with pytest.raises(DataFormatError, match=r"p0002_train\.png \(named in people\.jsonl line 2"):
+        load_world(world)
+    result = smfa("train", "--world", world, check=False)
+    assert_one_line_error(result, "p0002_train.png", "outside the world", str(outside))
+
+
+def test_a_manifest_naming_a_path_outside_the_world_is_refused(
+    mini_world_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from smfa.data.format import load_world
+    from smfa.errors import DataFormatError
+    from smfa.io import atomic_write_json, canonical_json, sha256_file, sha256_text
+
+    world = tmp_path / "world"
+    shutil.copytree(mini_world_dir, world)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not the world's")
+    manifest = json.loads((world / "manifest.json").read_text())
+    for rel in (str(secret), f"../{secret.name}"):
+        files = {**manifest["files"], rel: sha256_file(secret)}
+        changed = {**manifest, "files": files, "world_hash": sha256_text(canonical_json(files))}
+        atomic_write_json(world / "manifest.json", changed)
+        with pytest.raises(DataFormatError, match="not a path inside the world"):
+            load_world(world)
+
+
+def test_an_importer_never_copies_an_image_from_outside_the_source(tmp_path: Path) -> None:
+    from .test_importers import _png
+
+    source = _mllmu(tmp_path / "mllmu")
+    _png(tmp_path / "secret.png", 0)
+    records = json.loads((source / "train.json").read_text())
+    records[1]["image_path"] = "../secret.png"
+    (source / "train.json").write_text(json.dumps(records))
+    out = tmp_path / "world"
+    result = smfa("import", "mllmu", source, out, check=False)
+    assert_one_line_error(result, "train.json", "'../secret.png'", "outside the source folders")
+    assert not out.exists()
+
+
+def _python(code: str) -> list[str]:
+    import sys
+
+    return [sys.executable, "-c", code]
+
+
+def _wait_for(predicate: Any, seconds: float = 60.0) -> None:
+    import time
+
+    deadline = time.time() + seconds
+    while not predicate():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_stale_staging_left_by_a_killed_run_is_cleaned(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from smfa.io import staged_dir
+
+    target = tmp_path / "out"
+    hold = "import sys, time\nfrom smfa.io import staged_dir\nwith staged_dir(sys.argv[1]):\n"
+    hold += "    print('staged', flush=True); time.sleep(600)\n"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    killed = subprocess.Popen([*_python(hold), target], stdout=subprocess.PIPE, env=env)
+    alive = subprocess.Popen([*_python(hold), target], stdout=subprocess.PIPE, env=env)
+    try:
+        for process in (killed, alive):
+            assert process.stdout is not None and process.stdout.readline() == b"staged\n"
+        stages = {p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")}
+        assert len(stages) == 2
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+        with staged_dir(target) as stage:
+            (stage / "result").write_text("done")
+        left = {p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")}
+        assert left == {n for n in stages if f"-{alive.pid}." in n}  # a live run's is kept
+    finally:
+        for process in (killed, alive):
+            process.kill()
+            process.wait()
+
+
+def test_sigterm_removes_the_staging_directory(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "world"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    command = [sys.executable, "-m", "smfa.cli", "world", "build", "--out", str(out)]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
+    try:
+        _wait_for(lambda: any(p.name.endswith(".partial") for p in tmp_path.iterdir()))
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 128 + signal.SIGTERM
+    finally:
+        process.kill()
+        process.wait()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def held(tmp_path: Path) -> Any:
+    """`held(path)`: another process holds smfa's lock on `path` until the test ends."""
+    import os
+    import subprocess
+    import sys
+
+    processes = []
+    hold = "import sys, time\nfrom smfa.io import out_lock\nwith out_lock(sys.argv[1]):\n"
+    hold += "    print('held', flush=True); time.sleep(600)\n"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+
+    def start(path: Path) -> int:
+        process = subprocess.Popen([*_python(hold), path], stdout=subprocess.PIPE, env=env)
+        processes.append(process)
+        assert process.stdout is not None and process.stdout.readline() == b"held\n"
+        return process.pid
+
+    yield start
+    for process in processes:
+        process.kill()
+        process.wait()
+
+
+@pytest.mark.parametrize(
+    "command", ["unlearn", "eval", "compare", "export-lora", "world", "import"]
+)
+def test_a_second_run_into_a_busy_out_is_refused(
+    command: str, held: Any, model_dir: Path, run_dir: Path, mini_world_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    pid = held(out)
+    args = {
+        "unlearn": ["unlearn", "--world", mini_world_dir, "--model", model_dir, "--ratio", "10"],
+        "eval": ["eval", "--world", mini_world_dir, "--model", model_dir],
+        "compare": ["compare", "--world", mini_world_dir, "--vanilla", model_dir],
+        "export-lora": ["export-lora", "--run", run_dir, "--rank", "2"],
+        "world": ["world", "build"],
+        "import": ["import", "mllmu", _mllmu(tmp_path / "mllmu"), out],
+    }[command]
+    if command == "import":
+        result = smfa(*args, check=False)
+    else:
+        result = smfa(*args, "--out", out, "--set", f"workdir={tmp_path / 'w'}", check=False)
+    assert_one_line_error(result, f"{out} is in use by another smfa run (pid {pid})")
+    assert not out.exists()
+
+
+def test_the_lock_is_released_when_its_holder_dies(
+    held: Any, run_dir: Path, tmp_path: Path
+) -> None:
+    import os
+    import signal
+
+    out = tmp_path / "adapter"
+    os.kill(held(out), signal.SIGKILL)  # the kernel drops a dead process's flock
+    _wait_for(
+        lambda: (
+            smfa(
+                "export-lora", "--run", run_dir, "--rank", "2", "--out", out, check=False
+            ).returncode
+            == 0
+        )
+    )
+    assert (out / "export.json").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["adapter"]  # no lock file left behind
+
+
+@dataclasses.dataclass
+class StagesForever:
+    """A worker job that stages an output and never finishes (until it is terminated)."""
+
+    out: str
+    name: str = "stages"
+
+    def execute(self, progress: Any) -> None:
+        import time
+
+        from smfa.io import out_lock, staged_dir
+
+        with out_lock(Path(self.out)), staged_dir(Path(self.out)):
+            progress("staged", 1, 1, None)
+            time.sleep(600)
+
+
+@dataclasses.dataclass
+class FailsOnceStaged:
+    out: str
+    name: str = "fails"
+
+    def execute(self, progress: Any) -> None:
+        _wait_for(lambda: any(p.name.endswith(".partial") for p in Path(self.out).parent.iterdir()))
+        raise SmfaError("the input is bad")
+
+
+def test_a_terminated_worker_leaves_no_staging_or_lock(tmp_path: Path) -> None:
+    from smfa.workers import run_jobs
+
+    out = str(tmp_path / "out")
+    with pytest.raises(SmfaError, match="fails: the input is bad"):
+        run_jobs([StagesForever(out), FailsOnceStaged(out)], workers=2)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_model_is_named_at_once_not_asked_of_the_hub(
+    run_dir: Path, mini_world_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+    import time
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    shutil.rmtree(run / "model")  # deleted since
+    started = time.time()
+    result = smfa("export-lora", "--run", run, "--rank", "2", check=False)
+    assert_one_line_error(result, str(run), "unlearned model 'model' is missing")
+    gone = tmp_path / "no" / "such" / "model"
+    result = smfa("eval", "--model", f"m={gone}", "--world", mini_world_dir,
+                  "--out", tmp_path / "out", check=False)  # fmt: skip
+    assert_one_line_error(result, f"{gone}: no such model directory")
+    assert time.time() - started < 30  # no network retries
+
+
+def test_a_question_longer_than_the_model_reads_is_named(
+    tiny: tuple[object, object], mini_world: World
+) -> None:
+    from smfa.data.batches import Encoder
+    from smfa.errors import DataFormatError
+
+    _, processor = tiny
+    encoder = Encoder(processor)
+    question = "What is " + "x" * 1990  # under the 2,000-character limit, many tokens
+    with pytest.raises(DataFormatError, match=r"question q1: \d+ tokens with its answer"):
+        encoder.encode("q1", question, "An answer.", None)
+
+
+def test_compare_never_replaces_eval_results(
+    model_dir: Path, mini_world: World, tmp_path: Path
+) -> None:
+    from smfa.eval.results import merge_results
+
+    out = tmp_path / "out"
+    row = {"model": "mine", "split": "forget", "kind": "image_memory", "image_type": "all",
+           "phrasing": "heldout", "view": "heldout", "metric": "leak_rate", "value": 0.5,
+           "n": 4, "higher_is_better": False}  # fmt: skip
+    merge_results(out, mini_world.world_hash, 10, {"mine": {"path": "x"}}, [row])
+    before = (out / "results.json").read_bytes()
+    result = smfa("compare", "--world", mini_world.root, "--vanilla", model_dir, "--out", out,
+                  "--set", f"workdir={tmp_path / 'w'}", check=False)  # fmt: skip
+    assert_one_line_error(result, "holds `smfa eval` results that compare would replace")
+    assert (out / "results.json").read_bytes() == before
+
+
+def test_a_refused_run_leaves_no_folders_behind(mini_world_dir: Path, tmp_path: Path) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a model")
+    out = tmp_path / "deep" / "er" / "out"
+    result = smfa("unlearn", "--world", mini_world_dir, "--model", a_file, "--out", out,
+                  "--ratio", "10", check=False)  # fmt: skip
+    assert_one_line_error(result, "not a model directory")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_an_output_moved_aside_by_a_killed_run_is_put_back(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    from smfa.io import _temp_prefix, staged_dir
+
+    gone = subprocess.run(
+        _python("import os; print(os.getpid())"), capture_output=True, text=True, check=True
+    )
+    dead = int(gone.stdout)
+    final = tmp_path / "out"
+    # As a writer killed between its two renames leaves it: the previous output moved aside.
+    backup = tmp_path / (
+        _temp_prefix("out").replace(f"-{os.getpid()}.", f"-{dead}.") + "backup.old"
+    )
+    (backup / "old").mkdir(parents=True)
+    (backup / "old" / "result").write_text("previous")
+    with pytest.raises(RuntimeError), staged_dir(final):
+        raise RuntimeError("this run fails too")
+    assert (final / "old" / "result").read_text() == "previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
