@@ -24,7 +24,7 @@ from smfa.report.summary import headline
 def test_the_config_lists_every_registered_attack_once() -> None:
     assert sorted(ALL_ATTACKS) == sorted(REGISTRY) and len(set(ALL_ATTACKS)) == len(ALL_ATTACKS)
     with pytest.raises(ConfigError, match="did you mean 'prefill'"):
-        R.get_attack("prefil")
+        R.check_attacks(["relearn", "prefil"])
 
 
 def test_attacks_ask_the_reported_slice(mini_world: World) -> None:

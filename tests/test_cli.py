@@ -36,6 +36,8 @@ QUICK = [
     "--set",
     "eval.max_new_tokens=12",
     "--set",
+    "eval.attacks=prefill,fair_mc",
+    "--set",
     "model.vision_steps=2",
     "--set",
     "model.vision_batch=6",
@@ -126,6 +128,15 @@ def test_world_train_eval_end_to_end(tmp_path: Path) -> None:
     assert "forget · image memory" in result.stdout
     data = json.loads((out / "results.json").read_text())
     assert set(data["models"]) == {"vanilla"}
+    attacked = {
+        (r["attack"], r["split"], r["metric"]) for r in data["attacks"] if r["kind"] == "all"
+    }
+    assert attacked == {
+        ("prefill", "forget", "leak_rate"), ("prefill", "retain", "recall"),
+        ("fair_mc", "forget", "mc_accuracy"), ("fair_mc", "forget", "chance"),
+        ("fair_mc", "retain", "mc_accuracy"), ("fair_mc", "retain", "chance"),
+    }  # fmt: skip
+    assert {r["model"] for r in data["attacks"]} == {"vanilla"}
     required = {"model", "split", "kind", "phrasing", "metric", "value", "n", "higher_is_better"}
     assert all(required <= set(row) for row in data["rows"])
     slices = {(r["split"], r["kind"], r["phrasing"]) for r in data["rows"]}
@@ -303,3 +314,13 @@ def test_unknown_forget_ratio(cli_world: Path, tmp_path: Path) -> None:
         check=False,
     )
     assert_one_line_error(result, "no forget split for ratio 7")
+
+
+def test_a_misspelt_attack_fails_before_any_model_work(
+    mini_world_dir: Path, tmp_path: Path
+) -> None:
+    result = smfa(
+        "eval", "--model", tmp_path / "no-model", "--world", mini_world_dir,
+        "--out", tmp_path / "o", "--set", "eval.attacks=prefill,relern", check=False,
+    )  # fmt: skip
+    assert_one_line_error(result, "unknown attack 'relern'", "did you mean 'relearn'")

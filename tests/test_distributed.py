@@ -50,6 +50,7 @@ UNLEARN = [
 EVAL = [
     "--set", "eval.phrasings=heldout", "--set", "eval.train_scenes=false",
     "--set", "eval.max_new_tokens=8", "--set", "eval.batch_size=32",
+    "--set", "eval.attacks=prefill",  # its rows, too, must be the same from two processes
 ]  # fmt: skip
 
 
@@ -141,7 +142,7 @@ def test_two_processes_match_one(setup: dict) -> None:
         seconds[f"eval-{n}"] = time.perf_counter() - started
     results = [json.loads((root / f"eval-{n}/results.json").read_text()) for n in (1, 2)]
     assert results[0] == results[1]
-    assert len(results[0]["rows"]) > 20
+    assert len(results[0]["rows"]) > 20 and results[0]["attacks"]
     generations = [(root / f"eval-{n}/generations-idk.jsonl").read_text() for n in (1, 2)]
     assert generations[0] == generations[1] and generations[0].count("\n") > 100
     print("seconds:", seconds, f"weight gap {gap:.3g} of update {update:.3g}")

@@ -46,7 +46,10 @@ QUICK_UNLEARN = [
     *("--set", "unlearn.epochs=1", "--set", "unlearn.retain_budget=6"),
     *("--set", "unlearn.batch_size=8", "--set", "unlearn.bf16=false"),
 ]
-QUICK_EVAL = ["--set", "eval.phrasings=train", "--set", "eval.max_new_tokens=6"]
+QUICK_EVAL = [
+    "--set", "eval.phrasings=train", "--set", "eval.max_new_tokens=6",
+    "--set", "eval.attacks=prefill,int8,fair_mc",  # attacks work on every family
+]  # fmt: skip
 
 
 def test_tiny_model_ids_are_unchanged(tiny: tuple, mini_world: World) -> None:
@@ -243,6 +246,9 @@ def test_family_unlearn_then_eval(
     data = json.loads((results / "results.json").read_text())
     models = {row["model"] for row in data["rows"]}
     assert models == {"vanilla", "smfa", "idk"}
+    assert {(r["model"], r["attack"]) for r in data["attacks"]} == {
+        (m, a) for m in models for a in ("prefill", "int8", "fair_mc")
+    }
 
 
 def test_dtype_attention_and_checkpointing_options(tmp_path: Path, mini_world: World) -> None:

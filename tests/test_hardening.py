@@ -50,6 +50,8 @@ def test_a_world_finished_with_write_manifest_trains(mini_world_dir: Path, tmp_p
 
 FAST_EVAL = [
     "--set",
+    "eval.attacks=",
+    "--set",
     "eval.phrasings=heldout",
     "--set",
     "eval.max_new_tokens=4",

@@ -104,7 +104,7 @@ def evaluate(
     set_: SetOpt = None,
 ) -> None:
     """Evaluate models on a world; writes results.json, results.csv and prints the table."""
-    from smfa.attacks.runner import run_attacks
+    from smfa.attacks.runner import check_attacks, run_attacks
     from smfa.data.format import load_world
     from smfa.distributed import is_main
     from smfa.eval.results import check_results_dir, merge_results, parse_models
@@ -118,6 +118,7 @@ def evaluate(
     if judge is not None:
         cfg.eval.judge = judge
     check_spec(cfg.eval.judge)  # a bad judge spec fails before any model work
+    check_attacks(cfg.eval.attacks)  # so does a misspelt attack
     ratio = forget_ratio if forget_ratio is not None else cfg.forget_ratio
     loaded = load_world(world)
     loaded.forget_people(ratio)  # validates the ratio before any model work

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from smfa.attacks.runner import run_attacks
+from smfa.attacks.runner import check_attacks, run_attacks
 from smfa.config import EvalConfig, RunConfig, to_dict
 from smfa.data.format import World, load_world
 from smfa.errors import ConfigError, SmfaError
@@ -346,6 +346,7 @@ def _run_compare(
             "replace; choose another --out"
         )
     request = request or resolve_request(world, ratio=config.forget_ratio)
+    check_attacks(config.eval.attacks)
     for method in config.compare.methods:  # fail on a typo before any work starts
         make_params(get_method(method), method_config(config, method).methods.get(method))
     out_dir = Path(out_dir)

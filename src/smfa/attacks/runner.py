@@ -50,6 +50,11 @@ def attack_questions(
     return forget, [pool[int(i)] for i in sorted(picked)]
 
 
+def check_attacks(names: Collection[str]) -> list[str]:
+    """The attack names, checked (an unknown one is a ConfigError with a did-you-mean hint)."""
+    return [get_attack(name).name for name in names]
+
+
 def attack_key(
     attack: str,
     fingerprint: str,
@@ -87,7 +92,7 @@ def run_attacks(
     from smfa.pipeline import model_fingerprint  # pipeline calls this module: import late
 
     options = model_options or ModelConfig()
-    names = [get_attack(a).name for a in config.attacks]  # unknown names fail before any work
+    names = check_attacks(config.attacks)
     if not names:
         return []
     fingerprint = model_fingerprint(model_dir)
