@@ -120,6 +120,8 @@ def build_data(
         forget_refusals=encode_questions(encoder, world, answered_by_refusal),
         retain=encode_questions(encoder, world, retain),
         collator=Collator(encoder, train=True, augment_images=config.augment, seed=config.seed),
+        forget_questions=forget,
+        retain_questions=retain,
     )
 
 

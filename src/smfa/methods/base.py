@@ -21,6 +21,7 @@ import torch
 
 from smfa.config import TrainConfig, UnlearnConfig, apply_section
 from smfa.data.batches import IGNORE_INDEX, Collator, Sample
+from smfa.data.records import Question
 from smfa.errors import ConfigError
 from smfa.models.adapters import LoraSpec
 from smfa.train import LossFn, TrainResult, default_loss, train_loop
@@ -38,6 +39,10 @@ class UnlearnData:
     forget_refusals: list[Sample]  # the same questions, answers replaced by pool refusals
     retain: list[Sample]  # the few-shot retain sample with true answers
     collator: Collator  # answer-only labels; augments images when configured
+    # The rows behind `forget` and `retain`, in the same order (kind, value, image type, ...),
+    # for methods that build their own contexts from them; empty when a caller has none.
+    forget_questions: list[Question] = field(default_factory=list)
+    retain_questions: list[Question] = field(default_factory=list)
 
 
 @dataclass

@@ -1,0 +1,107 @@
+"""VERA: the value's ids are cut where the prefill attack cuts, the never-learned alternatives
+are fresh, the anchors are the model's own answers about the forget images, and on a model that
+hides a value behind a refusal the value falls to a stranger's level and prefill stops leaking."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from smfa.attacks.fair_mc import fair_options
+from smfa.attacks.prefill import Prefill
+from smfa.config import UnlearnConfig
+from smfa.data.batches import Encoder
+from smfa.data.format import World
+from smfa.errors import ConfigError
+from smfa.methods.base import Job, get_method, make_params
+from smfa.methods.vera import alternatives, erasable, value_split, visual_anchors
+from smfa.models.adapters import base_weights, set_weights
+from smfa.unlearn import build_data, resolve_request
+from tests.conftest import attack_target, check_output, person_text
+
+
+def test_value_ids_are_cut_where_the_value_starts(tiny: tuple, mini_world: World) -> None:
+    encoder = Encoder(tiny[1])
+    q = next(q for q in mini_world.questions if q.kind == "text_memory" and erasable(q))
+    head, tail = value_split(encoder, q.answer, q.value, q.value)
+    end = q.answer.find(q.value) + len(q.value)
+    assert head + tail == encoder.text_ids(q.answer[:end])
+    assert encoder.tokenizer.decode(tail).strip() == q.value
+    assert head == encoder.text_ids(q.answer[: q.answer.find(q.value)].rstrip())[: len(head)]
+    _, other = value_split(encoder, q.answer, q.value, "Zyxwood")
+    assert encoder.tokenizer.decode(other).strip() == "Zyxwood"
+    assert not erasable(dataclasses.replace(q, answer=q.value + "."))  # nothing to prefill
+
+
+def test_alternatives_are_fresh_values_not_the_evaluations(mini_world: World) -> None:
+    q = next(q for q in mini_world.questions if q.attribute == "home_city")
+    drawn = alternatives(q, 4, 0, {})
+    assert len(set(drawn)) == 4 and q.value not in drawn
+    assert drawn == alternatives(q, 4, 0, {})  # seeded
+    assert not set(drawn) & set(fair_options(q, {}, {})[1:])  # never the attack's distractors
+    free = dataclasses.replace(q, attribute="hobby", answer_type="text", value="chess")
+    assert alternatives(free, 2, 0, {"hobby": ["chess", "golf", "golf", "tennis"]}) == [
+        "golf",
+        "tennis",
+    ]
+
+
+def test_anchors_ask_the_forget_images_what_the_retain_sample_asks(
+    method_job, mini_world: World
+) -> None:  # type: ignore[no-untyped-def]
+    job = method_job()
+    data = job.data
+    pairs = list(zip(data.forget_questions, data.forget, strict=True))
+    anchors = visual_anchors(job.model, data.collator.encoder, pairs, data.retain_questions, 4)
+    forget_images = {s.image for s in data.forget if s.image is not None}
+    assert anchors and {a.image for a in anchors} <= forget_images
+    wordings = {q.question for q in data.retain_questions if q.kind == "image_understanding"}
+    asked = {data.collator.encoder.tokenizer.decode(a.prompt_ids) for a in anchors}
+    assert all(any(w in text for w in wordings) for text in asked)
+    assert all(0 < len(a.answer_ids) <= 4 + len(data.collator.encoder.end_ids) for a in anchors)
+
+
+def test_vera_trains_only_the_adapter_and_checks_its_knobs(method_job) -> None:  # type: ignore[no-untyped-def]
+    method = get_method("vera")
+    job = method_job(make_params(method, {"epochs": 1}))
+    before = {n: p.detach().clone() for n, p in job.model.named_parameters()}
+    output = method().run(job)
+    check_output(job, output, before)
+    assert output.stats["erasable"] == sum(erasable(q) for q in job.data.forget_questions)
+    with pytest.raises(ConfigError, match="alternatives"):
+        method().run(method_job(make_params(method, {"alternatives": 0})))
+
+
+def test_a_hidden_value_falls_to_a_strangers_level_and_prefill_stops_leaking(
+    refuser: tuple, mini_world: World, tmp_path: Path
+) -> None:
+    model, processor = copy.deepcopy(refuser[0]), refuser[1]
+    person = mini_world.splits.forget[10][0]
+    request = resolve_request(mini_world, people=[person])
+    text = tuple(q for q in request.questions if q.kind == "text_memory")
+    request = dataclasses.replace(request, questions=text)
+    config = UnlearnConfig(retain_budget=6, batch_size=4, lr=3e-3, seed=0)
+    data = build_data(mini_world, request, Encoder(processor), config)
+    method = get_method("vera")
+    params = make_params(method, {"epochs": 6, "anchors": False})
+    torch.manual_seed(0)
+    np.random.seed(0)
+    output = method().run(Job(model, data, config, params, tmp_path, show_progress=False))
+    # The memorized value was far likelier than a never-learned one; now it sits near that level.
+    assert output.stats["value_gap_before"] > 2.0
+    assert abs(output.stats["value_gap_after"]) < output.stats["value_gap_before"] / 3
+    deltas = output.variants[""].deltas()
+    set_weights(model, base_weights(model, deltas), deltas)
+    questions = person_text(mini_world, "heldout")
+    before = attack_target(*refuser, mini_world, questions, [], tmp_path)
+    after = attack_target(model, processor, mini_world, questions, [], tmp_path)
+    leak = [
+        {r["kind"]: r["value"] for r in Prefill().run(t) if r["split"] == "forget"}["all"]
+        for t in (before, after)
+    ]
+    assert leak[0] >= 0.5 and leak[1] <= leak[0] / 2
