@@ -114,9 +114,9 @@ class EvalConfig:
     # Attacks that try to extract the forget values (src/smfa/attacks/, docs/attacks.md); each
     # is cached per model. An empty list turns them off.
     attacks: list[str] = field(default_factory=lambda: list(ALL_ATTACKS))
-    attack_retain: int = 48  # retain questions asked under each attack, beside the forget ones
+    attack_retain: int = 32  # retain questions asked under each attack, beside the forget ones
     relearn_steps: int = 48  # the relearning attack's LoRA budget (batch 8) ...
-    relearn_seeds: int = 3  # ... repeated with this many seeds (attribute halves, init, order)
+    relearn_seeds: int = 2  # ... repeated with this many seeds (attribute halves, init, order)
     relearn_lr: float = 1e-3
 
 
