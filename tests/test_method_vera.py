@@ -68,10 +68,17 @@ def test_anchors_ask_the_forget_images_what_the_retain_sample_asks(
 
 def test_vera_trains_only_the_adapter_and_checks_its_knobs(method_job) -> None:  # type: ignore[no-untyped-def]
     method = get_method("vera")
-    job = method_job(make_params(method, {"epochs": 1}))
+    job = method_job(make_params(method, {"epochs": 1, "sweep": [-1]}))
     before = {n: p.detach().clone() for n, p in job.model.named_parameters()}
     output = method().run(job)
-    check_output(job, output, before)
+    assert list(output.variants) == ["k=3", "unmasked"] and output.default == "k=3"
+    unmasked = output.variants["unmasked"].deltas()
+    check_output(job, dataclasses.replace(output, variants={"": output.variants["k=3"]}), before)
+    sculpted = output.variants["k=3"].deltas()
+    # Sculpting only zeroes entries: each sculpted entry is the unmasked one or 0, and some are 0.
+    for name, delta in sculpted.items():
+        assert torch.all((delta == unmasked[name]) | (delta == 0))
+    assert any(bool((d == 0).any() & (unmasked[n] != 0).any()) for n, d in sculpted.items())
     assert output.stats["erasable"] == sum(erasable(q) for q in job.data.forget_questions)
     with pytest.raises(ConfigError, match="alternatives"):
         method().run(method_job(make_params(method, {"alternatives": 0})))
@@ -88,14 +95,14 @@ def test_a_hidden_value_falls_to_a_strangers_level_and_prefill_stops_leaking(
     config = UnlearnConfig(retain_budget=6, batch_size=4, lr=3e-3, seed=0)
     data = build_data(mini_world, request, Encoder(processor), config)
     method = get_method("vera")
-    params = make_params(method, {"epochs": 6, "anchors": False})
+    params = make_params(method, {"epochs": 6, "anchors": False, "k": -1})
     torch.manual_seed(0)
     np.random.seed(0)
     output = method().run(Job(model, data, config, params, tmp_path, show_progress=False))
     # The memorized value was far likelier than a never-learned one; now it sits near that level.
     assert output.stats["value_gap_before"] > 2.0
     assert abs(output.stats["value_gap_after"]) < output.stats["value_gap_before"] / 3
-    deltas = output.variants[""].deltas()
+    deltas = output.variants["unmasked"].deltas()
     set_weights(model, base_weights(model, deltas), deltas)
     questions = person_text(mini_world, "heldout")
     before = attack_target(*refuser, mini_world, questions, [], tmp_path)

@@ -3,29 +3,34 @@
 SMFA (smfa.py) forgets by refusing: the value stays likely behind the refusal, so starting the
 answer for the model (prefill), asking it to pick among options, or a little relearning brings
 it back, and the refusal spreads to everything asked about the forget people's own pictures.
-VERA trains one LoRA adapter on four terms at every step:
+VERA trains one LoRA adapter on five terms at every step:
 
 1. refusal: cross-entropy on the forget questions answered with pool refusals (SMFA's data);
 2. value erasure: for each forget question whose answer states its value, the answer's words
    up to the value are given (the prefill attack's context: "Mivina Holwell's home city is")
    and the value's mean log-probability per token is pulled, by a smooth-L1 loss, to the level
-   the vanilla model gives values of the same attribute it never learned, in the same context.
-   A model that never knew the person sits at that level: greedy decoding after a prefill does
-   not reach the value and a likelihood comparison does not prefer it. Pulled *to* the level,
-   not below it: a value made less likely than any stranger's reveals itself as surely;
-3. retain: cross-entropy on the few-shot retain sample (SMFA's data);
-4. visual anchors: the forget people's own training images asked the retain sample's
+   the vanilla model gives values of the same attribute it never learned, in the same context,
+   less `margin`. A model that never knew the person sits at that level: greedy decoding after
+   a prefill does not reach the value and a likelihood comparison does not prefer it. Pulled
+   *to* a level, not without bound: a value made less likely than any stranger's reveals itself;
+3. value holding: the few-shot retain sample's values under the same contexts, held at the
+   vanilla model's own level (so the erasure stays with the forget people, not the templates);
+4. retain: cross-entropy on the few-shot retain sample (SMFA's data);
+5. visual anchors: the forget people's own training images asked the retain sample's
    non-private understanding questions (hair colour, background, ...), answered by the vanilla
    model itself (greedy, no labels), cross-entropy: who they are goes, what is seen stays.
 
-Retain and anchor examples share one "keep" batch per step. Never-learned values come from the
-world's generators (another seed than any evaluation's), or, for attributes without one
-(imported free text), from the other values of that attribute the method was given.
+Retain and anchor examples share one "keep" batch per step. Then, as SMFA does, a retaining
+anchor adapter (retain sample + visual anchors) sculpts the delta with knob `k` (`k < 0`: no
+mask); `sweep` adds variants. Never-learned values come from the world's generators (another
+seed than any evaluation's), or, for attributes without one (imported free text), from the
+other values of that attribute the method was given.
 
 Ideas used: pre-filled answer contexts as training data (Qi et al., 2024, "Safety Alignment
-Should Be Made More Than Just a Few Tokens Deep"); matching an "oracle-like" likelihood
-instead of unbounded ascent (the collapse NPO avoids; Zhang et al., 2024); self-distilled
-retain data (the model's own answers as targets, as in knowledge distillation).
+Should Be Made More Than Just a Few Tokens Deep"); a bounded target likelihood instead of
+unbounded ascent (the collapse NPO avoids; Zhang et al., 2024); SMFA's sculpting (arXiv
+2511.20196); self-distilled keep data (the model's own answers as targets). What each term
+bought on the validation slice is in benchmarks/results/README.md ("VERA").
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ import time
 import zlib
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -46,6 +51,7 @@ from smfa.data.batches import Collator, Encoder, Sample
 from smfa.data.records import Question
 from smfa.errors import ConfigError
 from smfa.methods.base import (
+    Deltas,
     Job,
     Method,
     MethodOutput,
@@ -55,12 +61,14 @@ from smfa.methods.base import (
     epochs_of,
     params_dict,
 )
+from smfa.methods.smfa import sculpt
 from smfa.models.adapters import attach_lora, dense_deltas, lora_session
 from smfa.world.names import GENERATORS, draw_values
 
 Batch = dict[str, torch.Tensor]
-# (forget question answered by a refusal, its value-erasure sample or None, a keep sample)
-Item = tuple[Sample, "Sample | None", Sample]
+# (forget question answered by a refusal, its value-erasure sample or None, a keep sample,
+# a retain value to hold or None)
+Item = tuple[Sample, "Sample | None", Sample, "Sample | None"]
 
 
 def value_split(
@@ -94,10 +102,12 @@ def alternatives(
 
 
 def erase_sample(
-    encoder: Encoder, question: Question, sample: Sample, option: str, key: str
+    encoder: Encoder, question: Question, sample: Sample, option: str, key: str, tokens: int = 0
 ) -> Sample:
-    """The question's prompt plus its answer's words up to the value; `option`'s ids as labels."""
+    """The question's prompt plus its answer's words up to the value; `option`'s first `tokens`
+    ids (all when 0) as labels."""
     head, tail = value_split(encoder, question.answer, question.value, option)
+    tail = tail[:tokens] if tokens > 0 else tail
     return Sample(key, sample.prompt_ids + tuple(head), tuple(tail), sample.image, sample.augment)
 
 
@@ -170,11 +180,17 @@ class Vera(Method):
 
     @dataclass
     class Params:
-        erase_weight: float = 1.0  # weight of the value-erasure term
+        erase_weight: float = 1.0  # weight of the value-erasure (and value-holding) terms
         alternatives: int = 4  # never-learned values whose mean level is the target
+        margin: float = 0.5  # nats per token the target sits below the alternatives' mean
+        value_tokens: int = 0  # how many of the value's first tokens are levelled (0: all)
+        hold: bool = True  # retain values under the same contexts held at the vanilla's level
         anchors: bool = True  # self-distilled understanding questions on the forget images
         anchor_tokens: int = 8  # longest self-answer kept for an anchor
         epochs: int = 3  # passes over the forget set (0: unlearn.epochs)
+        # SMFA's sculpting against a retaining anchor (retain sample + visual anchors); < 0: off
+        k: float = 3.0
+        sweep: list[float] = field(default_factory=list)  # extra k values, one variant each
 
     def run(self, job: Job) -> MethodOutput:
         p: Vera.Params = job.params or self.Params()
@@ -184,8 +200,10 @@ class Vera(Method):
                 f"anchor_tokens >= 1 (got {params_dict(p)})"
             )
         data, c = job.data, job.config
-        if len(data.forget_questions) != len(data.forget):
-            raise ConfigError("method vera needs the forget questions beside their samples")
+        if len(data.forget_questions) != len(data.forget) or len(data.retain_questions) != len(
+            data.retain
+        ):
+            raise ConfigError("method vera needs the questions beside their samples")
         started = time.perf_counter()
         encoder = data.collator.encoder
         plain = Collator(encoder, train=True)
@@ -194,24 +212,34 @@ class Vera(Method):
         for q in [*data.forget_questions, *data.retain_questions]:
             others[q.attribute].append(q.value)
 
+        # Forget values: the target is the never-learned alternatives' mean level, less a margin.
         erase: dict[str, Sample] = {}
-        targets: dict[str, float] = {}
+        n = p.value_tokens
         alt_samples: list[Sample] = []
-        owners: list[str] = []
         for q, s in pairs:
             options = alternatives(q, p.alternatives, c.seed, others) if erasable(q) else []
             if options:
-                erase[s.key] = erase_sample(encoder, q, s, q.value, s.key)
-                for i, option in enumerate(options):
-                    alt_samples.append(erase_sample(encoder, q, s, option, f"{s.key}:alt{i}"))
-                    owners.append(s.key)
+                erase[s.key] = erase_sample(encoder, q, s, q.value, s.key, n)
+                alt_samples += [
+                    erase_sample(encoder, q, s, o, f"{s.key}:alt{i}", n)
+                    for i, o in enumerate(options)
+                ]
         scores: dict[str, list[float]] = defaultdict(list)
-        for key, score in zip(
-            owners, mean_logprobs(job.model, plain, alt_samples, 32), strict=True
+        for sample, score in zip(
+            alt_samples, mean_logprobs(job.model, plain, alt_samples, 32), strict=True
         ):
-            scores[key].append(score)
-        targets = {key: sum(v) / len(v) for key, v in scores.items()}
+            scores[sample.key.rsplit(":alt", 1)[0]].append(score)
+        targets = {key: sum(v) / len(v) - p.margin for key, v in scores.items()}
         true_level = mean_logprobs(job.model, plain, list(erase.values()), 32)
+        # Retain values under the same contexts: held where the vanilla model puts them.
+        hold = [
+            erase_sample(encoder, q, s, q.value, s.key, n)
+            for q, s in zip(data.retain_questions, data.retain, strict=True)
+            if p.hold and erasable(q) and q.kind in ("image_memory", "text_memory")
+        ]
+        targets.update(
+            zip([h.key for h in hold], mean_logprobs(job.model, plain, hold, 32), strict=True)
+        )
         anchors = (
             visual_anchors(job.model, encoder, pairs, data.retain_questions, p.anchor_tokens)
             if p.anchors
@@ -219,30 +247,31 @@ class Vera(Method):
         )
         prepared = time.perf_counter()
 
-        epochs = p.epochs or c.epochs
         refusals = {s.key: s for s in data.forget_refusals}
-        order = epochs_of([s for _, s in pairs], epochs, c.seed)
-        keep_pool = data.retain + anchors
-        keep = epochs_of(keep_pool, math.ceil(len(order) / len(keep_pool)), c.seed + 1)
+        order = epochs_of([s for _, s in pairs], p.epochs or c.epochs, c.seed)
+        keep = _cycled(data.retain + anchors, len(order), c.seed + 1)
+        held = _cycled(hold, len(order), c.seed + 2) if hold else [None] * len(order)
         items: list[Item] = [
-            (refusals[s.key], erase.get(s.key), k) for s, k in zip(order, keep, strict=False)
+            (refusals[s.key], erase.get(s.key), k, h)
+            for s, k, h in zip(order, keep, held, strict=True)
         ]
         weight = p.erase_weight
         collator = data.collator
 
         def collate(batch: Sequence[Item]) -> dict[str, Any]:
-            erased = [e for _, e, _ in batch if e is not None]
+            levelled = [e for _, e, _, _ in batch if e is not None]
+            levelled += [h for _, _, _, h in batch if h is not None]
             return {
-                "refuse": collator([r for r, _, _ in batch]),
-                "keep": collator([k for _, _, k in batch]),
-                "erase": collator(erased) if erased else None,
-                "target": torch.tensor([targets[e.key] for e in erased]),
+                "refuse": collator([r for r, _, _, _ in batch]),
+                "keep": collator([k for _, _, k, _ in batch]),
+                "level": collator(levelled) if levelled else None,
+                "target": torch.tensor([targets[x.key] for x in levelled]),
             }
 
         def loss_fn(model: Any, batch: dict[str, Any]) -> torch.Tensor:
             loss = model(**batch["refuse"]).loss + model(**batch["keep"]).loss
-            if batch["erase"] is not None and weight > 0:
-                level = answer_logprobs(model, batch["erase"]) / answer_lengths(batch["erase"])
+            if batch["level"] is not None and weight > 0:
+                level = answer_logprobs(model, batch["level"]) / answer_lengths(batch["level"])
                 gap = level - batch["target"].to(level.device)
                 loss = loss + weight * F.smooth_l1_loss(gap, torch.zeros_like(gap))
             return loss
@@ -255,24 +284,55 @@ class Vera(Method):
             )
             trained = time.perf_counter()
             after = mean_logprobs(peft, plain, list(erase.values()), 32)
+            checked = time.perf_counter()
             deltas = dense_deltas(peft, "forget")
-            peft.save_pretrained(str(job.artifacts / "adapters"))
-        gaps = [t - targets[k] for k, t in zip(erase, true_level, strict=True)]
-        gaps_after = [t - targets[k] for k, t in zip(erase, after, strict=True)]
+            anchor: Deltas = {}
+            if p.k >= 0 or any(k >= 0 for k in p.sweep):
+                session["model"] = attach_lora(session["model"], job.lora, "anchor", c.seed + 1)
+                rows = epochs_of(data.retain + anchors, p.epochs or c.epochs, c.seed + 1)
+                job.train(session["model"], rows, "vera: retaining anchor")
+                anchor = dense_deltas(session["model"], "anchor")
+            session["model"].save_pretrained(str(job.artifacts / "adapters"))
+        anchored = time.perf_counter()
         stats = {
             "steps": result.steps,
             "final_loss": result.final_loss,
             "erasable": len(erase),
+            "held": len(hold),
             "anchors": len(anchors),
-            "value_gap_before": sum(gaps) / len(gaps) if gaps else 0.0,
-            "value_gap_after": sum(gaps_after) / len(gaps_after) if gaps_after else 0.0,
+            # Mean (value level - target) over the forget values, before and after training.
+            "value_gap_before": _mean_gap(erase, true_level, targets),
+            "value_gap_after": _mean_gap(erase, after, targets),
         }
+        variants: dict[str, Variant] = {}
+        for k in dict.fromkeys([p.k, *p.sweep]):
+            label = f"k={k:g}" if k >= 0 else "unmasked"
+            params = {**params_dict(p), "k": k}
+            if k < 0:
+                variants[label] = Variant(params, lambda: deltas)
+            else:
+                variants[label] = Variant(
+                    params,
+                    lambda k=k: sculpt(deltas, anchor, k)[0],  # type: ignore[misc]
+                )
         return MethodOutput(
-            variants={"": Variant(params_dict(p), lambda: deltas)},
+            variants=variants,
+            default=next(iter(variants)),
             stats=stats,
             timings={
                 "prepare": round(prepared - started, 3),
                 "forget_adapter": round(trained - prepared, 3),
-                "deltas": round(time.perf_counter() - trained, 3),
+                "check": round(checked - trained, 3),
+                "anchor": round(anchored - checked, 3),
             },
         )
+
+
+def _cycled(samples: Sequence[Sample], count: int, seed: int) -> list[Sample]:
+    """`count` samples: seeded shuffles of `samples`, one after another."""
+    return epochs_of(samples, math.ceil(count / len(samples)), seed)[:count]
+
+
+def _mean_gap(erase: dict[str, Sample], levels: list[float], targets: dict[str, float]) -> float:
+    gaps = [level - targets[key] for key, level in zip(erase, levels, strict=True)]
+    return sum(gaps) / len(gaps) if gaps else 0.0
