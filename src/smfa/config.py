@@ -164,6 +164,18 @@ class CompareConfig:
 
 
 @dataclass
+class ErasureConfig:
+    """The erasure record `smfa unlearn` writes (docs/erasure.md) and what `smfa verify` holds
+    a model to. The record's measurement asks the reported slice with `eval.*` settings and
+    runs `eval.attacks`."""
+
+    measure: bool = True  # evaluate the unlearned model for the record (off: hashes only)
+    max_leak: float = 0.02  # forget leak (image, text) a verified model may show
+    max_attack_leak: float = 0.05  # forget leak under any one attack
+    tolerance: float = 0.02  # how far a re-measured figure may be from the recorded one
+
+
+@dataclass
 class RunConfig:
     world: WorldConfig = field(default_factory=WorldConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -171,6 +183,7 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     unlearn: UnlearnConfig = field(default_factory=UnlearnConfig)
     compare: CompareConfig = field(default_factory=CompareConfig)
+    erasure: ErasureConfig = field(default_factory=ErasureConfig)
     # Per-method knobs, checked against that method's Params: methods.smfa.k=5
     methods: dict[str, dict[str, Any]] = field(default_factory=dict)
     forget_ratio: int = 10
@@ -258,9 +271,11 @@ def apply_section(obj: Any, data: dict[str, Any], where: str) -> Any:
     return obj
 
 
-def load_config(path: Path | None = None, overrides: list[str] | None = None) -> RunConfig:
-    """Defaults, then the YAML file (if any), then `key.sub=value` overrides, in that order."""
-    config = RunConfig()
+def load_config(
+    path: Path | None = None, overrides: list[str] | None = None, base: RunConfig | None = None
+) -> RunConfig:
+    """Defaults (or `base`), then the YAML file (if any), then `key.sub=value` overrides."""
+    config = base if base is not None else RunConfig()
     if path is not None:
         path = Path(path)
         try:
@@ -328,6 +343,9 @@ BOUNDS: dict[str, tuple[float, float | None, bool]] = {
     "unlearn.threads": (1, None, True),
     "compare.max_leak": (0, 1, True),
     "compare.workers": (1, None, True),
+    "erasure.max_leak": (0, 1, True),
+    "erasure.max_attack_leak": (0, 1, True),
+    "erasure.tolerance": (0, 1, True),
     "forget_ratio": (1, 99, True),
 }
 
