@@ -45,6 +45,9 @@ class ForgetRequest:
     label: str  # "f10" for a ratio, "people-<hash>" or "file-<hash>" otherwise
     people: tuple[str, ...]  # person ids
     questions: tuple[Question, ...]  # the forget set D_f
+    # People earlier requests of a chain forgot (smfa.erasure.stream): kept out of the retain
+    # budget too, so that a later request never teaches their values back.
+    earlier: tuple[str, ...] = ()
 
 
 def resolve_request(
@@ -87,8 +90,8 @@ def resolve_request(
 
 
 def retain_sample(world: World, request: ForgetRequest, budget: int) -> list[Question]:
-    """The few-shot retain budget: the world's pool, minus anyone being forgotten."""
-    forgotten = set(request.people)
+    """The few-shot retain budget: the world's pool, minus anyone being or already forgotten."""
+    forgotten = set(request.people) | set(request.earlier)
     by_id = {q.id: q for q in world.questions}
     pool = [by_id[i] for i in world.splits.few_shot_retain if by_id[i].subject not in forgotten]
     if budget > len(pool):
@@ -142,6 +145,8 @@ def run_key(
         "params": asdict(params),
         "unlearn": {k: v for k, v in asdict(config).items() if k != "threads"},
     }
+    if request.earlier:  # a chained request's retain budget leaves them out (keys stay as were)
+        payload["earlier"] = sorted(request.earlier)
     return sha256_text(canonical_json(payload))
 
 
@@ -173,13 +178,15 @@ def unlearn(
     show_progress: bool = True,
     on_step: Callable[[str, int, int, float], None] | None = None,
     all_variants: bool = False,
+    lock: bool = True,
 ) -> dict[str, Any]:
     """Run `method` on `vanilla` for `request`; write models and artifacts to `out`.
 
     Returns run.json's content. The default variant is saved as `out/model`; with
-    `all_variants`, every variant is saved (`out/model-k3`, ...) for a sweep.
+    `all_variants`, every variant is saved (`out/model-k3`, ...) for a sweep. `lock=False`
+    when the caller already holds `out`'s lock (it writes more there afterwards).
     """
-    with out_lock(Path(out), enabled=is_main()):  # one run per output directory
+    with out_lock(Path(out), enabled=is_main() and lock):  # one run per output directory
         return _unlearn(
             world, vanilla, method, config, request, out, show_progress, on_step, all_variants
         )
@@ -254,6 +261,7 @@ def _unlearn(
                 "people": list(request.people),
                 "forget_questions": len(data.forget),
                 "retain_questions": len(data.retain),
+                **({"earlier": list(request.earlier)} if request.earlier else {}),
             },
             "default": output.default,
             "variants": {
