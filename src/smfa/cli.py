@@ -1,4 +1,4 @@
-"""The `smfa` command line: world, train, eval, show and demo.
+"""The `smfa` command line: world, train, eval, unlearn, verify, stream, compare, show, demo.
 
 Every command takes `--config FILE` (YAML) and repeated `--set section.key=value` overrides.
 Bad input ends as one readable line on stderr and exit code 2, never a traceback.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -183,12 +183,17 @@ def unlearn_cmd(
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
-    """Unlearn a forget request with one method; writes the merged model, adapters, delta."""
+    """Unlearn a forget request with one method; writes the merged model, adapters, delta and
+    the erasure record (erasure.json). MODEL may be a previous unlearn output: it chains."""
+    from smfa.attacks.runner import check_attacks
     from smfa.data.format import load_world
     from smfa.distributed import is_main
-    from smfa.unlearn import resolve_request, unlearn
+    from smfa.erasure.show import record_line
+    from smfa.erasure.stream import unlearn_recorded
+    from smfa.unlearn import resolve_request
 
     cfg = _config(config, set_)
+    check_attacks(cfg.eval.attacks)  # the record's attacks: a misspelt one fails at once
     loaded = load_world(world)
     if ratio is None and not forget and forget_file is None:
         ratio = cfg.forget_ratio
@@ -198,12 +203,101 @@ def unlearn_cmd(
             f"[bold]{method}[/bold]: forgetting {len(request.people)} people "
             f"({len(request.questions)} questions), retain budget {cfg.unlearn.retain_budget}"
         )
-    meta = unlearn(loaded, model, method, cfg, request, out, show_progress=is_main())
+    meta, record = unlearn_recorded(
+        loaded, model, method, cfg, request, out, show_progress=is_main()
+    )
     if is_main():  # under `accelerate launch` the other processes have nothing to report
         console.print(
             f"unlearned model: {out / meta['variants'][meta['default']]['model']} "
             f"({meta['timings']['total']:.0f}s); run record: {out / 'run.json'}"
         )
+        console.print(f"erasure record: {out / 'erasure.json'}; {record_line(record)}")
+
+
+@app.command()
+def verify(
+    record: Annotated[Path, typer.Argument(help="An erasure.json (or the folder holding it).")],
+    model: Annotated[
+        Path | None, typer.Option(help="The model to check (default: the record's own).")
+    ] = None,
+    world: Annotated[
+        Path | None, typer.Option(help="The world (default: the record's own path).")
+    ] = None,
+    tolerance: Annotated[
+        float | None, typer.Option(help="Largest difference to a recorded figure (0-1).")
+    ] = None,
+    hashes_only: Annotated[
+        bool, typer.Option("--hashes-only", help="Recompute the hashes only; run no model.")
+    ] = False,
+    set_: SetOpt = None,
+) -> None:
+    """Recompute an erasure record's hashes and figures; exit 1 on a mismatch or a leak."""
+    from smfa.distributed import require_single
+
+    require_single("verify")
+    from smfa.erasure.show import print_checks
+    from smfa.erasure.verify import failures
+    from smfa.erasure.verify import verify as run_verify
+    from smfa.train import progress_bar
+
+    if tolerance is not None and not 0 <= tolerance <= 1:
+        raise SmfaError(f"--tolerance must be between 0 and 1, got {tolerance}")
+    with progress_bar(loss=False) as bar:
+        task = bar.add_task("verify", total=None)
+
+        def tick(label: str, done: int, total: int) -> None:
+            bar.update(task, description=f"verify · {label}", completed=done, total=total)
+
+        checks = run_verify(record, model, world, tolerance, set_ or [], tick, hashes_only)
+    print_checks(checks, Console())
+    failed = failures(checks)
+    if failed:
+        console.print(
+            f"[bold red]verification failed[/bold red]: {len(failed)} of {len(checks)} checks "
+            f"({', '.join(f'{c.what}: {c.status}' for c in failed[:4])})",
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
+    console.print(f"verified: all {len(checks)} checks passed")
+
+
+@app.command()
+def stream(
+    world: Annotated[Path, typer.Option(help="World directory.")],
+    model: Annotated[Path, typer.Option(help="The model the first request unlearns.")],
+    out: Annotated[Path, typer.Option(help="Directory for request-1, request-2, ...")],
+    request: Annotated[
+        list[str], typer.Option(help="People of one request, names or ids, comma-separated.")
+    ],
+    method: Annotated[str, typer.Option(help="smfa, idk, ga, gd, kl, npo, ...")] = "smfa",
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Run forget requests in sequence, each chained on the previous one's unlearned model."""
+    from smfa.distributed import require_single
+
+    require_single("stream")
+    from smfa.attacks.runner import check_attacks
+    from smfa.data.format import load_world
+    from smfa.erasure.show import record_line
+    from smfa.erasure.stream import run_stream
+    from smfa.unlearn import resolve_request
+
+    cfg = _config(config, set_)
+    check_attacks(cfg.eval.attacks)
+    loaded = load_world(world)
+    requests = []
+    for item in request:
+        people = [part.strip() for part in item.split(",") if part.strip()]
+        if not people:
+            raise SmfaError(f"--request '{item}' names nobody")
+        requests.append(resolve_request(loaded, people=people))
+
+    def done(i: int, step: Path, record: dict[str, Any]) -> None:
+        console.print(f"request {i} ({', '.join(requests[i - 1].people)}): {step}/erasure.json")
+        console.print(f"  {record_line(record)}")
+
+    run_stream(loaded, model, method, cfg, requests, out, on_record=done)
 
 
 @app.command()
