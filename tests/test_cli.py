@@ -181,8 +181,11 @@ def test_world_train_eval_end_to_end(tmp_path: Path) -> None:
         "unlearn", "--world", world, "--model", model_dir, "--out", unlearned,
         "--method", "smfa", "--forget", first, "--forget", people[1],
         "--set", "unlearn.epochs=1", "--set", "unlearn.retain_budget=6",
+        "--set", f"workdir={work}", "--set", "erasure.measure=false",  # tests/test_erasure.py
     )  # fmt: skip
     run = json.loads((unlearned / "run.json").read_text())
+    record = json.loads((unlearned / "erasure.json").read_text())
+    assert record["verdict"] == "not measured" and record["forgotten"] == sorted(people[:2])
     assert run["request"]["people"] == sorted(people[:2]) and run["default"] == "k=3"
     assert (unlearned / "model" / "model.safetensors").is_file()
     assert (unlearned / "delta.safetensors").is_file()
