@@ -192,6 +192,24 @@ def test_a_malformed_record_is_one_line(
     assert_one_line_error(smfa("verify", path, check=False), str(path), message)
 
 
+def test_what_verify_and_stream_cannot_find_is_one_line(
+    runs: dict[str, Path], mini_world_dir: Path, tmp_path: Path
+) -> None:
+    record = _record(runs["r1"])
+    record["world"]["path"] = str(tmp_path / "gone")
+    path = tmp_path / "erasure.json"
+    path.write_text(json.dumps(record))
+    assert_one_line_error(smfa("verify", path, check=False), "gone is not there; give --world")
+    missing = smfa("verify", runs["r1"], "--model", tmp_path / "nowhere", check=False)
+    assert_one_line_error(missing, "nowhere is not there; give --model DIR")
+    wide = smfa("verify", runs["r1"], "--tolerance", "2", check=False)
+    assert_one_line_error(wide, "--tolerance must be between 0 and 1, got 2.0")
+    nobody = smfa("stream", "--world", mini_world_dir, "--model", runs["base"], "--out",
+                  tmp_path / "s", "--request", ",", check=False)  # fmt: skip
+    assert_one_line_error(nobody, "--request ',' names nobody")
+    assert not (tmp_path / "s").exists()
+
+
 def test_unreadable_records_are_one_line(tmp_path: Path) -> None:
     path = tmp_path / "erasure.json"
     path.write_text("{not json")
