@@ -10,7 +10,8 @@ leak under prefill, and retain memory, understanding and scenes as ratios to van
 
     .venv/bin/python benchmarks/bench_stream.py --workdir runs [--method smfa] [--set k=v ...]
 
-Writes benchmarks/results/stream.json (or `--out`) and prints the Markdown table.
+Adds the method's run to benchmarks/results/stream.json (or `--out`), one entry per method,
+and prints the Markdown table.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import json
 import sys
 import tempfile
 import time
@@ -135,23 +137,23 @@ def main() -> None:
     seconds["measuring"] = round(time.perf_counter() - started, 1)
     markdown = table(results, people, names)
     print(markdown)
-    record(
-        args.out / "stream.json",
-        {
-            "machine": {**machine(), "gpu": None},
-            "date": dt.date.today().isoformat(),
-            "method": args.method,
-            "records_attacks": config.eval.attacks,
-            "world": str(world_dir),
-            "vanilla": str(vanilla),
-            "people": people,
-            "records": [str(p) for p in steps] + [str(out / "all-at-once" / "erasure.json")],
-            "all_at_once_verdict": together["verdict"],
-            "seconds": seconds,
-            "results": results,
-            "table": markdown,
-        },
-    )
+    path = args.out / "stream.json"
+    runs = json.loads(path.read_text())["runs"] if path.is_file() else {}
+    runs[args.method] = {
+        "date": dt.date.today().isoformat(),
+        "machine": {**machine(), "gpu": None},
+        "records_attacks": config.eval.attacks,
+        "world": str(world_dir),
+        "vanilla": str(vanilla),
+        "people": people,
+        "records": [str(p) for p in steps] + [str(out / "all-at-once" / "erasure.json")],
+        "params": together["params"],
+        "all_at_once_verdict": together["verdict"],
+        "seconds": seconds,
+        "results": results,
+        "table": markdown,
+    }
+    record(path, {"runs": runs})
 
 
 if __name__ == "__main__":
