@@ -33,7 +33,7 @@ from smfa.erasure.record import (
 )
 from smfa.errors import SmfaError
 from smfa.io import atomic_write_json, canonical_json, check_out_dir, out_lock, sha256_text
-from smfa.unlearn import RUN_META, ForgetRequest, unlearn
+from smfa.unlearn import RUN_META, ForgetRequest, unlearn, variant_dir
 
 STREAM_META = "stream.json"
 Tick = Callable[[str, int, int], None]
@@ -96,7 +96,7 @@ def unlearn_recorded(
     out = Path(out)
     with out_lock(out, enabled=is_main()):
         run = unlearn(world, model_dir, method, config, request, out, show_progress, lock=False)
-        result = out / run["variants"][run["default"]]["model"]
+        result = variant_dir(out, run["default"], run["default"])  # every process knows it
         evaluation = measurement_eval(config.eval)
         measurement = {
             "slice": "reported",
