@@ -113,6 +113,7 @@ def unlearn_recorded(
         key = sha256_text(canonical_json(settings))
         built = _model_entry(result, relative_to=out)
         reused = _reusable(out / RECORD, key, built["sha256"])
+        barrier()  # every process has looked before the main one may write a new record
         if reused is not None:
             return run, reused
         measured = None
