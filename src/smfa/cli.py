@@ -170,7 +170,9 @@ def evaluate(
 @app.command("unlearn")
 def unlearn_cmd(
     world: Annotated[Path, typer.Option(help="World directory.")],
-    model: Annotated[Path, typer.Option(help="The model to unlearn (never written to).")],
+    model: Annotated[
+        Path, typer.Option(help="The model to unlearn, or an earlier unlearn output (chains).")
+    ],
     out: Annotated[Path, typer.Option(help="Directory for the unlearned model and artifacts.")],
     method: Annotated[str, typer.Option(help="smfa, idk, ga, gd, kl, npo, ...")] = "smfa",
     ratio: Annotated[int | None, typer.Option(help="Forget the world's N% forget set.")] = None,
