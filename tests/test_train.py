@@ -139,3 +139,22 @@ def test_loading_options_do_not_change_the_reference_cache_keys(mini_world: Worl
     assert cache_key(mini_world, "vanilla", 10, trained, QUICK_TRAIN) != cache_key(
         mini_world, "vanilla", 10, TINY_MODEL, QUICK_TRAIN
     )
+
+
+def test_one_process_trains_at_both_precisions(mini_world: World) -> None:
+    # An unlearn at unlearn.bf16=false, then its record's relearning attack in bf16: accelerate's
+    # process-wide state refused the second precision ("AcceleratorState has already been
+    # initialized") until the loop reset a single process's state.
+    from accelerate.state import AcceleratorState
+
+    model, processor = build_tiny_model(world_corpus(mini_world), "tiny", 32, seed=0)
+    encoder = Encoder(processor)
+    questions = mini_world.questions_where(kind="text_memory", phrasing="train")[:4]
+    samples = [encoder.encode(q.id, q.question, q.answer, None) for q in questions]
+    for bf16 in (False, True, False):
+        config = dataclasses.replace(QUICK_TRAIN, batch_size=4, bf16=bf16)
+        result = train_loop(
+            model, samples, Collator(encoder, train=True), config, show_progress=False
+        )
+        assert result.steps == 1
+        assert AcceleratorState().mixed_precision == ("bf16" if bf16 else "no")

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 from rich.console import Console
 from rich.progress import (
@@ -99,7 +100,7 @@ def train_loop(
             model, samples, collator, config, loss_fn, description, show_progress, on_step
         )
     set_determinism(config.seed, config.threads)
-    accelerator = accelerator or Accelerator(mixed_precision="bf16" if config.bf16 else "no")
+    accelerator = accelerator or single_accelerator(config.bf16)
     params = _trainable(model, description)
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     loader = DataLoader(list(samples), batch_size=config.batch_size, collate_fn=collator)
@@ -124,6 +125,19 @@ def train_loop(
     model.eval()
     accelerator.wait_for_everyone()
     return result
+
+
+def single_accelerator(bf16: bool) -> Accelerator:
+    """An Accelerator for one process at this loop's precision.
+
+    Accelerate keeps one process-wide state and refuses a second precision; one process may
+    train at two (an unlearn at `unlearn.bf16=false`, then its record's relearning attack in
+    bf16), so a single process's state is reset to the precision asked for.
+    """
+    wanted = "bf16" if bf16 else "no"
+    if AcceleratorState._shared_state and AcceleratorState().mixed_precision != wanted:
+        AcceleratorState._reset_state()
+    return Accelerator(mixed_precision=wanted)
 
 
 def _trainable(model: Any, description: str) -> list[torch.nn.Parameter]:
