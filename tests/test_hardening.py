@@ -347,6 +347,27 @@ def test_an_unwritable_output_is_one_line(tmp_path: Path) -> None:
     assert_one_line_error(result, "/sys")
 
 
+def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
+    # The kernel's file-size limit makes every write past 256 KiB fail (EFBIG, as a full disk
+    # fails with ENOSPC: both OSErrors from the same write calls), partway into the world.
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "PYTHONDONTWRITEBYTECODE": "1"}
+    out = tmp_path / "world"
+    command = [sys.executable, "-m", "smfa.cli", "world", "build", "--out", str(out)]
+    result = subprocess.run(
+        command, env=env, capture_output=True, text=True, preexec_fn=limit, timeout=300
+    )
+    assert_one_line_error(result, "File too large")  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []  # no world, no staging directory
+
+
 @pytest.mark.parametrize(
     ("setting", "message"),
     [
