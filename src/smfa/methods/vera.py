@@ -50,6 +50,7 @@ import torch.nn.functional as F
 from smfa.data.batches import Collator, Encoder, Sample
 from smfa.data.records import Question
 from smfa.errors import ConfigError
+from smfa.eval.probes import generate
 from smfa.methods.base import (
     Deltas,
     Job,
@@ -65,7 +66,6 @@ from smfa.methods.smfa import sculpt
 from smfa.models.adapters import attach_lora, dense_deltas, lora_session
 from smfa.world.names import GENERATORS, draw_values
 
-Batch = dict[str, torch.Tensor]
 # (forget question answered by a refusal, its value-erasure sample or None, a keep sample,
 # a retain value to hold or None)
 Item = tuple[Sample, "Sample | None", Sample, "Sample | None"]
@@ -124,31 +124,17 @@ def mean_logprobs(
     return out
 
 
-@torch.no_grad()
 def self_answers(
     model: Any, encoder: Encoder, asked: Sequence[tuple[str, str, Any]], max_tokens: int
 ) -> list[Sample]:
     """(key, question, image) asked of the plain model; its greedy answers as training samples."""
-    model.eval()
-    collate = Collator(encoder, train=False)
-    out: list[Sample] = []
-    for start in range(0, len(asked), 16):
-        chunk = asked[start : start + 16]
-        prompts = [Sample(k, encoder.prompt_ids(q, image), (), image) for k, q, image in chunk]
-        batch = collate(prompts)
-        generated = model.generate(
-            **batch,
-            max_new_tokens=max_tokens,
-            do_sample=False,
-            num_beams=1,
-            pad_token_id=encoder.tokenizer.pad_token_id,
-            eos_token_id=encoder.stop_ids,
-        )[:, batch["input_ids"].shape[1] :]
-        texts = encoder.tokenizer.batch_decode(generated, skip_special_tokens=True)
-        for (key, question, image), text in zip(chunk, texts, strict=True):
-            if text.strip():
-                out.append(encoder.encode(key, question, text.strip(), image))
-    return out
+    prompts = [Sample(k, encoder.prompt_ids(q, image), (), image) for k, q, image in asked]
+    texts = generate(model, encoder, prompts, batch_size=16, max_new_tokens=max_tokens)
+    return [
+        encoder.encode(key, question, text, image)
+        for (key, question, image), text in zip(asked, texts, strict=True)
+        if text
+    ]
 
 
 def visual_anchors(
