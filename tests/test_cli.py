@@ -215,6 +215,11 @@ def test_world_train_eval_end_to_end(tmp_path: Path) -> None:
         and "at most 2%" in data["compare"]["selection"]["smfa"]["criterion"]
     )
     assert {r["phrasing"] for r in data["rows"]} == {"heldout"}  # the reported slice only
+    # The attacks ran on the selected variant only (compare.attack_variants=selected).
+    chosen = "smfa-" + data["compare"]["selection"]["smfa"]["variant"].replace("=", "")
+    assert {row["model"] for row in data["attacks"]} == {"vanilla", chosen}
+    unchosen = ({"smfa-k3", "smfa-k0"} - {chosen}).pop()
+    assert f"Not attacked: {unchosen}" in (report / "report.md").read_text()
     html = (report / "report.html").read_text()
     assert "data:image/png;base64," in html and "smfa" in html
     assert (report / "report.md").is_file()

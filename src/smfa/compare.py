@@ -6,7 +6,10 @@ wordings and scenes first, and one is marked selected: forgetting first (the var
 validation leak is at most `compare.max_leak`, or the least leaking ones when none is), then the
 best validation score among them. The reported slice (held-out wordings, held-out portraits and
 scenes) never chooses anything.
-Every variant is also evaluated on the reported slice, to draw SMFA's k curve.
+Every variant is also evaluated on the reported slice, to draw SMFA's k curve; the attacks
+run on the selected variant only (`compare.attack_variants=all`: on every variant), which the
+method's job chooses itself from its variants' and vanilla's validation rows (the vanilla's are
+cached, so its own evaluation job reads them back).
 """
 
 from __future__ import annotations
@@ -118,6 +121,7 @@ class MethodJob:
         )
         variants: dict[str, Any] = {}
         several = len(meta["variants"]) > 1
+        forget = tuple(self.request.people)
         for label, info in meta["variants"].items():
             model_dir = run_dir / info["model"]
             name = self.method if not several else f"{self.method}-{label.replace('=', '')}"
@@ -126,7 +130,6 @@ class MethodJob:
                 progress(f"eval {name} · {part}", done, total, None)
 
             result: dict[str, Any] = {"name": name, "dir": str(model_dir), "params": info["params"]}
-            forget = tuple(self.request.people)
             if several:
                 result["validation_rows"] = evaluate_model(
                     name,
@@ -151,16 +154,63 @@ class MethodJob:
                 forget_people=forget,
                 model_options=cfg.model,
             )
-            result["attacks"] = run_attacks(
-                name, model_dir, world, forget, report_eval(cfg), Path(cfg.workdir), cfg.model, tick
-            )
             variants[label] = result
+        attacked = list(variants)
+        if several and cfg.compare.attack_variants == "selected":
+            attacked = [self._selected(cfg, world, variants, forget, progress)]
+        for label, result in variants.items():
+            name = result["name"]
+
+            def tick(part: str, done: int, total: int, name: str = name) -> None:
+                progress(f"eval {name} · {part}", done, total, None)
+
+            result["attacks"] = []
+            if label in attacked:
+                result["attacks"] = run_attacks(
+                    name,
+                    Path(result["dir"]),
+                    world,
+                    forget,
+                    report_eval(cfg),
+                    Path(cfg.workdir),
+                    cfg.model,
+                    tick,
+                )
         return {
             "run": meta,
             "variants": variants,
             "seconds": time.time() - started,
             "run_dir": str(run_dir),
         }
+
+    def _selected(
+        self,
+        cfg: RunConfig,
+        world: World,
+        variants: dict[str, Any],
+        forget: tuple[str, ...],
+        progress: ProgressFn,
+    ) -> str:
+        """The variant `select_variants` will mark, from the same validation rows."""
+
+        def tick(part: str, done: int, total: int) -> None:
+            progress(f"eval vanilla · {part}", done, total, None)
+
+        vanilla_rows = evaluate_model(
+            "vanilla",
+            Path(self.vanilla),
+            world,
+            cfg.forget_ratio,
+            validation_eval(cfg),
+            Path(cfg.workdir),
+            tick=tick,
+            forget_people=forget,
+            model_options=cfg.model,
+        )
+        chosen = select_variants(
+            {self.method: {"variants": variants}}, vanilla_rows, cfg.compare.max_leak
+        )
+        return str(chosen[self.method]["variant"])
 
 
 @dataclass

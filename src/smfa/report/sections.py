@@ -228,6 +228,16 @@ def _attacks(data: dict[str, Any], names: list[str], plot_names: set[str]) -> Se
         "a model that knows nothing sits near chance. docs/attacks.md describes each attack.",
         "Worst attack per model: " + ("; ".join(worst) if worst else "none") + ".",
     ]
+    unattacked = [
+        name
+        for name, info in data.get("models", {}).items()
+        if not info.get("selected", True) and A.worst_attack(data, name) is None
+    ]
+    if unattacked:
+        paragraphs.append(
+            f"Not attacked: {', '.join(unattacked)} (variants not selected; "
+            "`compare.attack_variants=all` attacks every variant)."
+        )
     plots = [(n, CAPTIONS[n]) for n in ("attack_heatmap",) if n in plot_names]
     return Section("Attacks", paragraphs, ["Attack", *names], rows, plots, numeric_from=1)
 
