@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,13 +123,17 @@ class MethodJob:
         variants: dict[str, Any] = {}
         several = len(meta["variants"]) > 1
         forget = tuple(self.request.people)
+
+        def ticker(name: str) -> Callable[[str, int, int], None]:
+            def tick(part: str, done: int, total: int) -> None:
+                progress(f"eval {name} · {part}", done, total, None)
+
+            return tick
+
         for label, info in meta["variants"].items():
             model_dir = run_dir / info["model"]
             name = self.method if not several else f"{self.method}-{label.replace('=', '')}"
-
-            def tick(part: str, done: int, total: int, name: str = name) -> None:
-                progress(f"eval {name} · {part}", done, total, None)
-
+            tick = ticker(name)
             result: dict[str, Any] = {"name": name, "dir": str(model_dir), "params": info["params"]}
             if several:
                 result["validation_rows"] = evaluate_model(
@@ -159,22 +164,17 @@ class MethodJob:
         if several and cfg.compare.attack_variants == "selected":
             attacked = [self._selected(cfg, world, variants, forget, progress)]
         for label, result in variants.items():
-            name = result["name"]
-
-            def tick(part: str, done: int, total: int, name: str = name) -> None:
-                progress(f"eval {name} · {part}", done, total, None)
-
             result["attacks"] = []
             if label in attacked:
                 result["attacks"] = run_attacks(
-                    name,
+                    result["name"],
                     Path(result["dir"]),
                     world,
                     forget,
                     report_eval(cfg),
                     Path(cfg.workdir),
                     cfg.model,
-                    tick,
+                    ticker(result["name"]),
                 )
         return {
             "run": meta,
