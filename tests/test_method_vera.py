@@ -15,11 +15,17 @@ import torch
 from smfa.attacks.fair_mc import fair_options
 from smfa.attacks.prefill import Prefill
 from smfa.config import UnlearnConfig
-from smfa.data.batches import Encoder
+from smfa.data.batches import Encoder, Sample
 from smfa.data.format import World
 from smfa.errors import ConfigError
 from smfa.methods.base import Job, get_method, make_params
-from smfa.methods.vera import alternatives, erasable, value_split, visual_anchors
+from smfa.methods.vera import (
+    alternatives,
+    erasable,
+    keep_stream,
+    value_split,
+    visual_anchors,
+)
 from smfa.models.adapters import base_weights, set_weights
 from smfa.unlearn import build_data, resolve_request
 from tests.conftest import attack_target, check_output, person_text
@@ -66,6 +72,30 @@ def test_anchors_ask_the_forget_images_what_the_retain_sample_asks(
     assert all(0 < len(a.answer_ids) <= 4 + len(data.collator.encoder.end_ids) for a in anchors)
 
 
+def test_thekeep_stream_gives_the_visual_anchors_their_share() -> None:
+    retain = [Sample(f"r{i}", (), (), None) for i in range(6)]
+    anchors = [Sample(f"a{i}", (), (), None) for i in range(2)]
+
+    def keys(stream: list[Sample]) -> list[str]:
+        return [s.key for s in stream]
+
+    # As they come: 2 anchors in a mix of 8, cycled twice over 16 positions.
+    mixed = keys(keep_stream(retain, anchors, 16, 0.0, seed=1))
+    assert len(mixed) == 16 and sum(k.startswith("a") for k in mixed) == 4
+    # Half: every even position an anchor (8 of them, each anchor 4 times), every retain sample
+    # at least once in the odd ones.
+    half = keys(keep_stream(retain, anchors, 16, 0.5, seed=1))
+    assert all(k.startswith("a") for k in half[0::2]) and all(k.startswith("r") for k in half[1::2])
+    assert sorted(half[0::2]) == ["a0"] * 4 + ["a1"] * 4 and set(half[1::2]) == {
+        r.key for r in retain
+    }
+    # 3/8 of 8: the positions where the running count falls behind, 0, 2 and 5.
+    some = keys(keep_stream(retain, anchors, 8, 0.375, seed=1))
+    assert [i for i, k in enumerate(some) if k.startswith("a")] == [0, 2, 5]
+    # Anchors already a quarter of the mix: a share of 0.2 changes nothing.
+    assert keys(keep_stream(retain, anchors, 16, 0.2, seed=1)) == mixed
+
+
 def test_vera_trains_only_the_adapter_and_checks_its_knobs(method_job) -> None:  # type: ignore[no-untyped-def]
     method = get_method("vera")
     job = method_job(make_params(method, {"epochs": 1, "sweep": [-1]}))
@@ -82,6 +112,8 @@ def test_vera_trains_only_the_adapter_and_checks_its_knobs(method_job) -> None: 
     assert output.stats["erasable"] == sum(erasable(q) for q in job.data.forget_questions)
     with pytest.raises(ConfigError, match="alternatives"):
         method().run(method_job(make_params(method, {"alternatives": 0})))
+    with pytest.raises(ConfigError, match="anchor_share"):
+        method().run(method_job(make_params(method, {"anchor_share": 1.0})))
 
 
 def test_a_hidden_value_falls_to_a_strangers_level_and_prefill_stops_leaking(

@@ -173,6 +173,9 @@ class Vera(Method):
         hold: bool = True  # retain values under the same contexts held at the vanilla's level
         anchors: bool = True  # self-distilled understanding questions on the forget images
         anchor_tokens: int = 8  # longest self-answer kept for an anchor
+        # The least share of the keep stream drawn from the visual anchors: few forget people
+        # give few anchors (one person: 11 against 64 retain questions), too few to hold
+        anchor_share: float = 0.4
         epochs: int = 3  # passes over the forget set (0: unlearn.epochs)
         # SMFA's sculpting against a retaining anchor (retain sample + visual anchors); < 0: off
         k: float = 3.0
@@ -180,10 +183,16 @@ class Vera(Method):
 
     def run(self, job: Job) -> MethodOutput:
         p: Vera.Params = job.params or self.Params()
-        if p.erase_weight < 0 or p.alternatives < 1 or p.epochs < 0 or p.anchor_tokens < 1:
+        if (
+            p.erase_weight < 0
+            or p.alternatives < 1
+            or p.epochs < 0
+            or p.anchor_tokens < 1
+            or not 0.0 <= p.anchor_share < 1.0
+        ):
             raise ConfigError(
-                "methods.vera: erase_weight >= 0, alternatives >= 1, epochs >= 0 and "
-                f"anchor_tokens >= 1 (got {params_dict(p)})"
+                "methods.vera: erase_weight >= 0, alternatives >= 1, epochs >= 0, "
+                f"anchor_tokens >= 1 and 0 <= anchor_share < 1 (got {params_dict(p)})"
             )
         data, c = job.data, job.config
         if len(data.forget_questions) != len(data.forget) or len(data.retain_questions) != len(
@@ -235,7 +244,7 @@ class Vera(Method):
 
         refusals = {s.key: s for s in data.forget_refusals}
         order = epochs_of([s for _, s in pairs], p.epochs or c.epochs, c.seed)
-        keep = _cycled(data.retain + anchors, len(order), c.seed + 1)
+        keep = keep_stream(data.retain, anchors, len(order), p.anchor_share, c.seed + 1)
         held = _cycled(hold, len(order), c.seed + 2) if hold else [None] * len(order)
         items: list[Item] = [
             (refusals[s.key], erase.get(s.key), k, h)
@@ -312,6 +321,27 @@ class Vera(Method):
                 "anchor": round(anchored - checked, 3),
             },
         )
+
+
+def keep_stream(
+    retain: list[Sample], anchors: list[Sample], count: int, share: float, seed: int
+) -> list[Sample]:
+    """One keep sample per forget item: retain and anchors mixed as they come, unless anchors
+    are fewer than `share` of them (few forget people); then every position whose running
+    anchor count falls behind `share` is an anchor."""
+    if not anchors or not retain or len(anchors) >= share * (len(retain) + len(anchors)):
+        return _cycled(retain + anchors, count, seed)
+    wanted = math.ceil(count * share)
+    picked = iter(_cycled(anchors, wanted, seed))
+    rest = iter(_cycled(retain, count - wanted, seed + 1))
+    stream, given = [], 0
+    for i in range(count):
+        if given < wanted and given < (i + 1) * share:
+            stream.append(next(picked))
+            given += 1
+        else:
+            stream.append(next(rest))
+    return stream
 
 
 def _cycled(samples: Sequence[Sample], count: int, seed: int) -> list[Sample]:
