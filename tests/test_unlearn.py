@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from smfa.compare import choose_variant, validation_score, worst_leak
 from smfa.config import RunConfig, UnlearnConfig
 from smfa.data.format import World
 from smfa.errors import DataFormatError, SmfaError
 from smfa.models.io import save_model
+from smfa.selection import choose_variant, validation_score, worst_leak
 from smfa.unlearn import resolve_request, retain_sample, unlearn
 
 

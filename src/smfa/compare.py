@@ -32,20 +32,11 @@ from smfa.eval.results import RESULTS_SCHEMA, check_results_dir, write_results
 from smfa.io import atomic_write_json, out_lock
 from smfa.methods.base import get_method, make_params
 from smfa.pipeline import ProgressFn, evaluate_model
-from smfa.protocol.figures import Figures, selection_figures
 from smfa.protocol.questions import REPORTED, VALIDATION, slice_questions
 from smfa.protocol.vocab import MEMORY_KINDS
-from smfa.report.summary import headline
+from smfa.selection import select_variants
 from smfa.unlearn import ForgetRequest, resolve_request, run_key, unlearn
 from smfa.workers import run_jobs
-
-CRITERION = (
-    "among the variants whose validation leak (image and text questions, each) is at most "
-    "{max_leak:.0%} (or the least leaking ones when none is), the best validation score = "
-    "(1 - mean forget leak, image and text) + mean of the retention ratios to vanilla "
-    "(understanding on forget and retain images, retain memory, scenes), each capped at 1, "
-    "minus the false-refusal rate"
-)
 
 
 def report_eval(config: RunConfig, reference: bool = False) -> EvalConfig:
@@ -69,6 +60,28 @@ def validation_eval(config: RunConfig) -> EvalConfig:
         phrasings=[str(w) for w in VALIDATION.wordings],
         train_scenes=VALIDATION.trained_scenes,
         likelihood=VALIDATION.likelihood,
+    )
+
+
+def validation_rows(
+    name: str,
+    model_dir: Path,
+    world: World,
+    config: RunConfig,
+    forget: tuple[str, ...],
+    tick: Callable[[str, int, int], None],
+) -> list[dict[str, Any]]:
+    """A model's rows on the choosing slice (cached: every job asking them shares them)."""
+    return evaluate_model(
+        name,
+        model_dir,
+        world,
+        config.forget_ratio,
+        validation_eval(config),
+        Path(config.workdir),
+        tick=tick,
+        forget_people=forget,
+        model_options=config.model,
     )
 
 
@@ -136,16 +149,8 @@ class MethodJob:
             tick = ticker(name)
             result: dict[str, Any] = {"name": name, "dir": str(model_dir), "params": info["params"]}
             if several:
-                result["validation_rows"] = evaluate_model(
-                    name,
-                    model_dir,
-                    world,
-                    cfg.forget_ratio,
-                    validation_eval(cfg),
-                    Path(cfg.workdir),
-                    tick=tick,
-                    forget_people=forget,
-                    model_options=cfg.model,
+                result["validation_rows"] = validation_rows(
+                    name, model_dir, world, cfg, forget, tick
                 )
             result["rows"] = evaluate_model(
                 name,
@@ -196,17 +201,7 @@ class MethodJob:
         def tick(part: str, done: int, total: int) -> None:
             progress(f"eval vanilla · {part}", done, total, None)
 
-        vanilla_rows = evaluate_model(
-            "vanilla",
-            Path(self.vanilla),
-            world,
-            cfg.forget_ratio,
-            validation_eval(cfg),
-            Path(cfg.workdir),
-            tick=tick,
-            forget_people=forget,
-            model_options=cfg.model,
-        )
+        vanilla_rows = validation_rows("vanilla", Path(self.vanilla), world, cfg, forget, tick)
         chosen = select_variants(
             {self.method: {"variants": variants}}, vanilla_rows, cfg.compare.max_leak
         )
@@ -236,16 +231,8 @@ class EvalJob:
         forget = tuple(self.request.people)
         out: dict[str, Any] = {}
         if self.validation:
-            out["validation_rows"] = evaluate_model(
-                self.name,
-                Path(self.model_dir),
-                world,
-                cfg.forget_ratio,
-                validation_eval(cfg),
-                Path(cfg.workdir),
-                tick=tick,
-                forget_people=forget,
-                model_options=cfg.model,
+            out["validation_rows"] = validation_rows(
+                self.name, Path(self.model_dir), world, cfg, forget, tick
             )
         out["rows"] = evaluate_model(
             self.name,
@@ -270,63 +257,6 @@ class EvalJob:
             tick,
         )
         return out
-
-
-def validation_score(figures: Figures, vanilla: Figures) -> float:
-    """The selection criterion (CRITERION), from validation-slice headline figures: the
-    figures of `FIGURES` whose `selection` is "leak", "keep" and "penalty"."""
-    leaks = [figures.get(f.key) for f in selection_figures("leak")]
-    leak = sum(v for v in leaks if v is not None) / max(1, sum(v is not None for v in leaks))
-    kept = []
-    for figure in selection_figures("keep"):
-        value, base = figures.get(figure.key), vanilla.get(figure.key)
-        if value is not None and base:
-            kept.append(min(1.0, value / base))
-    keep = sum(kept) / len(kept) if kept else 0.0
-    score = (1.0 - leak) + keep
-    for figure in selection_figures("penalty"):
-        score -= figures.get(figure.key) or 0.0
-    return score
-
-
-def worst_leak(figures: Figures) -> float:
-    """The largest forget leak (image or text; a missing one counts as no leak)."""
-    return max(figures.get(f.key) or 0.0 for f in selection_figures("leak"))
-
-
-def choose_variant(leaks: dict[str, float], scores: dict[str, float], max_leak: float) -> str:
-    """Forgetting first: the best-scoring variant among those leaking at most `max_leak` on
-    validation, or among the least leaking ones when none does (ties go to the larger label)."""
-    bound = max(max_leak, min(leaks.values())) + 1e-12
-    allowed = [label for label, leak in leaks.items() if leak <= bound]
-    return max(allowed, key=lambda label: (scores[label], label))
-
-
-def select_variants(
-    jobs: dict[str, Any], vanilla_rows: list[dict[str, Any]], max_leak: float
-) -> dict[str, dict[str, Any]]:
-    """Per method with several variants: the one `choose_variant` picks on validation."""
-    selection: dict[str, dict[str, Any]] = {}
-    for method, result in jobs.items():
-        variants = result["variants"]
-        if len(variants) < 2:
-            continue
-        rows = vanilla_rows + [r for v in variants.values() for r in v["validation_rows"]]
-        data = {"models": {v["name"]: {"role": "method"} for v in variants.values()}, "rows": rows}
-        data["models"]["vanilla"] = {"role": "vanilla"}
-        head = headline(data, VALIDATION)
-        scores = {
-            label: validation_score(head[v["name"]], head["vanilla"])
-            for label, v in variants.items()
-        }
-        leaks = {label: worst_leak(head[v["name"]]) for label, v in variants.items()}
-        selection[method] = {
-            "variant": choose_variant(leaks, scores, max_leak),
-            "criterion": CRITERION.format(max_leak=max_leak),
-            "scores": {label: round(score, 4) for label, score in scores.items()},
-            "leaks": {label: round(leak, 4) for label, leak in leaks.items()},
-        }
-    return selection
 
 
 def examples(
