@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -98,22 +99,29 @@ def test_thekeep_stream_gives_the_visual_anchors_their_share() -> None:
 
 def test_vera_trains_only_the_adapter_and_checks_its_knobs(method_job) -> None:  # type: ignore[no-untyped-def]
     method = get_method("vera")
-    job = method_job(make_params(method, {"epochs": 1, "sweep": [-1]}))
+    job = method_job(make_params(method, {"epochs": 1, "sweep": [-1], "rank": 4}))
     before = {n: p.detach().clone() for n, p in job.model.named_parameters()}
     output = method().run(job)
-    assert list(output.variants) == ["k=3", "unmasked"] and output.default == "k=3"
+    assert list(output.variants) == ["k=1", "unmasked"] and output.default == "k=1"
     unmasked = output.variants["unmasked"].deltas()
-    check_output(job, dataclasses.replace(output, variants={"": output.variants["k=3"]}), before)
-    sculpted = output.variants["k=3"].deltas()
+    check_output(job, dataclasses.replace(output, variants={"": output.variants["k=1"]}), before)
+    sculpted = output.variants["k=1"].deltas()
     # Sculpting only zeroes entries: each sculpted entry is the unmasked one or 0, and some are 0.
     for name, delta in sculpted.items():
         assert torch.all((delta == unmasked[name]) | (delta == 0))
     assert any(bool((d == 0).any() & (unmasked[n] != 0).any()) for n, d in sculpted.items())
     assert output.stats["erasable"] == sum(erasable(q) for q in job.data.forget_questions)
+    for adapter in ("forget", "anchor"):  # both at VERA's own rank, not unlearn.lora_r (16)
+        saved = json.loads(
+            (job.artifacts / "adapters" / adapter / "adapter_config.json").read_text()
+        )
+        assert (saved["r"], saved["lora_alpha"]) == (4, 4)
     with pytest.raises(ConfigError, match="alternatives"):
         method().run(method_job(make_params(method, {"alternatives": 0})))
     with pytest.raises(ConfigError, match="anchor_share"):
         method().run(method_job(make_params(method, {"anchor_share": 1.0})))
+    with pytest.raises(ConfigError, match="rank"):
+        method().run(method_job(make_params(method, {"rank": -1})))
 
 
 def test_a_hidden_value_falls_to_a_strangers_level_and_prefill_stops_leaking(

@@ -35,6 +35,7 @@ bought on the validation slice is in benchmarks/results/README.md ("VERA").
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import zlib
@@ -177,8 +178,11 @@ class Vera(Method):
         # give few anchors (one person: 11 against 64 retain questions), too few to hold
         anchor_share: float = 0.4
         epochs: int = 3  # passes over the forget set (0: unlearn.epochs)
+        # LoRA rank (and alpha) of VERA's two adapters; 0: unlearn.lora_r and lora_alpha. A
+        # higher rank erases deeper (relearning recovers less) and, sculpted at k=1, keeps as much
+        rank: int = 128
         # SMFA's sculpting against a retaining anchor (retain sample + visual anchors); < 0: off
-        k: float = 3.0
+        k: float = 1.0
         sweep: list[float] = field(default_factory=list)  # extra k values, one variant each
 
     def run(self, job: Job) -> MethodOutput:
@@ -189,10 +193,11 @@ class Vera(Method):
             or p.epochs < 0
             or p.anchor_tokens < 1
             or not 0.0 <= p.anchor_share < 1.0
+            or p.rank < 0
         ):
             raise ConfigError(
                 "methods.vera: erase_weight >= 0, alternatives >= 1, epochs >= 0, "
-                f"anchor_tokens >= 1 and 0 <= anchor_share < 1 (got {params_dict(p)})"
+                f"anchor_tokens >= 1, 0 <= anchor_share < 1 and rank >= 0 (got {params_dict(p)})"
             )
         data, c = job.data, job.config
         if len(data.forget_questions) != len(data.forget) or len(data.retain_questions) != len(
@@ -271,8 +276,9 @@ class Vera(Method):
                 loss = loss + weight * F.smooth_l1_loss(gap, torch.zeros_like(gap))
             return loss
 
+        lora = job.lora if not p.rank else dataclasses.replace(job.lora, r=p.rank, alpha=p.rank)
         with lora_session(job.model) as session:
-            peft = attach_lora(job.model, job.lora, "forget", c.seed)
+            peft = attach_lora(job.model, lora, "forget", c.seed)
             session["model"] = peft
             result = job.train(
                 peft, items, "vera: forget adapter", loss_fn=loss_fn, collate=collate
@@ -283,7 +289,7 @@ class Vera(Method):
             deltas = dense_deltas(peft, "forget")
             anchor: Deltas = {}
             if p.k >= 0 or any(k >= 0 for k in p.sweep):
-                session["model"] = attach_lora(session["model"], job.lora, "anchor", c.seed + 1)
+                session["model"] = attach_lora(session["model"], lora, "anchor", c.seed + 1)
                 rows = epochs_of(data.retain + anchors, p.epochs or c.epochs, c.seed + 1)
                 job.train(session["model"], rows, "vera: retaining anchor")
                 anchor = dense_deltas(session["model"], "anchor")
