@@ -20,9 +20,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/smfa demo
 
+# Two worker processes, each test file on one of them (its module fixtures built once).
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 # Tiny Hugging Face families (LLaVA-1.5, Gemma 3, Idefics3) unlearned and evaluated end to end.
 test-families: $(STAMP)
