@@ -6,10 +6,10 @@ wordings and scenes first, and one is marked selected: forgetting first (the var
 validation leak is at most `compare.max_leak`, or the least leaking ones when none is), then the
 best validation score among them. The reported slice (held-out wordings, held-out portraits and
 scenes) never chooses anything.
-Every variant is also evaluated on the reported slice, to draw SMFA's k curve; the attacks
-run on the selected variant only (`compare.attack_variants=all`: on every variant), which the
-method's job chooses itself from its variants' and vanilla's validation rows (the vanilla's are
-cached, so its own evaluation job reads them back).
+The method's own job makes that choice (vanilla's validation rows are cached, so every job
+shares them) and returns it. Every variant is also evaluated on the reported slice, to draw
+SMFA's k curve; the attacks run on the selected variant only (`compare.attack_variants=all`:
+on every variant).
 """
 
 from __future__ import annotations
@@ -165,9 +165,10 @@ class MethodJob:
                 model_options=cfg.model,
             )
             variants[label] = result
+        selection = self._selection(cfg, world, variants, forget, progress) if several else None
         attacked = list(variants)
-        if several and cfg.compare.attack_variants == "selected":
-            attacked = [self._selected(cfg, world, variants, forget, progress)]
+        if selection is not None and cfg.compare.attack_variants == "selected":
+            attacked = [selection["variant"]]
         for label, result in variants.items():
             result["attacks"] = []
             if label in attacked:
@@ -186,17 +187,18 @@ class MethodJob:
             "variants": variants,
             "seconds": time.time() - started,
             "run_dir": str(run_dir),
+            "selection": selection,
         }
 
-    def _selected(
+    def _selection(
         self,
         cfg: RunConfig,
         world: World,
         variants: dict[str, Any],
         forget: tuple[str, ...],
         progress: ProgressFn,
-    ) -> str:
-        """The variant `select_variants` will mark, from the same validation rows."""
+    ) -> dict[str, Any]:
+        """The variant chosen on validation (`select_variants`) against vanilla's rows."""
 
         def tick(part: str, done: int, total: int) -> None:
             progress(f"eval vanilla · {part}", done, total, None)
@@ -205,12 +207,12 @@ class MethodJob:
         chosen = select_variants(
             {self.method: {"variants": variants}}, vanilla_rows, cfg.compare.max_leak
         )
-        return str(chosen[self.method]["variant"])
+        return chosen[self.method]
 
 
 @dataclass
 class EvalJob:
-    """Evaluate a reference model (vanilla or oracle) on the reported and validation slices."""
+    """Evaluate a reference model (vanilla or oracle) on the reported slice, with attacks."""
 
     name: str
     model_dir: str
@@ -218,7 +220,6 @@ class EvalJob:
     world_dir: str
     out_dir: str
     request: ForgetRequest
-    validation: bool
 
     def execute(self, progress: ProgressFn) -> dict[str, Any]:
         cfg = self.config
@@ -230,10 +231,6 @@ class EvalJob:
 
         forget = tuple(self.request.people)
         out: dict[str, Any] = {}
-        if self.validation:
-            out["validation_rows"] = validation_rows(
-                self.name, Path(self.model_dir), world, cfg, forget, tick
-            )
         out["rows"] = evaluate_model(
             self.name,
             Path(self.model_dir),
@@ -336,18 +333,12 @@ def _run_compare(
         MethodJob(m, config, str(world_dir), str(vanilla), str(out_dir), request)
         for m in config.compare.methods
     ]
-    jobs.append(
-        EvalJob("vanilla", str(vanilla), config, str(world_dir), str(out_dir), request, True)
-    )
+    jobs.append(EvalJob("vanilla", str(vanilla), config, str(world_dir), str(out_dir), request))
     if oracle is not None:
-        jobs.append(
-            EvalJob("oracle", str(oracle), config, str(world_dir), str(out_dir), request, False)
-        )
+        jobs.append(EvalJob("oracle", str(oracle), config, str(world_dir), str(out_dir), request))
     results = run_jobs(jobs, workers=config.compare.workers)
     methods = {m: results[m] for m in config.compare.methods}
-    selection = select_variants(
-        methods, results["vanilla"]["validation_rows"], config.compare.max_leak
-    )
+    selection = {m: r["selection"] for m, r in methods.items() if r["selection"] is not None}
     models: dict[str, dict[str, Any]] = {
         "vanilla": {"role": "vanilla", "path": str(vanilla)},
     }
