@@ -214,12 +214,25 @@ def test_world_train_eval_end_to_end(tmp_path: Path) -> None:
         set(leaks) == {"k=3", "k=0"}
         and "at most 2%" in data["compare"]["selection"]["smfa"]["criterion"]
     )
-    assert {r["phrasing"] for r in data["rows"]} == {"heldout"}  # the reported slice only
-    # The attacks ran on the selected variant only (compare.attack_variants=selected).
+    # The selected variant alone was evaluated on the reported slice and attacked
+    # (compare.report_variants=selected); every variant and vanilla keep their validation rows.
     chosen = "smfa-" + data["compare"]["selection"]["smfa"]["variant"].replace("=", "")
-    assert {row["model"] for row in data["attacks"]} == {"vanilla", chosen}
     unchosen = ({"smfa-k3", "smfa-k0"} - {chosen}).pop()
-    assert f"Not attacked: {unchosen}" in (report / "report.md").read_text()
+    phrasings = {
+        m: {r["phrasing"] for r in data["rows"] if r["model"] == m} for m in data["models"]
+    }
+    assert phrasings == {
+        "vanilla": {"heldout", "validation"},
+        chosen: {"heldout", "validation"},
+        unchosen: {"validation"},
+    }
+    assert data["models"][chosen]["reported"] and not data["models"][unchosen]["reported"]
+    assert {row["model"] for row in data["attacks"]} == {"vanilla", chosen}
+    assert not (report / f"generations-{unchosen}.jsonl").exists()
+    text = (report / "report.md").read_text()
+    assert f"Scored on the validation slice only: {unchosen}" in text
+    assert f"| {unchosen} |" not in text.split("## Hyper-parameter selection")[0]
+    assert (report / "report-k_curve.png").is_file()  # drawn from the validation rows
     html = (report / "report.html").read_text()
     assert "data:image/png;base64," in html and "smfa" in html
     assert (report / "report.md").is_file()

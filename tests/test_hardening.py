@@ -376,7 +376,7 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
         ("unlearn.epochs=0", "unlearn.epochs must be at least 1, got 0"),
         ("eval.max_new_tokens=-5", "eval.max_new_tokens must be at least 1, got -5"),
         ("compare.workers=0", "compare.workers must be at least 1, got 0"),
-        ("compare.attack_variants=some", "compare.attack_variants must be one of selected, all"),
+        ("compare.report_variants=some", "compare.report_variants must be one of selected, all"),
         ("forget_ratio=0", "forget_ratio must be between 1 and 99, got 0"),
         ("world.people=1", "world.people must be at least 2, got 1"),
         ("methods.smfaa.k=3", "methods.smfaa: unknown method 'smfaa' (did you mean 'smfa'?)"),

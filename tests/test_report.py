@@ -232,7 +232,7 @@ def test_markdown_numbers_targets_and_escaping() -> None:
     assert "| Retain memory | ×0.964 vanilla | ≥ ×0.95 vanilla | ✓ |" in text
     assert "✗" not in text
     assert "Ada Moss (p003)" in text and "Retain budget: 64" in text
-    assert "| smfa | k=3 | lowest validation leak |" in text
+    assert "| smfa | k=3 | — | — | ✓ |" in text and "Criterion: lowest validation leak." in text
     assert "A \\| B's salary" in text and "<script>" not in text
     assert "| smfa-k3 | 12.5 s |" in text and "| idk | 3.0 s |" in text
     assert "![tradeoff](t.png)" in text and "k_curve" not in text
@@ -250,7 +250,7 @@ def test_renders_without_compare() -> None:
     del data["compare"]
     text = render_markdown(data, {})
     assert "What was forgotten" not in text and "Before and after" not in text
-    assert "| smfa | k=3 | — |" in text  # selection from the models' own flags
+    assert "| smfa | k=3 | — | — | ✓ |" in text  # selection from the models' own flags
     assert "| smfa-k3 | 99.0 s |" in text  # timing from models[...]["seconds"]
     assert "<html" in render_html(data, {})
 

@@ -132,11 +132,10 @@ def test_variant_choice_puts_forgetting_first() -> None:
     assert worst_leak({"forget_leak_image": 0.125, "forget_leak_text": None}) == 0.125
 
 
-def test_reference_models_are_also_asked_the_training_wordings() -> None:
+def test_every_model_of_a_comparison_is_asked_the_reported_slice() -> None:
     from smfa.compare import report_eval, validation_eval
 
     config = RunConfig()
     assert report_eval(config).phrasings == ["heldout"]
-    assert report_eval(config, reference=True).phrasings == ["heldout", "train"]
     assert not report_eval(config).train_scenes  # held-out scenes only
     assert validation_eval(config).phrasings == ["validation"]

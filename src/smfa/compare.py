@@ -7,9 +7,10 @@ validation leak is at most `compare.max_leak`, or the least leaking ones when no
 best validation score among them. The reported slice (held-out wordings, held-out portraits and
 scenes) never chooses anything.
 The method's own job makes that choice (vanilla's validation rows are cached, so every job
-shares them) and returns it. Every variant is also evaluated on the reported slice, to draw
-SMFA's k curve; the attacks run on the selected variant only (`compare.attack_variants=all`:
-on every variant).
+shares them) and returns it. The selected variant is then evaluated on the reported slice and
+attacked; the others keep their validation rows, which results.json holds beside the reported
+ones (SMFA's k curve is drawn from them). `compare.report_variants=all` reports and attacks
+every variant.
 """
 
 from __future__ import annotations
@@ -39,15 +40,11 @@ from smfa.unlearn import ForgetRequest, resolve_request, run_key, unlearn
 from smfa.workers import run_jobs
 
 
-def report_eval(config: RunConfig, reference: bool = False) -> EvalConfig:
-    """The reported slice: `compare.phrasings` (held-out wordings) and held-out scenes.
-
-    Vanilla and the oracle are also asked `eval.phrasings` (the training wordings too), to show
-    what was memorized; unlearned models are asked the reported wordings only.
+def report_eval(config: RunConfig) -> EvalConfig:
+    """The reported slice: `compare.phrasings` (held-out wordings) and held-out scenes, asked of
+    every model alike (`smfa eval` asks the training wordings too, to show what was memorized).
     """
     phrasings = list(config.compare.phrasings)
-    if reference:
-        phrasings += [p for p in config.eval.phrasings if p not in phrasings]
     return dataclasses.replace(
         config.eval, phrasings=phrasings, train_scenes=REPORTED.trained_scenes
     )
@@ -146,15 +143,26 @@ class MethodJob:
         for label, info in meta["variants"].items():
             model_dir = run_dir / info["model"]
             name = self.method if not several else f"{self.method}-{label.replace('=', '')}"
-            tick = ticker(name)
-            result: dict[str, Any] = {"name": name, "dir": str(model_dir), "params": info["params"]}
+            variants[label] = {"name": name, "dir": str(model_dir), "params": info["params"]}
             if several:
-                result["validation_rows"] = validation_rows(
-                    name, model_dir, world, cfg, forget, tick
+                variants[label]["validation_rows"] = validation_rows(
+                    name, model_dir, world, cfg, forget, ticker(name)
                 )
+        selection, vanilla_rows = None, []
+        if several:
+            selection, vanilla_rows = self._selection(cfg, world, variants, forget, progress)
+        reported = list(variants)
+        if selection is not None and cfg.compare.report_variants == "selected":
+            reported = [selection["variant"]]
+        for label, result in variants.items():
+            result["reported"] = label in reported
+            result["rows"], result["attacks"] = [], []
+            if label not in reported:  # scored on the validation slice only
+                continue
+            tick = ticker(result["name"])
             result["rows"] = evaluate_model(
-                name,
-                model_dir,
+                result["name"],
+                Path(result["dir"]),
                 world,
                 cfg.forget_ratio,
                 report_eval(cfg),
@@ -164,30 +172,23 @@ class MethodJob:
                 forget_people=forget,
                 model_options=cfg.model,
             )
-            variants[label] = result
-        selection = self._selection(cfg, world, variants, forget, progress) if several else None
-        attacked = list(variants)
-        if selection is not None and cfg.compare.attack_variants == "selected":
-            attacked = [selection["variant"]]
-        for label, result in variants.items():
-            result["attacks"] = []
-            if label in attacked:
-                result["attacks"] = run_attacks(
-                    result["name"],
-                    Path(result["dir"]),
-                    world,
-                    forget,
-                    report_eval(cfg),
-                    Path(cfg.workdir),
-                    cfg.model,
-                    ticker(result["name"]),
-                )
+            result["attacks"] = run_attacks(
+                result["name"],
+                Path(result["dir"]),
+                world,
+                forget,
+                report_eval(cfg),
+                Path(cfg.workdir),
+                cfg.model,
+                tick,
+            )
         return {
             "run": meta,
             "variants": variants,
             "seconds": time.time() - started,
             "run_dir": str(run_dir),
             "selection": selection,
+            "vanilla_validation_rows": vanilla_rows,
         }
 
     def _selection(
@@ -197,8 +198,8 @@ class MethodJob:
         variants: dict[str, Any],
         forget: tuple[str, ...],
         progress: ProgressFn,
-    ) -> dict[str, Any]:
-        """The variant chosen on validation (`select_variants`) against vanilla's rows."""
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The variant chosen on validation (`select_variants`), and vanilla's rows it read."""
 
         def tick(part: str, done: int, total: int) -> None:
             progress(f"eval vanilla · {part}", done, total, None)
@@ -207,7 +208,7 @@ class MethodJob:
         chosen = select_variants(
             {self.method: {"variants": variants}}, vanilla_rows, cfg.compare.max_leak
         )
-        return chosen[self.method]
+        return chosen[self.method], vanilla_rows
 
 
 @dataclass
@@ -236,7 +237,7 @@ class EvalJob:
             Path(self.model_dir),
             world,
             cfg.forget_ratio,
-            report_eval(cfg, reference=True),
+            report_eval(cfg),
             Path(cfg.workdir),
             Path(self.out_dir),
             tick=tick,
@@ -248,7 +249,7 @@ class EvalJob:
             Path(self.model_dir),
             world,
             forget,
-            report_eval(cfg, reference=True),
+            report_eval(cfg),
             Path(cfg.workdir),
             cfg.model,
             tick,
@@ -348,6 +349,10 @@ def _run_compare(
         models["oracle"] = {"role": "oracle", "path": str(oracle)}
         rows += results["oracle"]["rows"]
         attacks += results["oracle"]["attacks"]
+    validation = next(
+        (r["vanilla_validation_rows"] for r in methods.values() if r["selection"]), []
+    )
+    rows += validation  # vanilla on the validation slice, beside its variants' rows there
     timings: dict[str, float] = {}
     for method, result in methods.items():
         chosen = selection.get(method, {}).get("variant")
@@ -359,12 +364,13 @@ def _run_compare(
                 "params": variant["params"],
                 "variant": label if len(result["variants"]) > 1 else "",
                 "selected": chosen is None or label == chosen,
+                "reported": variant["reported"],
                 "path": variant["dir"],
                 "seconds": result["run"]["timings"]["total"],
                 "timings": result["run"]["timings"],
                 "stats": result["run"]["stats"],
             }
-            rows += variant["rows"]
+            rows += variant["rows"] + variant.get("validation_rows", [])
             attacks += variant["attacks"]
     shown = [name for name, info in models.items() if info.get("selected", True)]
     generations = _read_generations(out_dir, shown)

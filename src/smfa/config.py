@@ -162,9 +162,10 @@ class CompareConfig:
     max_leak: float = 0.02
     phrasings: list[str] = field(default_factory=lambda: ["heldout"])  # the reported wordings
     workers: int = 2  # methods trained and evaluated in parallel worker processes
-    # Which variants of a method with several (SMFA's k sweep) the attacks of `eval.attacks`
-    # run on: "selected" (the one the validation slice chooses) or "all".
-    attack_variants: str = "selected"
+    # Which variants of a method with several (SMFA's k sweep) are evaluated on the reported
+    # slice and attacked (`eval.attacks`): "selected" (the one the validation slice chooses;
+    # the others keep their validation rows only) or "all".
+    report_variants: str = "selected"
 
 
 @dataclass
@@ -354,7 +355,7 @@ BOUNDS: dict[str, tuple[float, float | None, bool]] = {
 }
 
 
-ATTACK_VARIANTS = ("selected", "all")  # compare.attack_variants
+REPORT_VARIANTS = ("selected", "all")  # compare.report_variants
 
 
 def check_values(config: RunConfig) -> RunConfig:
@@ -370,10 +371,10 @@ def check_values(config: RunConfig) -> RunConfig:
             else:
                 wanted = f"at least {low:g}" if low_allowed else f"above {low:g}"
             raise ConfigError(f"{key} must be {wanted}, got {value!r}")
-    if config.compare.attack_variants not in ATTACK_VARIANTS:
+    if config.compare.report_variants not in REPORT_VARIANTS:
         raise ConfigError(
-            f"compare.attack_variants must be one of {', '.join(ATTACK_VARIANTS)}, "
-            f"got {config.compare.attack_variants!r}"
+            f"compare.report_variants must be one of {', '.join(REPORT_VARIANTS)}, "
+            f"got {config.compare.report_variants!r}"
         )
     for k in config.compare.smfa_k:
         if k < 0:

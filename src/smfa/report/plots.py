@@ -16,7 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from smfa.protocol.attack_rows import matrix
-from smfa.protocol.questions import REPORTED, Slice
+from smfa.protocol.questions import REPORTED, VALIDATION, Slice
 from smfa.report.summary import (
     Figures,
     headline,
@@ -165,12 +165,19 @@ def _k_values(models: dict[str, dict[str, Any]]) -> dict[str, float]:
 
 
 def k_curve_plot(data: dict[str, Any], part: Slice = REPORTED) -> bytes | None:
-    """SMFA's figures against its k (None with fewer than two distinct k values)."""
+    """SMFA's figures against its k (None with fewer than two distinct k values), on `part`,
+    or on the validation slice when not every k was reported (`compare.report_variants`)."""
     models = data.get("models", {})
     ks = _k_values(models)
     if len(set(ks.values())) < 2:
         return None
     head = headline(data, part)
+    if not set(ks) <= set(head):
+        part = VALIDATION
+        head = headline(data, part)
+        ks = {m: k for m, k in ks.items() if m in head}
+        if len(set(ks.values())) < 2:
+            return None
     kept = ratios(head, vanilla_name(models))
     names = sorted(ks, key=lambda m: (ks[m], m))
     fig = Figure(figsize=(6.4, 4.2))
@@ -194,7 +201,7 @@ def k_curve_plot(data: dict[str, Any], part: Slice = REPORTED) -> bytes | None:
     ax.set_xticks(values, [f"{k:g}" for k in values])
     ax.set_xlabel("k (SMFA hyper-parameter)")
     ax.set_ylabel("rate or ratio of vanilla")
-    ax.set_title("SMFA: effect of k")
+    ax.set_title(f"SMFA: effect of k ({part.name} slice)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()

@@ -20,7 +20,8 @@ from smfa.report import summary as S
 CAPTIONS = {
     "tradeoff": "Forget leak against image understanding kept, one point per model "
     "(unselected variants faint).",
-    "k_curve": "SMFA for each k it was run with; the dashed line marks the selected k.",
+    "k_curve": "SMFA for each k it was run with, on the slice its title names (the validation "
+    "slice when only the selected k was reported); the dashed line marks the selected k.",
     "kind_bars": "Each model's forget leaks and what it kept, side by side.",
     "attack_heatmap": "Forget leak (left, lower is better) and retain recall (right) of each "
     "model under each attack.",
@@ -142,19 +143,42 @@ def _targets(model: str, figures: S.Figures, kept: S.Figures) -> Section:
 
 
 def _selection(data: dict[str, Any], compare: dict[str, Any]) -> Section | None:
+    """Each variant's validation figures and the one chosen, per method run with several."""
     chosen = compare.get("selection") or {}
-    rows = [
-        [method, str(pick.get("variant") or "—"), str(pick.get("criterion") or "—")]
-        for method, pick in chosen.items()
-    ]
+    models = data.get("models", {})
+    names = {(str(i.get("method")), str(i.get("variant"))): n for n, i in models.items()}
+    rows = []
+    for method, pick in chosen.items():
+        scores = pick.get("scores") or {str(pick.get("variant") or "—"): None}
+        for label, score in scores.items():
+            leak = (pick.get("leaks") or {}).get(label)
+            shown = "—" if score is None else f"{score:.3f}"
+            rows.append(
+                [method, label, pct(leak), shown, "✓" if label == pick.get("variant") else ""]
+            )
     if not rows:  # fall back on the models' own `selected` flags
         rows = [
-            [str(info.get("method", name)), str(info.get("variant") or name), "—"]
-            for name, info in data.get("models", {}).items()
+            [str(info.get("method", name)), str(info.get("variant") or name), "—", "—", "✓"]
+            for name, info in models.items()
             if info.get("selected")
         ]
-    note = "The variant of each method chosen on the validation slice (not on reported data)."
-    return Section("Hyper-parameter selection", [note], ["Method", "Chosen", "Criterion"], rows)
+    notes = ["The variant of each method chosen on the validation slice (not on reported data)."]
+    criteria = sorted({str(p["criterion"]) for p in chosen.values() if p.get("criterion")})
+    notes += [f"Criterion: {c}." for c in criteria]
+    unreported = [
+        names.get((m, label), f"{m} {label}")
+        for m, pick in chosen.items()
+        for label in pick.get("scores") or {}
+        if not models.get(names.get((m, label), ""), {}).get("reported", True)
+    ]
+    if unreported:
+        notes.append(
+            f"Scored on the validation slice only: {', '.join(unreported)} (variants not "
+            "selected; `compare.report_variants=all` also evaluates and attacks them on the "
+            "reported slice)."
+        )
+    header = ["Method", "Variant", "Validation leak (worst)", "Validation score", "Chosen"]
+    return Section("Hyper-parameter selection", notes, header, rows, numeric_from=2)
 
 
 def _examples(order: list[str], compare: dict[str, Any]) -> Section | None:
@@ -231,13 +255,12 @@ def _attacks(data: dict[str, Any], names: list[str], plot_names: set[str]) -> Se
     unattacked = [
         name
         for name, info in data.get("models", {}).items()
-        if not info.get("selected", True) and A.worst_attack(data, name) is None
+        if info.get("reported", True)
+        and not info.get("selected", True)
+        and A.worst_attack(data, name) is None
     ]
     if unattacked:
-        paragraphs.append(
-            f"Not attacked: {', '.join(unattacked)} (variants not selected; "
-            "`compare.attack_variants=all` attacks every variant)."
-        )
+        paragraphs.append(f"Not attacked: {', '.join(unattacked)} (variants not selected).")
     plots = [(n, CAPTIONS[n]) for n in ("attack_heatmap",) if n in plot_names]
     return Section("Attacks", paragraphs, ["Attack", *names], rows, plots, numeric_from=1)
 

@@ -57,8 +57,16 @@ def report_slice(data: dict[str, Any]) -> Slice:
 
 
 def headline(data: dict[str, Any], part: Slice = REPORTED) -> dict[str, Figures]:
-    """Per model (vanilla, oracle, then the rest), every figure of `FIGURES` on `part`."""
-    return figures_of(data, ordered_models(data), part)
+    """Per model (vanilla, oracle, then the rest), every figure of `FIGURES` on `part`; a model
+    that `smfa compare` did not report (`reported: false`, scored on the validation slice only)
+    is left out where it has no figure."""
+    models = data.get("models", {})
+    head = figures_of(data, ordered_models(data), part)
+    return {
+        m: f
+        for m, f in head.items()
+        if models.get(m, {}).get("reported", True) or any(v is not None for v in f.values())
+    }
 
 
 def ratio(value: float | None, reference: float | None) -> float | None:

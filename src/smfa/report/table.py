@@ -72,8 +72,10 @@ def headline_table(data: dict[str, Any]) -> Table:
 
 
 def detail_table(data: dict[str, Any]) -> Table:
-    """What was memorized, per wording and view: one row per slice, one column per model."""
-    models = S.ordered_models(data)
+    """What was memorized, per wording and view: one row per slice, one column per model (not
+    the variants `smfa compare` scored on the validation slice only)."""
+    info = data.get("models", {})
+    models = [m for m in S.ordered_models(data) if info.get(m, {}).get("reported", True)]
     table = Table(title=f"memorization by wording (forget ratio {data.get('forget_ratio')}%)")
     table.add_column("slice")
     table.add_column("metric")
