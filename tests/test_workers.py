@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,6 +41,43 @@ class Dies:
 
     def execute(self, progress: Any) -> None:
         os._exit(3)
+
+
+@dataclass
+class Stamp:
+    """Sleeps, then leaves a file; reports whether the files of `needs` were there at start."""
+
+    name: str
+    folder: str
+    seconds: float = 0.0
+    after: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()
+
+    def execute(self, progress: Any) -> dict[str, Any]:
+        started = time.time()
+        seen = all(os.path.exists(os.path.join(self.folder, n)) for n in self.needs)
+        time.sleep(self.seconds)
+        open(os.path.join(self.folder, self.name), "w").close()
+        return {"seen": seen, "started": started, "ended": time.time()}
+
+
+def test_a_job_starts_after_the_jobs_it_waits_on_and_others_go_on(tmp_path: Path) -> None:
+    folder = str(tmp_path)
+    jobs = [
+        Stamp("train", folder, seconds=2.0),
+        Stamp("method", folder, after=("train",), needs=("train",)),
+        Stamp("other", folder),
+    ]
+    results = run_jobs(jobs, workers=2)
+    assert results["method"]["seen"]  # never handed out before "train" was done
+    assert results["method"]["started"] >= results["train"]["ended"]
+    # "other" did not wait behind the waiting job: it ran while "train" still did.
+    assert results["other"]["started"] < results["train"]["ended"]
+
+
+def test_a_job_may_only_wait_on_earlier_jobs(tmp_path: Path) -> None:
+    with pytest.raises(SmfaError, match=r"job first waits on \['later'\], not earlier jobs"):
+        run_jobs([Stamp("first", str(tmp_path), after=("later",)), Stamp("later", str(tmp_path))])
 
 
 def test_every_job_runs_once_in_at_most_workers_processes() -> None:

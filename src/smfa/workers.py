@@ -1,9 +1,11 @@
 """Long jobs in a few persistent worker processes, with one live progress bar per job.
 
-A job is any picklable object with a `name` and `execute(progress) -> result`. Jobs are handed
-out in the order given (put the long ones first) to `workers` processes that each live for the
-whole run, so the price of starting Python and importing torch and transformers (several
-seconds of CPU each time) is paid once per worker, not once per job. Every job seeds its own
+A job is any picklable object with a `name` and `execute(progress) -> result`, and optionally
+`after`: the names of earlier jobs it needs finished. Jobs are handed out in the order given
+(put the long ones first), each as soon as a worker is free and its `after` jobs are done, to
+`workers` processes that each live for the whole run, so the price of starting Python and
+importing torch and transformers (several seconds of CPU each time) is paid once per worker,
+not once per job. Every job seeds its own
 randomness, so the process a job lands in does not change its result.
 """
 
@@ -60,6 +62,10 @@ def _stop(processes: list[Any], finished: bool) -> None:
             process.terminate()
 
 
+def _after(job: Any) -> tuple[str, ...]:
+    return tuple(getattr(job, "after", ()) or ())
+
+
 def run_jobs(jobs: list[Any], workers: int = 2) -> dict[str, Any]:
     """Run `jobs` in up to `workers` processes; returns each job's result by name.
 
@@ -68,15 +74,34 @@ def run_jobs(jobs: list[Any], workers: int = 2) -> dict[str, Any]:
     names = [job.name for job in jobs]
     if len(set(names)) != len(names):
         raise SmfaError(f"job names must be unique, got {names}")
+    for i, job in enumerate(jobs):
+        unknown = set(_after(job)) - set(names[:i])
+        if unknown:
+            raise SmfaError(f"job {job.name} waits on {sorted(unknown)}, not earlier jobs")
     if not jobs:
         return {}
     context = mp.get_context("spawn")
     tasks, messages = context.Queue(), context.Queue()
     count = max(1, min(workers, len(jobs)))
-    for job in jobs:
-        tasks.put(job)
-    for _ in range(count):
-        tasks.put(None)
+    waiting = list(jobs)
+    free = count
+
+    def dispatch(done: set[str]) -> None:
+        """Hand free workers the first jobs whose `after` jobs are done; after the last job,
+        one stop sign per worker."""
+        nonlocal free
+        while free > 0 and waiting:
+            ready = next((j for j in waiting if set(_after(j)) <= done), None)
+            if ready is None:
+                return
+            waiting.remove(ready)
+            tasks.put(ready)
+            free -= 1
+            if not waiting:
+                for _ in range(count):
+                    tasks.put(None)
+
+    dispatch(set())
     processes = [
         context.Process(target=_serve, args=(tasks, messages), daemon=True) for _ in range(count)
     ]
@@ -119,6 +144,8 @@ def run_jobs(jobs: list[Any], workers: int = 2) -> dict[str, Any]:
                 elif kind == "done":
                     results[name] = message[2]
                     bar.update(tasks_shown[name], description=f"{name} done", note="")
+                    free += 1
+                    dispatch(set(results))
                 else:
                     raise SmfaError(f"{name}: {message[2]}")
         finished = True
