@@ -345,3 +345,26 @@ def test_a_misspelt_attack_fails_before_any_model_work(
         "--out", tmp_path / "o", "--set", "eval.attacks=prefill,relern", check=False,
     )  # fmt: skip
     assert_one_line_error(result, "unknown attack 'relern'", "did you mean 'relearn'")
+
+
+def test_demo_trains_both_references_and_compares_in_one_pool(tmp_path: Path) -> None:
+    work = tmp_path / "runs"
+    ran = smfa(
+        "demo", *WORLD, *QUICK, "--set", f"workdir={work}", "--set", "compare.methods=smfa",
+        "--set", "compare.smfa_k=0,3", "--set", "unlearn.epochs=1",
+        "--set", "unlearn.retain_budget=6", "--set", "eval.max_new_tokens=8",
+    )  # fmt: skip
+    assert "done in" in ran.stdout and "SMFA's k chosen on the validation slice" in ran.stdout
+    data = json.loads((work / "demo" / "results.json").read_text())
+    roles = {name: info.get("role") for name, info in data["models"].items()}
+    assert roles == {
+        "vanilla": "vanilla",
+        "oracle": "oracle",
+        "smfa-k0": "method",
+        "smfa-k3": "method",
+    }
+    trained = {p.name.split("-")[0] for p in (work / "models").iterdir()}
+    assert trained == {"base", "vanilla", "oracle"}
+    assert data["models"]["vanilla"]["path"] == str(next((work / "models").glob("vanilla-*")))
+    assert {r["model"] for r in data["attacks"]} >= {"vanilla", "oracle"}
+    assert (work / "demo" / "report.md").is_file()

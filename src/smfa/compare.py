@@ -101,6 +101,7 @@ class MethodJob:
     vanilla: str
     out_dir: str
     request: ForgetRequest
+    after: tuple[str, ...] = ()  # the job training the vanilla model, when in the same pool
 
     @property
     def name(self) -> str:
@@ -221,6 +222,7 @@ class EvalJob:
     world_dir: str
     out_dir: str
     request: ForgetRequest
+    after: tuple[str, ...] = ()  # the job training this model, when in the same pool
 
     def execute(self, progress: ProgressFn) -> dict[str, Any]:
         cfg = self.config
@@ -297,10 +299,16 @@ def run_compare(
     oracle: Path | None,
     out_dir: Path,
     request: ForgetRequest | None = None,
+    trainers: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run every method of `config.compare.methods`, evaluate, select, write results.json."""
+    """Run every method of `config.compare.methods`, evaluate, select, write results.json.
+
+    `trainers` (role -> job, the demo's `ReferenceJob`s) train `vanilla` / `oracle` into those
+    paths in the same worker pool: each job that needs one waits for its trainer only, so the
+    methods start as soon as vanilla is trained, while the oracle may still train.
+    """
     with out_lock(Path(out_dir)):
-        return _run_compare(config, world_dir, vanilla, oracle, out_dir, request)
+        return _run_compare(config, world_dir, vanilla, oracle, out_dir, request, trainers or {})
 
 
 def _run_compare(
@@ -310,8 +318,11 @@ def _run_compare(
     oracle: Path | None,
     out_dir: Path,
     request: ForgetRequest | None = None,
+    trainers: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     started = time.time()
+    trainers = trainers or {}
+    waits = {role: (job.name,) for role, job in trainers.items()}
     if not 0.0 <= config.compare.max_leak <= 1.0:
         raise ConfigError(
             f"compare.max_leak must be a share between 0 and 1, got {config.compare.max_leak}"
@@ -328,16 +339,26 @@ def _run_compare(
     for method in config.compare.methods:  # fail on a typo before any work starts
         make_params(get_method(method), method_config(config, method).methods.get(method))
     out_dir = Path(out_dir)
-    # Long jobs first, the two short reference evaluations last, so that no worker sits idle
-    # at the end while another finishes a long method (the methods train; these only score).
-    jobs: list[Any] = [
-        MethodJob(m, config, str(world_dir), str(vanilla), str(out_dir), request)
+    # The reference models' training (the demo's) first, then the long jobs, the two short
+    # reference evaluations last, so that no worker sits idle at the end while another finishes
+    # a long method (the methods train; these only score).
+    on_vanilla, on_oracle = waits.get("vanilla", ()), waits.get("oracle", ())
+    where = (str(world_dir), str(out_dir), request)
+    jobs: list[Any] = list(trainers.values())
+    jobs += [
+        MethodJob(m, config, str(world_dir), str(vanilla), str(out_dir), request, on_vanilla)
         for m in config.compare.methods
     ]
-    jobs.append(EvalJob("vanilla", str(vanilla), config, str(world_dir), str(out_dir), request))
+    jobs.append(EvalJob("vanilla", str(vanilla), config, *where, after=on_vanilla))
     if oracle is not None:
-        jobs.append(EvalJob("oracle", str(oracle), config, str(world_dir), str(out_dir), request))
+        jobs.append(EvalJob("oracle", str(oracle), config, *where, after=on_oracle))
     results = run_jobs(jobs, workers=config.compare.workers)
+    for role, path in (("vanilla", vanilla), ("oracle", oracle)):
+        if role in trainers and results[trainers[role].name]["model_dir"] != str(path):
+            raise SmfaError(
+                f"the {role} model was trained into {results[trainers[role].name]['model_dir']}, "
+                f"not {path}"
+            )
     methods = {m: results[m] for m in config.compare.methods}
     selection = {m: r["selection"] for m, r in methods.items() if r["selection"] is not None}
     models: dict[str, dict[str, Any]] = {

@@ -18,9 +18,9 @@ from smfa.compare import run_compare
 from smfa.config import RunConfig
 from smfa.pipeline import ReferenceJob, ensure_base, ensure_world
 from smfa.protocol.figures import FIGURES
+from smfa.reference import reference_dir
 from smfa.report.summary import headline, ordered_models, ratios, visible_models
 from smfa.report.write import write_report
-from smfa.workers import run_jobs
 
 
 def _summary_table(data: dict, console: Console) -> None:  # type: ignore[type-arg]
@@ -66,23 +66,20 @@ def run_demo(config: RunConfig) -> Path:
         + ", ".join(f"{p.name} ({p.id})" for p in forget)
     )
     ensure_base(world, config)
-    jobs = [
-        ReferenceJob(role, config, str(world_dir), str(out_dir), evaluate=False)
+    # Both reference models train side by side in the comparison's worker pool; a method starts
+    # as soon as vanilla is trained, the oracle's evaluation as soon as the oracle is.
+    trainers = {role: ReferenceJob(role, config, str(world_dir)) for role in ("vanilla", "oracle")}
+    vanilla, oracle = (
+        reference_dir(workdir, world, role, config.forget_ratio, config.model, config.train)
         for role in ("vanilla", "oracle")
-    ]
-    references = run_jobs(jobs, workers=2)
+    )
     console.print(
-        f"[bold]unlearning[/bold] with {', '.join(config.compare.methods)} "
-        f"(retain budget {config.unlearn.retain_budget} questions; SMFA k in "
-        f"{', '.join(f'{k:g}' for k in config.compare.smfa_k)}, chosen on validation wordings)"
+        f"[bold]training[/bold] vanilla and oracle, then [bold]unlearning[/bold] with "
+        f"{', '.join(config.compare.methods)} (retain budget {config.unlearn.retain_budget} "
+        f"questions; SMFA k in {', '.join(f'{k:g}' for k in config.compare.smfa_k)}, chosen on "
+        "validation wordings)"
     )
-    data = run_compare(
-        config,
-        world_dir,
-        Path(references["vanilla"]["model_dir"]),
-        Path(references["oracle"]["model_dir"]),
-        out_dir,
-    )
+    data = run_compare(config, world_dir, vanilla, oracle, out_dir, trainers=trainers)
     paths = write_report(data, out_dir)
     _before_after(data, console)
     _summary_table(data, console)

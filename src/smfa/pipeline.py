@@ -163,17 +163,15 @@ ProgressFn = Callable[[str, int, int, "float | None"], None]
 
 @dataclass
 class ReferenceJob:
-    """Train (or reuse) one reference model, then evaluate it."""
+    """Train (or reuse) one reference model (the demo evaluates it through `smfa compare`)."""
 
     role: str
     config: RunConfig
     world_dir: str
-    out_dir: str
-    evaluate: bool = True  # the demo evaluates through `smfa compare` instead
 
     @property
     def name(self) -> str:
-        return self.role
+        return f"train {self.role}"
 
     def execute(self, progress: ProgressFn) -> dict[str, Any]:
         cfg = self.config
@@ -195,22 +193,4 @@ class ReferenceJob:
             show_progress=False,
             on_step=on_step,
         )
-        trained = time.time() - started
-        result = {"model_dir": str(model_dir), "train_seconds": trained}
-        if not self.evaluate:
-            return {**result, "rows": [], "seconds": time.time() - started}
-
-        def tick(label: str, done: int, total: int) -> None:
-            progress(f"eval {self.role} · {label}", done, total, None)
-
-        rows = evaluate_model(
-            self.name,
-            model_dir,
-            world,
-            cfg.forget_ratio,
-            cfg.eval,
-            Path(cfg.workdir),
-            Path(self.out_dir),
-            tick=tick,
-        )
-        return {**result, "rows": rows, "seconds": time.time() - started}
+        return {"model_dir": str(model_dir), "train_seconds": time.time() - started}
