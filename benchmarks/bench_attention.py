@@ -31,7 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 
 from bench_pipeline import demo_vanilla, machine, record
-from smfa.compare import report_eval
+from smfa.compare_jobs import report_eval
 from smfa.config import RunConfig
 from smfa.data.batches import Collator, Encoder
 from smfa.data.format import World, load_world

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import torch
 
 from bench_pipeline import demo_vanilla, machine, record
-from smfa.compare import report_eval
+from smfa.compare_jobs import report_eval
 from smfa.config import RunConfig
 from smfa.eval import harness, probes
 from smfa.models.io import load_model

@@ -133,7 +133,7 @@ def test_variant_choice_puts_forgetting_first() -> None:
 
 
 def test_every_model_of_a_comparison_is_asked_the_reported_slice() -> None:
-    from smfa.compare import report_eval, validation_eval
+    from smfa.compare_jobs import report_eval, validation_eval
 
     config = RunConfig()
     assert report_eval(config).phrasings == ["heldout"]

@@ -1,11 +1,11 @@
 """`smfa compare`: several unlearning methods on one world, one vanilla model, one budget.
 
-Each method runs in a worker process (cached under workdir/unlearned), then is evaluated. A
-method with several variants (SMFA's k sweep) has each variant scored on the validation
-wordings and scenes first, and one is marked selected: forgetting first (the variants whose
-validation leak is at most `compare.max_leak`, or the least leaking ones when none is), then the
-best validation score among them. The reported slice (held-out wordings, held-out portraits and
-scenes) never chooses anything.
+Each method runs in a worker process (`smfa.compare_jobs`; cached under workdir/unlearned),
+then is evaluated. A method with several variants (SMFA's k sweep) has each variant scored on
+the validation wordings and scenes first, and one is marked selected: forgetting first (the
+variants whose validation leak is at most `compare.max_leak`, or the least leaking ones when
+none is), then the best validation score among them. The reported slice (held-out wordings,
+held-out portraits and scenes) never chooses anything.
 The method's own job makes that choice (vanilla's validation rows are cached, so every job
 shares them) and returns it. The selected variant is then evaluated on the reported slice and
 attacked; the others keep their validation rows, which results.json holds beside the reported
@@ -15,248 +15,23 @@ every variant.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from smfa.attacks.runner import check_attacks, run_attacks
-from smfa.config import EvalConfig, RunConfig, to_dict
+from smfa.attacks.runner import check_attacks
+from smfa.compare_jobs import EvalJob, MethodJob, method_config
+from smfa.config import RunConfig, to_dict
 from smfa.data.format import World, load_world
 from smfa.errors import ConfigError, SmfaError
 from smfa.eval.results import RESULTS_SCHEMA, check_results_dir, write_results
 from smfa.io import atomic_write_json, out_lock
 from smfa.methods.base import get_method, make_params
-from smfa.pipeline import ProgressFn, evaluate_model
-from smfa.protocol.questions import REPORTED, VALIDATION, slice_questions
+from smfa.protocol.questions import REPORTED, slice_questions
 from smfa.protocol.vocab import MEMORY_KINDS
-from smfa.selection import select_variants
-from smfa.unlearn import ForgetRequest, resolve_request, run_key, unlearn
+from smfa.unlearn import ForgetRequest, resolve_request
 from smfa.workers import run_jobs
-
-
-def report_eval(config: RunConfig) -> EvalConfig:
-    """The reported slice: `compare.phrasings` (held-out wordings) and held-out scenes, asked of
-    every model alike (`smfa eval` asks the training wordings too, to show what was memorized).
-    """
-    phrasings = list(config.compare.phrasings)
-    return dataclasses.replace(
-        config.eval, phrasings=phrasings, train_scenes=REPORTED.trained_scenes
-    )
-
-
-def validation_eval(config: RunConfig) -> EvalConfig:
-    """The choosing slice (`VALIDATION`): validation wordings and scenes, generated answers."""
-    return dataclasses.replace(
-        config.eval,
-        phrasings=[str(w) for w in VALIDATION.wordings],
-        train_scenes=VALIDATION.trained_scenes,
-        likelihood=VALIDATION.likelihood,
-    )
-
-
-def validation_rows(
-    name: str,
-    model_dir: Path,
-    world: World,
-    config: RunConfig,
-    forget: tuple[str, ...],
-    tick: Callable[[str, int, int], None],
-) -> list[dict[str, Any]]:
-    """A model's rows on the choosing slice (cached: every job asking them shares them)."""
-    return evaluate_model(
-        name,
-        model_dir,
-        world,
-        config.forget_ratio,
-        validation_eval(config),
-        Path(config.workdir),
-        tick=tick,
-        forget_people=forget,
-        model_options=config.model,
-    )
-
-
-def method_config(config: RunConfig, method: str) -> RunConfig:
-    """The run config one method sees: SMFA gets the k sweep of `compare.smfa_k`."""
-    if method != "smfa" or not config.compare.smfa_k:
-        return config
-    methods = {**config.methods}
-    methods["smfa"] = {**methods.get("smfa", {}), "sweep": list(config.compare.smfa_k)}
-    return dataclasses.replace(config, methods=methods)
-
-
-@dataclass
-class MethodJob:
-    """Unlearn with one method (all variants), then evaluate its variants."""
-
-    method: str
-    config: RunConfig
-    world_dir: str
-    vanilla: str
-    out_dir: str
-    request: ForgetRequest
-    after: tuple[str, ...] = ()  # the job training the vanilla model, when in the same pool
-
-    @property
-    def name(self) -> str:
-        return self.method
-
-    def execute(self, progress: ProgressFn) -> dict[str, Any]:
-        cfg = method_config(self.config, self.method)
-        torch.set_num_threads(cfg.unlearn.threads)
-        world = load_world(Path(self.world_dir), verify_hashes=False)
-        params = make_params(get_method(self.method), cfg.methods.get(self.method))
-        key = run_key(Path(self.vanilla), world, self.request, self.method, params, cfg.unlearn)
-        run_dir = Path(cfg.workdir) / "unlearned" / f"{self.method}-{key[:12]}"
-
-        def on_step(stage: str, step: int, total: int, loss: float) -> None:
-            if step % 5 == 0 or step == total:
-                progress(stage, step, total, loss)
-
-        started = time.time()
-        meta = unlearn(
-            world,
-            Path(self.vanilla),
-            self.method,
-            cfg,
-            self.request,
-            run_dir,
-            show_progress=False,
-            on_step=on_step,
-            all_variants=True,
-        )
-        variants: dict[str, Any] = {}
-        several = len(meta["variants"]) > 1
-        forget = tuple(self.request.people)
-
-        def ticker(name: str) -> Callable[[str, int, int], None]:
-            def tick(part: str, done: int, total: int) -> None:
-                progress(f"eval {name} · {part}", done, total, None)
-
-            return tick
-
-        for label, info in meta["variants"].items():
-            model_dir = run_dir / info["model"]
-            name = self.method if not several else f"{self.method}-{label.replace('=', '')}"
-            variants[label] = {"name": name, "dir": str(model_dir), "params": info["params"]}
-            if several:
-                variants[label]["validation_rows"] = validation_rows(
-                    name, model_dir, world, cfg, forget, ticker(name)
-                )
-        selection, vanilla_rows = None, []
-        if several:
-            selection, vanilla_rows = self._selection(cfg, world, variants, forget, progress)
-        reported = list(variants)
-        if selection is not None and cfg.compare.report_variants == "selected":
-            reported = [selection["variant"]]
-        for label, result in variants.items():
-            result["reported"] = label in reported
-            result["rows"], result["attacks"] = [], []
-            if label not in reported:  # scored on the validation slice only
-                continue
-            tick = ticker(result["name"])
-            result["rows"] = evaluate_model(
-                result["name"],
-                Path(result["dir"]),
-                world,
-                cfg.forget_ratio,
-                report_eval(cfg),
-                Path(cfg.workdir),
-                Path(self.out_dir),
-                tick=tick,
-                forget_people=forget,
-                model_options=cfg.model,
-            )
-            result["attacks"] = run_attacks(
-                result["name"],
-                Path(result["dir"]),
-                world,
-                forget,
-                report_eval(cfg),
-                Path(cfg.workdir),
-                cfg.model,
-                tick,
-            )
-        return {
-            "run": meta,
-            "variants": variants,
-            "seconds": time.time() - started,
-            "run_dir": str(run_dir),
-            "selection": selection,
-            "vanilla_validation_rows": vanilla_rows,
-        }
-
-    def _selection(
-        self,
-        cfg: RunConfig,
-        world: World,
-        variants: dict[str, Any],
-        forget: tuple[str, ...],
-        progress: ProgressFn,
-    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """The variant chosen on validation (`select_variants`), and vanilla's rows it read."""
-
-        def tick(part: str, done: int, total: int) -> None:
-            progress(f"eval vanilla · {part}", done, total, None)
-
-        vanilla_rows = validation_rows("vanilla", Path(self.vanilla), world, cfg, forget, tick)
-        chosen = select_variants(
-            {self.method: {"variants": variants}}, vanilla_rows, cfg.compare.max_leak
-        )
-        return chosen[self.method], vanilla_rows
-
-
-@dataclass
-class EvalJob:
-    """Evaluate a reference model (vanilla or oracle) on the reported slice, with attacks."""
-
-    name: str
-    model_dir: str
-    config: RunConfig
-    world_dir: str
-    out_dir: str
-    request: ForgetRequest
-    after: tuple[str, ...] = ()  # the job training this model, when in the same pool
-
-    def execute(self, progress: ProgressFn) -> dict[str, Any]:
-        cfg = self.config
-        torch.set_num_threads(cfg.eval.threads)
-        world = load_world(Path(self.world_dir), verify_hashes=False)
-
-        def tick(part: str, done: int, total: int) -> None:
-            progress(f"eval {self.name} · {part}", done, total, None)
-
-        forget = tuple(self.request.people)
-        out: dict[str, Any] = {}
-        out["rows"] = evaluate_model(
-            self.name,
-            Path(self.model_dir),
-            world,
-            cfg.forget_ratio,
-            report_eval(cfg),
-            Path(cfg.workdir),
-            Path(self.out_dir),
-            tick=tick,
-            forget_people=forget,
-            model_options=cfg.model,
-        )
-        out["attacks"] = run_attacks(
-            self.name,
-            Path(self.model_dir),
-            world,
-            forget,
-            report_eval(cfg),
-            Path(cfg.workdir),
-            cfg.model,
-            tick,
-        )
-        return out
 
 
 def examples(

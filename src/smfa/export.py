@@ -133,7 +133,7 @@ def compare_export(
 
     from peft import PeftModel
 
-    from smfa.compare import report_eval
+    from smfa.compare_jobs import report_eval
     from smfa.data.format import load_world
     from smfa.models.io import save_model
     from smfa.pipeline import evaluate_model
