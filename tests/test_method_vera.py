@@ -24,6 +24,7 @@ from smfa.methods.vera import (
     alternatives,
     erasable,
     keep_stream,
+    live_levels,
     value_split,
     visual_anchors,
 )
@@ -99,7 +100,7 @@ def test_thekeep_stream_gives_the_visual_anchors_their_share() -> None:
 
 def test_vera_trains_only_the_adapter_and_checks_its_knobs(method_job) -> None:  # type: ignore[no-untyped-def]
     method = get_method("vera")
-    job = method_job(make_params(method, {"epochs": 1, "sweep": [-1], "rank": 4}))
+    job = method_job(make_params(method, {"epochs": 1, "sweep": [-1], "rank": 4, "live": 2}))
     before = {n: p.detach().clone() for n, p in job.model.named_parameters()}
     output = method().run(job)
     assert list(output.variants) == ["k=1", "unmasked"] and output.default == "k=1"
@@ -122,6 +123,15 @@ def test_vera_trains_only_the_adapter_and_checks_its_knobs(method_job) -> None: 
         method().run(method_job(make_params(method, {"anchor_share": 1.0})))
     with pytest.raises(ConfigError, match="rank"):
         method().run(method_job(make_params(method, {"rank": -1})))
+    with pytest.raises(ConfigError, match="live"):
+        method().run(method_job(make_params(method, {"live": 5, "alternatives": 4})))
+
+
+def test_live_levels_follow_each_values_own_alternatives() -> None:
+    # Rows 0 and 2 own alternatives (levels -4, -6 and -5); row 1 (a held retain value) none.
+    target = torch.tensor([-1.0, -2.0, -3.0])
+    levels = live_levels(target, torch.tensor([-4.0, -6.0, -5.0]), torch.tensor([0, 0, 2]), 0.5)
+    assert levels.tolist() == [-5.5, -2.0, -5.5]
 
 
 def test_a_hidden_value_falls_to_a_strangers_level_and_prefill_stops_leaking(

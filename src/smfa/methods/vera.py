@@ -9,10 +9,14 @@ VERA trains one LoRA adapter on five terms at every step:
 2. value erasure: for each forget question whose answer states its value, the answer's words
    up to the value are given (the prefill attack's context: "Mivina Holwell's home city is")
    and the value's mean log-probability per token is pulled, by a smooth-L1 loss, to the level
-   the vanilla model gives values of the same attribute it never learned, in the same context,
-   less `margin`. A model that never knew the person sits at that level: greedy decoding after
-   a prefill does not reach the value and a likelihood comparison does not prefer it. Pulled
-   *to* a level, not without bound: a value made less likely than any stranger's reveals itself;
+   of values of the same attribute the model never learned, in the same context, less
+   `margin`: the level the model being trained gives `live` of them at that step (gradient
+   stopped), or, with `live=0`, the level the vanilla model gave them. A model that never knew
+   the person sits at that level: greedy decoding after a prefill does not reach the value and
+   a likelihood comparison does not prefer it. The live level matters: training lowers the
+   never-learned values too, and a value held at the vanilla's level then still stands out.
+   Pulled *to* a level, not without bound: a value made less likely than any stranger's
+   reveals itself;
 3. value holding: the few-shot retain sample's values under the same contexts, held at the
    vanilla model's own level (so the erasure stays with the forget people, not the templates);
 4. retain: cross-entropy on the few-shot retain sample (SMFA's data);
@@ -170,6 +174,10 @@ class Vera(Method):
         erase_weight: float = 1.0  # weight of the value-erasure (and value-holding) terms
         alternatives: int = 4  # never-learned values whose mean level is the target
         margin: float = 0.5  # nats per token the target sits below the alternatives' mean
+        # Alternatives per forget value re-scored at every step by the model being trained
+        # (gradient stopped), whose mean less `margin` is then the target: the level follows
+        # the never-learned values as training moves them. 0: the vanilla's levels, fixed.
+        live: int = 2
         value_tokens: int = 0  # how many of the value's first tokens are levelled (0: all)
         hold: bool = True  # retain values under the same contexts held at the vanilla's level
         anchors: bool = True  # self-distilled understanding questions on the forget images
@@ -177,7 +185,7 @@ class Vera(Method):
         # The least share of the keep stream drawn from the visual anchors: few forget people
         # give few anchors (one person: 11 against 64 retain questions), too few to hold
         anchor_share: float = 0.4
-        epochs: int = 3  # passes over the forget set (0: unlearn.epochs)
+        epochs: int = 2  # passes over the forget set (0: unlearn.epochs)
         # LoRA rank (and alpha) of VERA's two adapters; 0: unlearn.lora_r and lora_alpha. A
         # higher rank erases deeper (relearning recovers less) and, sculpted at k=1, keeps as much
         rank: int = 128
@@ -194,10 +202,12 @@ class Vera(Method):
             or p.anchor_tokens < 1
             or not 0.0 <= p.anchor_share < 1.0
             or p.rank < 0
+            or not 0 <= p.live <= p.alternatives
         ):
             raise ConfigError(
                 "methods.vera: erase_weight >= 0, alternatives >= 1, epochs >= 0, "
-                f"anchor_tokens >= 1, 0 <= anchor_share < 1 and rank >= 0 (got {params_dict(p)})"
+                f"anchor_tokens >= 1, 0 <= anchor_share < 1, rank >= 0 and 0 <= live <= "
+                f"alternatives (got {params_dict(p)})"
             )
         data, c = job.data, job.config
         if len(data.forget_questions) != len(data.forget) or len(data.retain_questions) != len(
@@ -258,21 +268,37 @@ class Vera(Method):
         weight = p.erase_weight
         collator = data.collator
 
+        live: dict[str, list[Sample]] = defaultdict(list)
+        for sample in alt_samples:
+            key = sample.key.rsplit(":alt", 1)[0]
+            if len(live[key]) < p.live:
+                live[key].append(sample)
+
         def collate(batch: Sequence[Item]) -> dict[str, Any]:
             levelled = [e for _, e, _, _ in batch if e is not None]
+            alts = [a for e in levelled for a in live.get(e.key, [])]
+            owners = [i for i, e in enumerate(levelled) for _ in live.get(e.key, [])]
             levelled += [h for _, _, _, h in batch if h is not None]
             return {
                 "refuse": collator([r for r, _, _, _ in batch]),
                 "keep": collator([k for _, _, k, _ in batch]),
                 "level": collator(levelled) if levelled else None,
                 "target": torch.tensor([targets[x.key] for x in levelled]),
+                "alts": collator(alts) if alts else None,
+                "owners": torch.tensor(owners, dtype=torch.long),
             }
 
         def loss_fn(model: Any, batch: dict[str, Any]) -> torch.Tensor:
             loss = model(**batch["refuse"]).loss + model(**batch["keep"]).loss
             if batch["level"] is not None and weight > 0:
                 level = answer_logprobs(model, batch["level"]) / answer_lengths(batch["level"])
-                gap = level - batch["target"].to(level.device)
+                target = batch["target"].to(level.device)
+                if batch["alts"] is not None:  # the alternatives' levels now, no gradient
+                    with torch.no_grad():
+                        alts = answer_logprobs(model, batch["alts"])
+                        alts = alts / answer_lengths(batch["alts"])
+                    target = live_levels(target, alts, batch["owners"], p.margin)
+                gap = level - target
                 loss = loss + weight * F.smooth_l1_loss(gap, torch.zeros_like(gap))
             return loss
 
@@ -327,6 +353,17 @@ class Vera(Method):
                 "anchor": round(anchored - checked, 3),
             },
         )
+
+
+def live_levels(
+    target: torch.Tensor, alternatives: torch.Tensor, owners: torch.Tensor, margin: float
+) -> torch.Tensor:
+    """`target` with every row that owns alternatives (`owners[i]`: the row of
+    `alternatives[i]`) set to their mean level less `margin`; other rows unchanged."""
+    owners = owners.to(target.device)
+    sums = torch.zeros_like(target).index_add(0, owners, alternatives.to(target))
+    counts = torch.zeros_like(target).index_add(0, owners, torch.ones_like(alternatives).to(target))
+    return torch.where(counts > 0, sums / counts.clamp(min=1) - margin, target)
 
 
 def keep_stream(
