@@ -80,12 +80,13 @@ def reported_rows(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """A model's rows on the reported slice (its answers written to `out_dir`) and its attack
     rows (`eval.attacks`), both cached."""
+    asked = report_eval(config)
     rows = evaluate_model(
         name,
         model_dir,
         world,
         config.forget_ratio,
-        report_eval(config),
+        asked,
         Path(config.workdir),
         Path(out_dir),
         tick=tick,
@@ -93,14 +94,7 @@ def reported_rows(
         model_options=config.model,
     )
     attacks = run_attacks(
-        name,
-        model_dir,
-        world,
-        forget,
-        report_eval(config),
-        Path(config.workdir),
-        config.model,
-        tick,
+        name, model_dir, world, forget, asked, Path(config.workdir), config.model, tick
     )
     return rows, attacks
 
@@ -178,14 +172,15 @@ class MethodJob:
         reported = list(variants)
         if selection is not None and cfg.compare.report_variants == "selected":
             reported = [selection["variant"]]
-        for label, result in variants.items():
+        for label, result in variants.items():  # the others: the validation slice only
             result["reported"] = label in reported
-            result["rows"], result["attacks"] = [], []
-            if label not in reported:  # scored on the validation slice only
-                continue
-            result["rows"], result["attacks"] = reported_rows(
-                result["name"], Path(result["dir"]), world, cfg, forget, self.out_dir,
-                ticker(result["name"]),
+            result["rows"], result["attacks"] = (
+                reported_rows(
+                    result["name"], Path(result["dir"]), world, cfg, forget, self.out_dir,
+                    ticker(result["name"]),
+                )
+                if result["reported"]
+                else ([], [])
             )  # fmt: skip
         return {
             "run": meta,

@@ -225,21 +225,17 @@ class Vera(Method):
         # Forget values: the target is the never-learned alternatives' mean level, less a margin.
         erase: dict[str, Sample] = {}
         n = p.value_tokens
-        alt_samples: list[Sample] = []
+        alts: dict[str, list[Sample]] = {}  # forget sample key -> its never-learned values
         for q, s in pairs:
             options = alternatives(q, p.alternatives, c.seed, others) if erasable(q) else []
             if options:
                 erase[s.key] = erase_sample(encoder, q, s, q.value, s.key, n)
-                alt_samples += [
+                alts[s.key] = [
                     erase_sample(encoder, q, s, o, f"{s.key}:alt{i}", n)
                     for i, o in enumerate(options)
                 ]
-        scores: dict[str, list[float]] = defaultdict(list)
-        for sample, score in zip(
-            alt_samples, mean_logprobs(job.model, plain, alt_samples, 32), strict=True
-        ):
-            scores[sample.key.rsplit(":alt", 1)[0]].append(score)
-        targets = {key: sum(v) / len(v) - p.margin for key, v in scores.items()}
+        levels = iter(mean_logprobs(job.model, plain, [a for v in alts.values() for a in v], 32))
+        targets = {key: sum(next(levels) for _ in v) / len(v) - p.margin for key, v in alts.items()}
         true_level = mean_logprobs(job.model, plain, list(erase.values()), 32)
         # Retain values under the same contexts: held where the vanilla model puts them.
         hold = [
@@ -268,15 +264,11 @@ class Vera(Method):
         weight = p.erase_weight
         collator = data.collator
 
-        live: dict[str, list[Sample]] = defaultdict(list)
-        for sample in alt_samples:
-            key = sample.key.rsplit(":alt", 1)[0]
-            if len(live[key]) < p.live:
-                live[key].append(sample)
+        live = {key: v[: p.live] for key, v in alts.items() if p.live}
 
         def collate(batch: Sequence[Item]) -> dict[str, Any]:
             levelled = [e for _, e, _, _ in batch if e is not None]
-            alts = [a for e in levelled for a in live.get(e.key, [])]
+            scored = [a for e in levelled for a in live.get(e.key, [])]
             owners = [i for i, e in enumerate(levelled) for _ in live.get(e.key, [])]
             levelled += [h for _, _, _, h in batch if h is not None]
             return {
@@ -284,7 +276,7 @@ class Vera(Method):
                 "keep": collator([k for _, _, k, _ in batch]),
                 "level": collator(levelled) if levelled else None,
                 "target": torch.tensor([targets[x.key] for x in levelled]),
-                "alts": collator(alts) if alts else None,
+                "alts": collator(scored) if scored else None,
                 "owners": torch.tensor(owners, dtype=torch.long),
             }
 
@@ -295,9 +287,9 @@ class Vera(Method):
                 target = batch["target"].to(level.device)
                 if batch["alts"] is not None:  # the alternatives' levels now, no gradient
                     with torch.no_grad():
-                        alts = answer_logprobs(model, batch["alts"])
-                        alts = alts / answer_lengths(batch["alts"])
-                    target = live_levels(target, alts, batch["owners"], p.margin)
+                        now = answer_logprobs(model, batch["alts"])
+                        now = now / answer_lengths(batch["alts"])
+                    target = live_levels(target, now, batch["owners"], p.margin)
                 gap = level - target
                 loss = loss + weight * F.smooth_l1_loss(gap, torch.zeros_like(gap))
             return loss

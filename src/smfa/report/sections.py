@@ -146,7 +146,6 @@ def _selection(data: dict[str, Any], compare: dict[str, Any]) -> Section | None:
     """Each variant's validation figures and the one chosen, per method run with several."""
     chosen = compare.get("selection") or {}
     models = data.get("models", {})
-    names = {(str(i.get("method")), str(i.get("variant"))): n for n, i in models.items()}
     rows = []
     for method, pick in chosen.items():
         scores = pick.get("scores") or {str(pick.get("variant") or "—"): None}
@@ -165,12 +164,7 @@ def _selection(data: dict[str, Any], compare: dict[str, Any]) -> Section | None:
     notes = ["The variant of each method chosen on the validation slice (not on reported data)."]
     criteria = sorted({str(p["criterion"]) for p in chosen.values() if p.get("criterion")})
     notes += [f"Criterion: {c}." for c in criteria]
-    unreported = [
-        names.get((m, label), f"{m} {label}")
-        for m, pick in chosen.items()
-        for label in pick.get("scores") or {}
-        if not models.get(names.get((m, label), ""), {}).get("reported", True)
-    ]
+    unreported = [name for name, info in models.items() if info.get("reported") is False]
     if unreported:
         notes.append(
             f"Scored on the validation slice only: {', '.join(unreported)} (variants not "
