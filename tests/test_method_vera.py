@@ -8,6 +8,7 @@ import copy
 import dataclasses
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -20,11 +21,12 @@ from smfa.data.batches import Encoder, Sample
 from smfa.data.format import World
 from smfa.errors import ConfigError
 from smfa.methods.base import Job, get_method, make_params
-from smfa.methods.vera import (
+from smfa.methods.rehearsal import rehearsed, split_attributes
+from smfa.methods.vera import live_levels
+from smfa.methods.vera_data import (
     alternatives,
     erasable,
     keep_stream,
-    live_levels,
     value_split,
     visual_anchors,
 )
@@ -162,3 +164,62 @@ def test_a_hidden_value_falls_to_a_strangers_level_and_prefill_stops_leaking(
         for t in (before, after)
     ]
     assert leak[0] >= 0.5 and leak[1] <= leak[0] / 2
+
+
+class _Quadratic(torch.nn.Module):
+    """One weight w; the 'relearning loss' is (w - a)^2 for the batch's a."""
+
+    def __init__(self, w: float) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.tensor(w))
+
+    def forward(self, a: float) -> SimpleNamespace:
+        return SimpleNamespace(loss=(self.w - a) ** 2)
+
+
+def test_rehearsal_takes_the_erasure_gradient_after_the_simulated_relearning_step() -> None:
+    model = _Quadratic(1.0)
+    # Relearning toward a=3: gradient -4, normalized step of 0.5 takes w to 1.5 (loss 4 -> 2.25).
+    # The erasure loss (w - 0)^2 there is 2.25, its gradient 2 * 1.5 = 3 (at w = 1 it is 2).
+    value, gain = rehearsed(model, {"a": 3.0}, lambda m: m.w**2, radius=0.5)
+    assert float(value.detach()) == pytest.approx(2.25) and gain == pytest.approx(4.0 - 2.25)
+    assert float(model.w.detach()) == 1.0  # the weight is put back
+    value.backward()
+    assert float(model.w.grad) == pytest.approx(3.0)
+    # Two steps: w 1 -> 1.5 -> 2.0; erasure 4.0, gradient 4.0.
+    model.w.grad = None
+    value, gain = rehearsed(model, {"a": 3.0}, lambda m: m.w**2, radius=0.5, steps=2)
+    value.backward()
+    assert (float(value.detach()), float(model.w.grad), float(model.w.detach())) == (4.0, 4.0, 1.0)
+    assert gain == pytest.approx(4.0 - 1.0)
+
+
+def test_rehearsal_splits_attribute_types_in_two_seeded_halves() -> None:
+    names = ["a", "b", "c", "d", "e"]
+    taught, measured = split_attributes(names, np.random.default_rng(0))
+    assert len(taught) == 2 and taught | measured == set(names) and not taught & measured
+    assert (taught, measured) == split_attributes(names, np.random.default_rng(0))
+
+
+class _Linear(torch.nn.Module):
+    """The same loss through a matmul, which autocast runs in bf16 from a cached cast weight."""
+
+    def __init__(self, w: float) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.tensor([[w]]))
+
+    def forward(self, a: float) -> SimpleNamespace:
+        out = (torch.ones(1, 1) @ self.w).float()
+        return SimpleNamespace(loss=((out - a) ** 2).sum())
+
+
+def test_rehearsal_moves_the_weights_autocast_computes_with() -> None:
+    # Under autocast the first forward caches w's bf16 cast; unless the cache is cleared, the
+    # step is invisible to the forward passes after it (gain 0, erasure taken at w = 1).
+    model = _Linear(1.0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model(3.0)
+        value, gain = rehearsed(model, {"a": 3.0}, lambda m: m(0.0).loss, radius=0.5)
+        value.backward()
+    assert gain == pytest.approx(4.0 - 2.25) and float(value.detach()) == pytest.approx(2.25)
+    assert float(model.w.grad) == pytest.approx(3.0) and float(model.w.detach()) == 1.0

@@ -3,7 +3,7 @@
 SMFA (smfa.py) forgets by refusing: the value stays likely behind the refusal, so starting the
 answer for the model (prefill), asking it to pick among options, or a little relearning brings
 it back, and the refusal spreads to everything asked about the forget people's own pictures.
-VERA trains one LoRA adapter on five terms at every step:
+VERA trains one LoRA adapter on five terms at every step, and optionally a sixth:
 
 1. refusal: cross-entropy on the forget questions answered with pool refusals (SMFA's data);
 2. value erasure: for each forget question whose answer states its value, the answer's words
@@ -22,7 +22,11 @@ VERA trains one LoRA adapter on five terms at every step:
 4. retain: cross-entropy on the few-shot retain sample (SMFA's data);
 5. visual anchors: the forget people's own training images asked the retain sample's
    non-private understanding questions (hair colour, background, ...), answered by the vanilla
-   model itself (greedy, no labels), cross-entropy: who they are goes, what is seen stays.
+   model itself (greedy, no labels), cross-entropy: who they are goes, what is seen stays;
+6. relearning rehearsal (`rehearse` > 0; rehearsal.py): the weights take a simulated
+   relearning step on the true answers of a random half of the attribute types, and the value
+   erasure (and holding) of the other half is taken there, first order: the erasure is trained
+   to stay where the relearning attack's first steps would take the weights.
 
 Retain and anchor examples share one "keep" batch per step. Then, as SMFA does, a retaining
 anchor adapter (retain sample + visual anchors) sculpts the delta with knob `k` (`k < 0`: no
@@ -40,9 +44,9 @@ bought on the validation slice is in benchmarks/results/README.md ("VERA").
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import time
-import zlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -52,10 +56,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from smfa.data.batches import Collator, Encoder, Sample
-from smfa.data.records import Question
+from smfa.data.batches import Collator, Sample
 from smfa.errors import ConfigError
-from smfa.eval.probes import generate
 from smfa.methods.base import (
     Deltas,
     Job,
@@ -67,100 +69,22 @@ from smfa.methods.base import (
     epochs_of,
     params_dict,
 )
+from smfa.methods.rehearsal import rehearsed, split_attributes
 from smfa.methods.smfa import sculpt
+from smfa.methods.vera_data import (
+    alternatives,
+    cycled,
+    erasable,
+    erase_sample,
+    keep_stream,
+    mean_logprobs,
+    visual_anchors,
+)
 from smfa.models.adapters import attach_lora, dense_deltas, lora_session
-from smfa.world.names import GENERATORS, draw_values
 
 # (forget question answered by a refusal, its value-erasure sample or None, a keep sample,
 # a retain value to hold or None)
 Item = tuple[Sample, "Sample | None", Sample, "Sample | None"]
-
-
-def value_split(
-    encoder: Encoder, answer: str, value: str, option: str
-) -> tuple[list[int], list[int]]:
-    """Answer ids up to the value, and the ids of `option` written where the value stands."""
-    at = answer.find(value)
-    before = answer[:at]
-    head = encoder.text_ids(before.rstrip())
-    full = encoder.text_ids(before + option)
-    shared = 0
-    while shared < min(len(head), len(full)) and head[shared] == full[shared]:
-        shared += 1
-    return full[:shared], full[shared:]
-
-
-def erasable(question: Question) -> bool:
-    """A question whose answer states its value after some words (what a prefill can reach)."""
-    return bool(question.value) and question.answer.find(question.value) > 0
-
-
-def alternatives(
-    question: Question, count: int, seed: int, others: dict[str, list[str]]
-) -> list[str]:
-    """`count` values of the question's attribute that the model never learned for this person."""
-    if question.attribute in GENERATORS and question.answer_type != "text":
-        rng = np.random.default_rng([seed, zlib.crc32(question.id.encode()), 41])
-        return draw_values(question.attribute, count, rng, exclude={question.value})
-    pool = [v for v in dict.fromkeys(others.get(question.attribute, [])) if v != question.value]
-    return pool[:count]
-
-
-def erase_sample(
-    encoder: Encoder, question: Question, sample: Sample, option: str, key: str, tokens: int = 0
-) -> Sample:
-    """The question's prompt plus its answer's words up to the value; `option`'s first `tokens`
-    ids (all when 0) as labels."""
-    head, tail = value_split(encoder, question.answer, question.value, option)
-    tail = tail[:tokens] if tokens > 0 else tail
-    return Sample(key, sample.prompt_ids + tuple(head), tuple(tail), sample.image, sample.augment)
-
-
-@torch.no_grad()
-def mean_logprobs(
-    model: Any, collator: Collator, samples: Sequence[Sample], batch: int
-) -> list[float]:
-    """Per sample, the mean log-probability per label token (eval mode, no augmentation)."""
-    model.eval()
-    out: list[float] = []
-    for start in range(0, len(samples), batch):
-        chunk = collator(samples[start : start + batch])
-        out += (answer_logprobs(model, chunk) / answer_lengths(chunk)).tolist()
-    return out
-
-
-def self_answers(
-    model: Any, encoder: Encoder, asked: Sequence[tuple[str, str, Any]], max_tokens: int
-) -> list[Sample]:
-    """(key, question, image) asked of the plain model; its greedy answers as training samples."""
-    prompts = [Sample(k, encoder.prompt_ids(q, image), (), image) for k, q, image in asked]
-    texts = generate(model, encoder, prompts, batch_size=16, max_new_tokens=max_tokens)
-    return [
-        encoder.encode(key, question, text, image)
-        for (key, question, image), text in zip(asked, texts, strict=True)
-        if text
-    ]
-
-
-def visual_anchors(
-    model: Any,
-    encoder: Encoder,
-    forget: Sequence[tuple[Question, Sample]],
-    retain: Sequence[Question],
-    max_tokens: int,
-) -> list[Sample]:
-    """The forget people's training images asked the retain sample's understanding questions."""
-    wordings: dict[str | None, list[str]] = defaultdict(list)
-    for q in retain:
-        if q.kind == "image_understanding" and q.question not in wordings[q.image_type]:
-            wordings[q.image_type].append(q.question)
-    images = {s.image: q.image_type for q, s in forget if s.image is not None}
-    asked = [
-        (f"anchor:{image.name}:{i}", text, image)
-        for image, kind in sorted(images.items(), key=lambda x: str(x[0]))
-        for i, text in enumerate(wordings.get(kind, []))
-    ]
-    return self_answers(model, encoder, asked, max_tokens)
 
 
 class Vera(Method):
@@ -192,6 +116,12 @@ class Vera(Method):
         # SMFA's sculpting against a retaining anchor (retain sample + visual anchors); < 0: off
         k: float = 1.0
         sweep: list[float] = field(default_factory=list)  # extra k values, one variant each
+        # Relearning rehearsal (rehearsal.py): weight of the erasure loss taken after
+        # `rehearse_steps` simulated relearning steps of length `rehearse_radius`; 0: off
+        rehearse: float = 0.5
+        rehearse_radius: float = 0.5
+        rehearse_steps: int = 1
+        rehearse_hold: bool = True  # the held retain values levelled after the step as well
 
     def run(self, job: Job) -> MethodOutput:
         p: Vera.Params = job.params or self.Params()
@@ -203,11 +133,15 @@ class Vera(Method):
             or not 0.0 <= p.anchor_share < 1.0
             or p.rank < 0
             or not 0 <= p.live <= p.alternatives
+            or p.rehearse < 0
+            or p.rehearse_radius < 0
+            or p.rehearse_steps < 1
         ):
             raise ConfigError(
                 "methods.vera: erase_weight >= 0, alternatives >= 1, epochs >= 0, "
                 f"anchor_tokens >= 1, 0 <= anchor_share < 1, rank >= 0 and 0 <= live <= "
-                f"alternatives (got {params_dict(p)})"
+                f"alternatives, rehearse >= 0, rehearse_radius >= 0, rehearse_steps >= 1 "
+                f"(got {params_dict(p)})"
             )
         data, c = job.data, job.config
         if len(data.forget_questions) != len(data.forget) or len(data.retain_questions) != len(
@@ -256,42 +190,94 @@ class Vera(Method):
         refusals = {s.key: s for s in data.forget_refusals}
         order = epochs_of([s for _, s in pairs], p.epochs or c.epochs, c.seed)
         keep = keep_stream(data.retain, anchors, len(order), p.anchor_share, c.seed + 1)
-        held = _cycled(hold, len(order), c.seed + 2) if hold else [None] * len(order)
+        held = cycled(hold, len(order), c.seed + 2) if hold else [None] * len(order)
         items: list[Item] = [
             (refusals[s.key], erase.get(s.key), k, h)
             for s, k, h in zip(order, keep, held, strict=True)
         ]
         weight = p.erase_weight
         collator = data.collator
+        attributes = sorted({q.attribute for q, s in pairs if s.key in erase})
 
         live = {key: v[: p.live] for key, v in alts.items() if p.live}
 
+        def levelled(samples: Sequence[Sample]) -> dict[str, Any] | None:
+            """Values to level, their targets, and the live alternatives scored beside them."""
+            if not samples:
+                return None
+            scored = [a for e in samples for a in live.get(e.key, [])]
+            return {
+                "values": collator(samples),
+                "target": torch.tensor([targets[x.key] for x in samples]),
+                "alts": collator(scored) if scored else None,
+                "owners": torch.tensor(
+                    [i for i, e in enumerate(samples) for _ in live.get(e.key, [])],
+                    dtype=torch.long,
+                ),
+            }
+
+        def level_loss(model: Any, part: dict[str, Any]) -> torch.Tensor:
+            level = answer_logprobs(model, part["values"]) / answer_lengths(part["values"])
+            target = part["target"].to(level.device)
+            if part["alts"] is not None:  # the alternatives' levels now, no gradient
+                with torch.no_grad():
+                    now = answer_logprobs(model, part["alts"]) / answer_lengths(part["alts"])
+                target = live_levels(target, now, part["owners"], p.margin)
+            gap = level - target
+            return F.smooth_l1_loss(gap, torch.zeros_like(gap))
+
+        # Relearning rehearsal: per step, a random half of the attribute types is relearned
+        # (true answers) and the other half's values are levelled after it (rehearsal.py).
+        teach = [
+            (q.attribute, s)
+            for q, s in pairs
+            if q.kind in ("image_memory", "text_memory") and q.attribute in attributes
+        ]
+        probes = [(q.attribute, erase[s.key]) for q, s in pairs if s.key in erase]
+        draw = np.random.default_rng([c.seed, 43])
+        gains: list[float] = []
+        ticks = itertools.count()
+
+        def rehearsal(size: int) -> dict[str, Any] | None:
+            if len(attributes) < 2:
+                return None
+            taught, measured = split_attributes(attributes, draw)
+            shown = [s for a, s in teach if a in taught]
+            probed = [e for a, e in probes if a in measured]
+            if not shown or not probed:
+                return None
+            shown = [shown[int(i)] for i in draw.permutation(len(shown))[:size]]
+            probed = [probed[int(i)] for i in draw.permutation(len(probed))[:size]]
+            if p.rehearse_hold and hold:  # retain values held after the relearning step too
+                probed += [hold[int(i)] for i in draw.permutation(len(hold))[:size]]
+            return {"relearn": collator(shown), "probe": levelled(probed)}
+
         def collate(batch: Sequence[Item]) -> dict[str, Any]:
-            levelled = [e for _, e, _, _ in batch if e is not None]
-            scored = [a for e in levelled for a in live.get(e.key, [])]
-            owners = [i for i, e in enumerate(levelled) for _ in live.get(e.key, [])]
-            levelled += [h for _, _, _, h in batch if h is not None]
+            values = [e for _, e, _, _ in batch if e is not None]
             return {
                 "refuse": collator([r for r, _, _, _ in batch]),
                 "keep": collator([k for _, _, k, _ in batch]),
-                "level": collator(levelled) if levelled else None,
-                "target": torch.tensor([targets[x.key] for x in levelled]),
-                "alts": collator(scored) if scored else None,
-                "owners": torch.tensor(owners, dtype=torch.long),
+                "level": levelled(values + [h for _, _, _, h in batch if h is not None]),
+                "rehearse": rehearsal(len(batch)) if p.rehearse > 0 else None,
             }
 
         def loss_fn(model: Any, batch: dict[str, Any]) -> torch.Tensor:
-            loss = model(**batch["refuse"]).loss + model(**batch["keep"]).loss
+            loss = torch.zeros(())
+            if batch["rehearse"] is not None:  # first: it moves the weights and puts them back
+                after, gain = rehearsed(
+                    model,
+                    batch["rehearse"]["relearn"],
+                    lambda m: level_loss(m, batch["rehearse"]["probe"]),
+                    p.rehearse_radius,
+                    p.rehearse_steps,
+                    measure=next(ticks) % 8 == 0,  # one step in 8 measures the attacker's gain
+                )
+                if math.isfinite(gain):
+                    gains.append(gain)
+                loss = p.rehearse * after
+            loss = loss + model(**batch["refuse"]).loss + model(**batch["keep"]).loss
             if batch["level"] is not None and weight > 0:
-                level = answer_logprobs(model, batch["level"]) / answer_lengths(batch["level"])
-                target = batch["target"].to(level.device)
-                if batch["alts"] is not None:  # the alternatives' levels now, no gradient
-                    with torch.no_grad():
-                        now = answer_logprobs(model, batch["alts"])
-                        now = now / answer_lengths(batch["alts"])
-                    target = live_levels(target, now, batch["owners"], p.margin)
-                gap = level - target
-                loss = loss + weight * F.smooth_l1_loss(gap, torch.zeros_like(gap))
+                loss = loss + weight * level_loss(model, batch["level"])
             return loss
 
         lora = job.lora if not p.rank else dataclasses.replace(job.lora, r=p.rank, alpha=p.rank)
@@ -322,6 +308,8 @@ class Vera(Method):
             # Mean (value level - target) over the forget values, before and after training.
             "value_gap_before": _mean_gap(erase, true_level, targets),
             "value_gap_after": _mean_gap(erase, after, targets),
+            # What the simulated relearning steps lowered the relearning loss by, on average.
+            "rehearsal_gain": sum(gains) / len(gains) if gains else 0.0,
         }
         variants: dict[str, Variant] = {}
         for k in dict.fromkeys([p.k, *p.sweep]):
@@ -356,32 +344,6 @@ def live_levels(
     sums = torch.zeros_like(target).index_add(0, owners, alternatives.to(target))
     counts = torch.zeros_like(target).index_add(0, owners, torch.ones_like(alternatives).to(target))
     return torch.where(counts > 0, sums / counts.clamp(min=1) - margin, target)
-
-
-def keep_stream(
-    retain: list[Sample], anchors: list[Sample], count: int, share: float, seed: int
-) -> list[Sample]:
-    """One keep sample per forget item: retain and anchors mixed as they come, unless anchors
-    are fewer than `share` of them (few forget people); then every position whose running
-    anchor count falls behind `share` is an anchor."""
-    if not anchors or not retain or len(anchors) >= share * (len(retain) + len(anchors)):
-        return _cycled(retain + anchors, count, seed)
-    wanted = math.ceil(count * share)
-    picked = iter(_cycled(anchors, wanted, seed))
-    rest = iter(_cycled(retain, count - wanted, seed + 1))
-    stream, given = [], 0
-    for i in range(count):
-        if given < wanted and given < (i + 1) * share:
-            stream.append(next(picked))
-            given += 1
-        else:
-            stream.append(next(rest))
-    return stream
-
-
-def _cycled(samples: Sequence[Sample], count: int, seed: int) -> list[Sample]:
-    """`count` samples: seeded shuffles of `samples`, one after another."""
-    return epochs_of(samples, math.ceil(count / len(samples)), seed)[:count]
 
 
 def _mean_gap(erase: dict[str, Sample], levels: list[float], targets: dict[str, float]) -> float:

@@ -1,0 +1,135 @@
+"""What VERA trains on: the value's ids under an answer prefill, never-learned values of the
+same attribute, per-sample levels, the visual anchors' self-answers, and the keep stream.
+
+The method itself (its terms, knobs and training) is vera.py; these are its data.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from smfa.data.batches import Collator, Encoder, Sample
+from smfa.data.records import Question
+from smfa.eval.probes import generate
+from smfa.methods.base import answer_lengths, answer_logprobs, epochs_of
+from smfa.world.names import GENERATORS, draw_values
+
+
+def value_split(
+    encoder: Encoder, answer: str, value: str, option: str
+) -> tuple[list[int], list[int]]:
+    """Answer ids up to the value, and the ids of `option` written where the value stands."""
+    at = answer.find(value)
+    before = answer[:at]
+    head = encoder.text_ids(before.rstrip())
+    full = encoder.text_ids(before + option)
+    shared = 0
+    while shared < min(len(head), len(full)) and head[shared] == full[shared]:
+        shared += 1
+    return full[:shared], full[shared:]
+
+
+def erasable(question: Question) -> bool:
+    """A question whose answer states its value after some words (what a prefill can reach)."""
+    return bool(question.value) and question.answer.find(question.value) > 0
+
+
+def alternatives(
+    question: Question, count: int, seed: int, others: dict[str, list[str]]
+) -> list[str]:
+    """`count` values of the question's attribute that the model never learned for this person."""
+    if question.attribute in GENERATORS and question.answer_type != "text":
+        rng = np.random.default_rng([seed, zlib.crc32(question.id.encode()), 41])
+        return draw_values(question.attribute, count, rng, exclude={question.value})
+    pool = [v for v in dict.fromkeys(others.get(question.attribute, [])) if v != question.value]
+    return pool[:count]
+
+
+def erase_sample(
+    encoder: Encoder, question: Question, sample: Sample, option: str, key: str, tokens: int = 0
+) -> Sample:
+    """The question's prompt plus its answer's words up to the value; `option`'s first `tokens`
+    ids (all when 0) as labels."""
+    head, tail = value_split(encoder, question.answer, question.value, option)
+    tail = tail[:tokens] if tokens > 0 else tail
+    return Sample(key, sample.prompt_ids + tuple(head), tuple(tail), sample.image, sample.augment)
+
+
+@torch.no_grad()
+def mean_logprobs(
+    model: Any, collator: Collator, samples: Sequence[Sample], batch: int
+) -> list[float]:
+    """Per sample, the mean log-probability per label token (eval mode, no augmentation)."""
+    model.eval()
+    out: list[float] = []
+    for start in range(0, len(samples), batch):
+        chunk = collator(samples[start : start + batch])
+        out += (answer_logprobs(model, chunk) / answer_lengths(chunk)).tolist()
+    return out
+
+
+def self_answers(
+    model: Any, encoder: Encoder, asked: Sequence[tuple[str, str, Any]], max_tokens: int
+) -> list[Sample]:
+    """(key, question, image) asked of the plain model; its greedy answers as training samples."""
+    prompts = [Sample(k, encoder.prompt_ids(q, image), (), image) for k, q, image in asked]
+    texts = generate(model, encoder, prompts, batch_size=16, max_new_tokens=max_tokens)
+    return [
+        encoder.encode(key, question, text, image)
+        for (key, question, image), text in zip(asked, texts, strict=True)
+        if text
+    ]
+
+
+def visual_anchors(
+    model: Any,
+    encoder: Encoder,
+    forget: Sequence[tuple[Question, Sample]],
+    retain: Sequence[Question],
+    max_tokens: int,
+) -> list[Sample]:
+    """The forget people's training images asked the retain sample's understanding questions."""
+    wordings: dict[str | None, list[str]] = defaultdict(list)
+    for q in retain:
+        if q.kind == "image_understanding" and q.question not in wordings[q.image_type]:
+            wordings[q.image_type].append(q.question)
+    images = {s.image: q.image_type for q, s in forget if s.image is not None}
+    asked = [
+        (f"anchor:{image.name}:{i}", text, image)
+        for image, kind in sorted(images.items(), key=lambda x: str(x[0]))
+        for i, text in enumerate(wordings.get(kind, []))
+    ]
+    return self_answers(model, encoder, asked, max_tokens)
+
+
+def keep_stream(
+    retain: list[Sample], anchors: list[Sample], count: int, share: float, seed: int
+) -> list[Sample]:
+    """One keep sample per forget item: retain and anchors mixed as they come, unless anchors
+    are fewer than `share` of them (few forget people); then every position whose running
+    anchor count falls behind `share` is an anchor."""
+    if not anchors or not retain or len(anchors) >= share * (len(retain) + len(anchors)):
+        return cycled(retain + anchors, count, seed)
+    wanted = math.ceil(count * share)
+    picked = iter(cycled(anchors, wanted, seed))
+    rest = iter(cycled(retain, count - wanted, seed + 1))
+    stream, given = [], 0
+    for i in range(count):
+        if given < wanted and given < (i + 1) * share:
+            stream.append(next(picked))
+            given += 1
+        else:
+            stream.append(next(rest))
+    return stream
+
+
+def cycled(samples: Sequence[Sample], count: int, seed: int) -> list[Sample]:
+    """`count` samples: seeded shuffles of `samples`, one after another."""
+    return epochs_of(samples, math.ceil(count / len(samples)), seed)[:count]
