@@ -114,6 +114,7 @@ def test_vera_trains_only_the_adapter_and_checks_its_knobs(method_job) -> None: 
         assert torch.all((delta == unmasked[name]) | (delta == 0))
     assert any(bool((d == 0).any() & (unmasked[n] != 0).any()) for n, d in sculpted.items())
     assert output.stats["erasable"] == sum(erasable(q) for q in job.data.forget_questions)
+    assert output.stats["rehearsal_gain"] > 0  # the simulated relearning step lowered its loss
     for adapter in ("forget", "anchor"):  # both at VERA's own rank, not unlearn.lora_r (16)
         saved = json.loads(
             (job.artifacts / "adapters" / adapter / "adapter_config.json").read_text()
@@ -127,6 +128,8 @@ def test_vera_trains_only_the_adapter_and_checks_its_knobs(method_job) -> None: 
         method().run(method_job(make_params(method, {"rank": -1})))
     with pytest.raises(ConfigError, match="live"):
         method().run(method_job(make_params(method, {"live": 5, "alternatives": 4})))
+    with pytest.raises(ConfigError, match="rehearse_every"):
+        method().run(method_job(make_params(method, {"rehearse_every": 0})))
 
 
 def test_live_levels_follow_each_values_own_alternatives() -> None:

@@ -104,6 +104,7 @@ class Vera(Method):
         live: int = 2
         value_tokens: int = 0  # how many of the value's first tokens are levelled (0: all)
         hold: bool = True  # retain values under the same contexts held at the vanilla's level
+        hold_weight: float = 1.0  # a held retain value's weight beside a forget value's (1)
         anchors: bool = True  # self-distilled understanding questions on the forget images
         anchor_tokens: int = 8  # longest self-answer kept for an anchor
         # The least share of the keep stream drawn from the visual anchors: few forget people
@@ -122,11 +123,13 @@ class Vera(Method):
         rehearse_radius: float = 0.5
         rehearse_steps: int = 1
         rehearse_hold: bool = True  # the held retain values levelled after the step as well
+        rehearse_every: int = 1  # rehearse at one training step in this many (its cost)
 
     def run(self, job: Job) -> MethodOutput:
         p: Vera.Params = job.params or self.Params()
         if (
             p.erase_weight < 0
+            or p.hold_weight < 0
             or p.alternatives < 1
             or p.epochs < 0
             or p.anchor_tokens < 1
@@ -136,12 +139,13 @@ class Vera(Method):
             or p.rehearse < 0
             or p.rehearse_radius < 0
             or p.rehearse_steps < 1
+            or p.rehearse_every < 1
         ):
             raise ConfigError(
-                "methods.vera: erase_weight >= 0, alternatives >= 1, epochs >= 0, "
+                "methods.vera: erase_weight and hold_weight >= 0, alternatives >= 1, epochs >= 0, "
                 f"anchor_tokens >= 1, 0 <= anchor_share < 1, rank >= 0 and 0 <= live <= "
-                f"alternatives, rehearse >= 0, rehearse_radius >= 0, rehearse_steps >= 1 "
-                f"(got {params_dict(p)})"
+                f"alternatives, rehearse >= 0, rehearse_radius >= 0, rehearse_steps >= 1 and "
+                f"rehearse_every >= 1 (got {params_dict(p)})"
             )
         data, c = job.data, job.config
         if len(data.forget_questions) != len(data.forget) or len(data.retain_questions) != len(
@@ -201,6 +205,8 @@ class Vera(Method):
 
         live = {key: v[: p.live] for key, v in alts.items() if p.live}
 
+        held = {h.key for h in hold}
+
         def levelled(samples: Sequence[Sample]) -> dict[str, Any] | None:
             """Values to level, their targets, and the live alternatives scored beside them."""
             if not samples:
@@ -209,6 +215,7 @@ class Vera(Method):
             return {
                 "values": collator(samples),
                 "target": torch.tensor([targets[x.key] for x in samples]),
+                "weight": torch.tensor([p.hold_weight if x.key in held else 1.0 for x in samples]),
                 "alts": collator(scored) if scored else None,
                 "owners": torch.tensor(
                     [i for i, e in enumerate(samples) for _ in live.get(e.key, [])],
@@ -224,7 +231,8 @@ class Vera(Method):
                     now = answer_logprobs(model, part["alts"]) / answer_lengths(part["alts"])
                 target = live_levels(target, now, part["owners"], p.margin)
             gap = level - target
-            return F.smooth_l1_loss(gap, torch.zeros_like(gap))
+            losses = F.smooth_l1_loss(gap, torch.zeros_like(gap), reduction="none")
+            return (losses * part["weight"].to(losses.device)).mean()
 
         # Relearning rehearsal: per step, a random half of the attribute types is relearned
         # (true answers) and the other half's values are levelled after it (rehearsal.py).
@@ -236,7 +244,8 @@ class Vera(Method):
         probes = [(q.attribute, erase[s.key]) for q, s in pairs if s.key in erase]
         draw = np.random.default_rng([c.seed, 43])
         gains: list[float] = []
-        ticks = itertools.count()
+        ticks = itertools.count()  # rehearsals
+        batches = itertools.count()  # training steps
 
         def rehearsal(size: int) -> dict[str, Any] | None:
             if len(attributes) < 2:
@@ -258,7 +267,9 @@ class Vera(Method):
                 "refuse": collator([r for r, _, _, _ in batch]),
                 "keep": collator([k for _, _, k, _ in batch]),
                 "level": levelled(values + [h for _, _, _, h in batch if h is not None]),
-                "rehearse": rehearsal(len(batch)) if p.rehearse > 0 else None,
+                "rehearse": rehearsal(len(batch))
+                if p.rehearse > 0 and next(batches) % p.rehearse_every == 0
+                else None,
             }
 
         def loss_fn(model: Any, batch: dict[str, Any]) -> torch.Tensor:
