@@ -222,3 +222,26 @@ def test_token_means_count_the_global_batch() -> None:
     assert dist.step_weight(accelerator, batch, 3, 4, token_mean=False) == 1.5  # type: ignore[arg-type]
     assert dist.step_weight(accelerator, batch, 2, 4, token_mean=True) == 1.0  # type: ignore[arg-type]
     assert dist.step_weight(accelerator, batch, 0, 4, token_mean=True) == 0.0  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_vera_rehearsal_two_processes_match_one(setup: dict) -> None:
+    # VERA's rehearsal draws its own batch at every step: each process must draw the same one
+    # (the global batch's size, not its share), or the averaged gradient is not one process's.
+    root, world = setup["root"], setup["world"]
+    vera = ["--method", "vera", "--set", "methods.vera.rank=4", "--set", "methods.vera.epochs=1"]
+    vera += ["--set", "methods.vera.rehearse=1", *UNLEARN[2:], "--set", "erasure.measure=false"]
+    for n in (1, 2):
+        _run(
+            ["unlearn", "--world", str(world), "--model", str(root / "vanilla"), "--out",
+             str(root / f"vera-{n}"), "--forget-file", str(root / "forget.jsonl"), *vera],
+            n,
+        )  # fmt: skip
+    one, two = (load_file(str(root / f"vera-{n}/model/model.safetensors")) for n in (1, 2))
+    base = load_file(str(root / "vanilla/model.safetensors"))
+    update = max(float((one[k] - base[k]).abs().max()) for k in one)
+    gap = max(float((one[k] - two[k]).abs().max()) for k in one)
+    assert update > 1e-4 and gap <= WEIGHT_RTOL * update, f"gap {gap:.3g}, update {update:.3g}"
+    stats = json.loads((root / "vera-2/run.json").read_text())["stats"]
+    assert stats["rehearsal_gain"] > 0

@@ -104,7 +104,6 @@ class Vera(Method):
         live: int = 2
         value_tokens: int = 0  # how many of the value's first tokens are levelled (0: all)
         hold: bool = True  # retain values under the same contexts held at the vanilla's level
-        hold_weight: float = 1.0  # a held retain value's weight beside a forget value's (1)
         anchors: bool = True  # self-distilled understanding questions on the forget images
         anchor_tokens: int = 8  # longest self-answer kept for an anchor
         # The least share of the keep stream drawn from the visual anchors: few forget people
@@ -129,7 +128,6 @@ class Vera(Method):
         p: Vera.Params = job.params or self.Params()
         if (
             p.erase_weight < 0
-            or p.hold_weight < 0
             or p.alternatives < 1
             or p.epochs < 0
             or p.anchor_tokens < 1
@@ -142,7 +140,7 @@ class Vera(Method):
             or p.rehearse_every < 1
         ):
             raise ConfigError(
-                "methods.vera: erase_weight and hold_weight >= 0, alternatives >= 1, epochs >= 0, "
+                "methods.vera: erase_weight >= 0, alternatives >= 1, epochs >= 0, "
                 f"anchor_tokens >= 1, 0 <= anchor_share < 1, rank >= 0 and 0 <= live <= "
                 f"alternatives, rehearse >= 0, rehearse_radius >= 0, rehearse_steps >= 1 and "
                 f"rehearse_every >= 1 (got {params_dict(p)})"
@@ -205,8 +203,6 @@ class Vera(Method):
 
         live = {key: v[: p.live] for key, v in alts.items() if p.live}
 
-        held = {h.key for h in hold}
-
         def levelled(samples: Sequence[Sample]) -> dict[str, Any] | None:
             """Values to level, their targets, and the live alternatives scored beside them."""
             if not samples:
@@ -215,7 +211,6 @@ class Vera(Method):
             return {
                 "values": collator(samples),
                 "target": torch.tensor([targets[x.key] for x in samples]),
-                "weight": torch.tensor([p.hold_weight if x.key in held else 1.0 for x in samples]),
                 "alts": collator(scored) if scored else None,
                 "owners": torch.tensor(
                     [i for i, e in enumerate(samples) for _ in live.get(e.key, [])],
@@ -231,8 +226,7 @@ class Vera(Method):
                     now = answer_logprobs(model, part["alts"]) / answer_lengths(part["alts"])
                 target = live_levels(target, now, part["owners"], p.margin)
             gap = level - target
-            losses = F.smooth_l1_loss(gap, torch.zeros_like(gap), reduction="none")
-            return (losses * part["weight"].to(losses.device)).mean()
+            return F.smooth_l1_loss(gap, torch.zeros_like(gap))
 
         # Relearning rehearsal: per step, a random half of the attribute types is relearned
         # (true answers) and the other half's values are levelled after it (rehearsal.py).
@@ -267,7 +261,9 @@ class Vera(Method):
                 "refuse": collator([r for r, _, _, _ in batch]),
                 "keep": collator([k for _, _, k, _ in batch]),
                 "level": levelled(values + [h for _, _, _, h in batch if h is not None]),
-                "rehearse": rehearsal(len(batch))
+                # The global batch's size, not this process's share: under data parallelism
+                # every process rehearses the same draw, and the average is one process's.
+                "rehearse": rehearsal(c.batch_size)
                 if p.rehearse > 0 and next(batches) % p.rehearse_every == 0
                 else None,
             }
