@@ -27,6 +27,7 @@ from smfa.methods.vera_data import (
     alternatives,
     erasable,
     keep_stream,
+    memory_anchors,
     value_split,
     visual_anchors,
 )
@@ -226,3 +227,31 @@ def test_rehearsal_moves_the_weights_autocast_computes_with() -> None:
         value.backward()
     assert gain == pytest.approx(4.0 - 2.25) and float(value.detach()) == pytest.approx(2.25)
     assert float(model.w.grad) == pytest.approx(3.0) and float(model.w.detach()) == 1.0
+
+
+def test_memory_anchors_ask_the_retain_pictures_what_the_sample_does_not(method_job) -> None:  # type: ignore[no-untyped-def]
+    job = method_job(retain_budget=9)
+    data = job.data
+    pairs = list(zip(data.retain_questions, data.retain, strict=True))
+    wordings: dict[str | None, dict[str, str]] = {}
+    for q in data.retain_questions:
+        if q.kind == "image_memory":
+            wordings.setdefault(q.image_type, {}).setdefault(q.attribute, q.question)
+    known = {(s.image, q.attribute) for q, s in pairs if q.kind == "image_memory"}
+    kinds = {s.image: q.image_type for q, s in pairs if s.image is not None}
+    wanted = {
+        (image, attribute)
+        for image, kind in kinds.items()
+        for attribute in wordings.get(kind, {})
+        if (image, attribute) not in known
+    }
+    assert len(wanted) >= 4  # the sample asks each picture only some of its attributes
+    anchors = memory_anchors(job.model, data.collator.encoder, pairs, 6)
+    asked = {(a.image, a.key.rsplit(":", 1)[1]) for a in anchors}
+    # Every picture is asked every attribute its type has a wording for, except what the
+    # sample already answers (an empty self-answer is dropped, so at most those).
+    assert anchors and asked <= wanted and len(asked) == len(anchors)
+    prompts = {data.collator.encoder.tokenizer.decode(a.prompt_ids) for a in anchors}
+    every = {text for by in wordings.values() for text in by.values()}
+    assert all(any(w in p for w in every) for p in prompts)
+    assert all(a.answer_ids for a in anchors)

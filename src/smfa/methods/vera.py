@@ -3,7 +3,7 @@
 SMFA (smfa.py) forgets by refusing: the value stays likely behind the refusal, so starting the
 answer for the model (prefill), asking it to pick among options, or a little relearning brings
 it back, and the refusal spreads to everything asked about the forget people's own pictures.
-VERA trains one LoRA adapter on five terms at every step, and optionally a sixth:
+VERA trains one LoRA adapter on six terms at every step:
 
 1. refusal: cross-entropy on the forget questions answered with pool refusals (SMFA's data);
 2. value erasure: for each forget question whose answer states its value, the answer's words
@@ -23,13 +23,15 @@ VERA trains one LoRA adapter on five terms at every step, and optionally a sixth
 5. visual anchors: the forget people's own training images asked the retain sample's
    non-private understanding questions (hair colour, background, ...), answered by the vanilla
    model itself (greedy, no labels), cross-entropy: who they are goes, what is seen stays;
+   and memory anchors: the retain sample's pictures asked the attributes the sample does not
+   answer for them, self-answered the same way (what erasure must leave alone);
 6. relearning rehearsal (`rehearse` > 0; rehearsal.py): the weights take a simulated
    relearning step on the true answers of a random half of the attribute types, and the value
    erasure (and holding) of the other half is taken there, first order: the erasure is trained
    to stay where the relearning attack's first steps would take the weights.
 
 Retain and anchor examples share one "keep" batch per step. Then, as SMFA does, a retaining
-anchor adapter (retain sample + visual anchors) sculpts the delta with knob `k` (`k < 0`: no
+anchor adapter (retain sample + both kinds of anchors) sculpts the delta with knob `k` (`k < 0`: no
 mask); `sweep` adds variants. Never-learned values come from the world's generators (another
 seed than any evaluation's), or, for attributes without one (imported free text), from the
 other values of that attribute the method was given.
@@ -78,6 +80,7 @@ from smfa.methods.vera_data import (
     erase_sample,
     keep_stream,
     mean_logprobs,
+    memory_anchors,
     visual_anchors,
 )
 from smfa.models.adapters import attach_lora, dense_deltas, lora_session
@@ -106,6 +109,11 @@ class Vera(Method):
         hold: bool = True  # retain values under the same contexts held at the vanilla's level
         anchors: bool = True  # self-distilled understanding questions on the forget images
         anchor_tokens: int = 8  # longest self-answer kept for an anchor
+        # The retain sample's pictures asked the attributes the sample does not ask about
+        # them, self-answered (vera_data.memory_anchors): kept beside the retain sample, in
+        # the keep stream and in the retaining anchor
+        memory_anchors: bool = True
+        memory_tokens: int = 24  # longest self-answer kept for a memory anchor
         # The least share of the keep stream drawn from the visual anchors: few forget people
         # give few anchors (one person: 11 against 64 retain questions), too few to hold
         anchor_share: float = 0.4
@@ -131,6 +139,7 @@ class Vera(Method):
             or p.alternatives < 1
             or p.epochs < 0
             or p.anchor_tokens < 1
+            or p.memory_tokens < 1
             or not 0.0 <= p.anchor_share < 1.0
             or p.rank < 0
             or not 0 <= p.live <= p.alternatives
@@ -140,8 +149,8 @@ class Vera(Method):
             or p.rehearse_every < 1
         ):
             raise ConfigError(
-                "methods.vera: erase_weight >= 0, alternatives >= 1, epochs >= 0, "
-                f"anchor_tokens >= 1, 0 <= anchor_share < 1, rank >= 0 and 0 <= live <= "
+                "methods.vera: erase_weight >= 0, alternatives >= 1, epochs >= 0, anchor_tokens "
+                f"and memory_tokens >= 1, 0 <= anchor_share < 1, rank >= 0, 0 <= live <= "
                 f"alternatives, rehearse >= 0, rehearse_radius >= 0, rehearse_steps >= 1 and "
                 f"rehearse_every >= 1 (got {params_dict(p)})"
             )
@@ -187,11 +196,21 @@ class Vera(Method):
             if p.anchors
             else []
         )
+        recalled = (
+            memory_anchors(
+                job.model,
+                encoder,
+                list(zip(data.retain_questions, data.retain, strict=True)),
+                p.memory_tokens,
+            )
+            if p.memory_anchors
+            else []
+        )
         prepared = time.perf_counter()
 
         refusals = {s.key: s for s in data.forget_refusals}
         order = epochs_of([s for _, s in pairs], p.epochs or c.epochs, c.seed)
-        keep = keep_stream(data.retain, anchors, len(order), p.anchor_share, c.seed + 1)
+        keep = keep_stream(data.retain + recalled, anchors, len(order), p.anchor_share, c.seed + 1)
         held = cycled(hold, len(order), c.seed + 2) if hold else [None] * len(order)
         items: list[Item] = [
             (refusals[s.key], erase.get(s.key), k, h)
@@ -301,7 +320,8 @@ class Vera(Method):
             anchor: Deltas = {}
             if p.k >= 0 or any(k >= 0 for k in p.sweep):
                 session["model"] = attach_lora(session["model"], lora, "anchor", c.seed + 1)
-                rows = epochs_of(data.retain + anchors, p.epochs or c.epochs, c.seed + 1)
+                kept = data.retain + anchors + recalled
+                rows = epochs_of(kept, p.epochs or c.epochs, c.seed + 1)
                 job.train(session["model"], rows, "vera: retaining anchor")
                 anchor = dense_deltas(session["model"], "anchor")
             session["model"].save_pretrained(str(job.artifacts / "adapters"))
@@ -312,6 +332,7 @@ class Vera(Method):
             "erasable": len(erase),
             "held": len(hold),
             "anchors": len(anchors),
+            "memory_anchors": len(recalled),
             # Mean (value level - target) over the forget values, before and after training.
             "value_gap_before": _mean_gap(erase, true_level, targets),
             "value_gap_after": _mean_gap(erase, after, targets),

@@ -109,6 +109,34 @@ def visual_anchors(
     return self_answers(model, encoder, asked, max_tokens)
 
 
+def memory_anchors(
+    model: Any,
+    encoder: Encoder,
+    retain: Sequence[tuple[Question, Sample]],
+    max_tokens: int,
+) -> list[Sample]:
+    """The retain sample's pictures asked every attribute its image-memory questions ask
+    (one wording per attribute), where the sample has no answer: answered by the model itself.
+
+    A few-shot sample holds one or two facts per retain person; the rest of what the model
+    knows about them is exactly what value erasure must not touch, and asking for it needs no
+    labels and nothing outside the budget."""
+    wordings: dict[str | None, dict[str, str]] = defaultdict(dict)
+    known: set[tuple[Any, str]] = set()
+    for q, s in retain:
+        if q.kind == "image_memory" and s.image is not None:
+            wordings[q.image_type].setdefault(q.attribute, q.question)
+            known.add((s.image, q.attribute))
+    images = {s.image: q.image_type for q, s in retain if s.image is not None}
+    asked = [
+        (f"memory:{image.name}:{attribute}", text, image)
+        for image, kind in sorted(images.items(), key=lambda x: str(x[0]))
+        for attribute, text in sorted(wordings.get(kind, {}).items())
+        if (image, attribute) not in known
+    ]
+    return self_answers(model, encoder, asked, max_tokens)
+
+
 def keep_stream(
     retain: list[Sample], anchors: list[Sample], count: int, share: float, seed: int
 ) -> list[Sample]:
