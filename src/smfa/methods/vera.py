@@ -121,7 +121,7 @@ class Vera(Method):
         # LoRA rank (and alpha) of VERA's two adapters; 0: unlearn.lora_r and lora_alpha. A
         # higher rank erases deeper (relearning recovers less) and, sculpted at k=1, keeps as much
         rank: int = 128
-        # SMFA's sculpting against a retaining anchor (retain sample + visual anchors); < 0: off
+        # SMFA's sculpting against a retaining anchor (retain sample + both anchors); < 0: off
         k: float = 1.0
         sweep: list[float] = field(default_factory=list)  # extra k values, one variant each
         # Relearning rehearsal (rehearsal.py): weight of the erasure loss taken after

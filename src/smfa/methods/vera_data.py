@@ -1,5 +1,5 @@
 """What VERA trains on: the value's ids under an answer prefill, never-learned values of the
-same attribute, per-sample levels, the visual anchors' self-answers, and the keep stream.
+same attribute, per-sample levels, the visual and memory anchors (self-answered), the keep stream.
 
 The method itself (its terms, knobs and training) is vera.py; these are its data.
 """
