@@ -99,6 +99,15 @@ def reported_rows(
     return rows, attacks
 
 
+def ticker(progress: ProgressFn, name: str) -> Callable[[str, int, int], None]:
+    """An evaluation's progress callback, reported as `eval NAME · part`."""
+
+    def tick(part: str, done: int, total: int) -> None:
+        progress(f"eval {name} · {part}", done, total, None)
+
+    return tick
+
+
 def method_config(config: RunConfig, method: str) -> RunConfig:
     """The run config one method sees: SMFA gets the k sweep of `compare.smfa_k`."""
     if method != "smfa" or not config.compare.smfa_k:
@@ -151,20 +160,13 @@ class MethodJob:
         variants: dict[str, Any] = {}
         several = len(meta["variants"]) > 1
         forget = tuple(self.request.people)
-
-        def ticker(name: str) -> Callable[[str, int, int], None]:
-            def tick(part: str, done: int, total: int) -> None:
-                progress(f"eval {name} · {part}", done, total, None)
-
-            return tick
-
         for label, info in meta["variants"].items():
             model_dir = run_dir / info["model"]
             name = self.method if not several else f"{self.method}-{label.replace('=', '')}"
             variants[label] = {"name": name, "dir": str(model_dir), "params": info["params"]}
             if several:
                 variants[label]["validation_rows"] = validation_rows(
-                    name, model_dir, world, cfg, forget, ticker(name)
+                    name, model_dir, world, cfg, forget, ticker(progress, name)
                 )
         selection, vanilla_rows = None, []
         if several:
@@ -177,7 +179,7 @@ class MethodJob:
             result["rows"], result["attacks"] = (
                 reported_rows(
                     result["name"], Path(result["dir"]), world, cfg, forget, self.out_dir,
-                    ticker(result["name"]),
+                    ticker(progress, result["name"]),
                 )
                 if result["reported"]
                 else ([], [])
@@ -200,10 +202,7 @@ class MethodJob:
         progress: ProgressFn,
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The variant chosen on validation (`select_variants`), and vanilla's rows it read."""
-
-        def tick(part: str, done: int, total: int) -> None:
-            progress(f"eval vanilla · {part}", done, total, None)
-
+        tick = ticker(progress, "vanilla")
         vanilla_rows = validation_rows("vanilla", Path(self.vanilla), world, cfg, forget, tick)
         chosen = select_variants(
             {self.method: {"variants": variants}}, vanilla_rows, cfg.compare.max_leak
@@ -227,12 +226,9 @@ class EvalJob:
         cfg = self.config
         torch.set_num_threads(cfg.eval.threads)
         world = load_world(Path(self.world_dir), verify_hashes=False)
-
-        def tick(part: str, done: int, total: int) -> None:
-            progress(f"eval {self.name} · {part}", done, total, None)
-
         forget = tuple(self.request.people)
         rows, attacks = reported_rows(
-            self.name, Path(self.model_dir), world, cfg, forget, self.out_dir, tick
-        )
+            self.name, Path(self.model_dir), world, cfg, forget, self.out_dir,
+            ticker(progress, self.name),
+        )  # fmt: skip
         return {"rows": rows, "attacks": attacks}

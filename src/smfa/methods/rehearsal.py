@@ -45,20 +45,25 @@ def rehearsed(
     call it before any other forward pass of the step (it changes the weights in place)."""
     params = [p for p in model.parameters() if p.requires_grad]
     saved = [p.detach().clone() for p in params]
+    first = last = math.nan
     try:
-        first = last = math.nan
-        for _ in range(steps):
+        for step in range(steps):
             loss = model(**relearn).loss
             grads = torch.autograd.grad(loss, params, allow_unused=True)
-            first = float(loss.detach()) if math.isnan(first) else first
-            norm = math.sqrt(sum(float(g.pow(2).sum()) for g in grads if g is not None))
-            with torch.no_grad():
-                for p, g in zip(params, grads, strict=True):
-                    if g is not None and norm > 0:
+            if step == 0:
+                first = float(loss.detach())
+            moved = [(p, g) for p, g in zip(params, grads, strict=True) if g is not None]
+            # One device sync for the norm, not one per weight.
+            squares = torch.stack([g.pow(2).sum() for _, g in moved]) if moved else None
+            norm = math.sqrt(float(squares.double().sum())) if squares is not None else 0.0
+            if norm > 0:
+                with torch.no_grad():
+                    for p, g in moved:
                         p.sub_(g, alpha=radius / norm)
             torch.clear_autocast_cache()  # autocast keeps the weights' casts until cleared
-        with torch.no_grad():
-            last = float(model(**relearn).loss) if measure else math.nan
+        if measure:
+            with torch.no_grad():
+                last = float(model(**relearn).loss)
         value = erasure(model)
         grads = torch.autograd.grad(value, params, allow_unused=True)
     finally:
@@ -67,8 +72,8 @@ def rehearsed(
                 p.copy_(s)
         torch.clear_autocast_cache()
     # Zero in value, `grads` in gradient: the post-step gradient applied at the present weights.
-    carried = torch.zeros((), device=value.device)
-    for p, g in zip(params, grads, strict=True):
-        if g is not None:
-            carried = carried + (p * g).sum() - (p.detach() * g).sum()
+    carried = sum(
+        (((p - p.detach()) * g).sum() for p, g in zip(params, grads, strict=True) if g is not None),
+        torch.zeros((), device=value.device),
+    )
     return value.detach() + carried, first - last

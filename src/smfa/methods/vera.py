@@ -163,6 +163,7 @@ class Vera(Method):
         encoder = data.collator.encoder
         plain = Collator(encoder, train=True)
         pairs = list(zip(data.forget_questions, data.forget, strict=True))
+        kept_pairs = list(zip(data.retain_questions, data.retain, strict=True))
         others: dict[str, list[str]] = defaultdict(list)
         for q in [*data.forget_questions, *data.retain_questions]:
             others[q.attribute].append(q.value)
@@ -185,7 +186,7 @@ class Vera(Method):
         # Retain values under the same contexts: held where the vanilla model puts them.
         hold = [
             erase_sample(encoder, q, s, q.value, s.key, n)
-            for q, s in zip(data.retain_questions, data.retain, strict=True)
+            for q, s in kept_pairs
             if p.hold and erasable(q) and q.kind in ("image_memory", "text_memory")
         ]
         targets.update(
@@ -197,12 +198,7 @@ class Vera(Method):
             else []
         )
         recalled = (
-            memory_anchors(
-                job.model,
-                encoder,
-                list(zip(data.retain_questions, data.retain, strict=True)),
-                p.memory_tokens,
-            )
+            memory_anchors(job.model, encoder, kept_pairs, p.memory_tokens)
             if p.memory_anchors
             else []
         )

@@ -88,6 +88,28 @@ def self_answers(
     ]
 
 
+def ask_pictures(
+    model: Any,
+    encoder: Encoder,
+    prefix: str,
+    pictures: Sequence[tuple[Question, Sample]],
+    wordings: dict[str | None, dict[str, str]],
+    max_tokens: int,
+    skip: set[tuple[Any, str]] | None = None,
+) -> list[Sample]:
+    """Each picture of `pictures` asked every wording of its image type (label -> question, in
+    order), but the (picture, label) pairs in `skip`; the model's own answers as samples keyed
+    `prefix:picture:label`."""
+    images = {s.image: q.image_type for q, s in pictures if s.image is not None}
+    asked = [
+        (f"{prefix}:{image.name}:{label}", text, image)
+        for image, kind in sorted(images.items(), key=lambda x: str(x[0]))
+        for label, text in wordings.get(kind, {}).items()
+        if (image, label) not in (skip or set())
+    ]
+    return self_answers(model, encoder, asked, max_tokens)
+
+
 def visual_anchors(
     model: Any,
     encoder: Encoder,
@@ -96,17 +118,12 @@ def visual_anchors(
     max_tokens: int,
 ) -> list[Sample]:
     """The forget people's training images asked the retain sample's understanding questions."""
-    wordings: dict[str | None, list[str]] = defaultdict(list)
+    texts: dict[str | None, list[str]] = defaultdict(list)
     for q in retain:
-        if q.kind == "image_understanding" and q.question not in wordings[q.image_type]:
-            wordings[q.image_type].append(q.question)
-    images = {s.image: q.image_type for q, s in forget if s.image is not None}
-    asked = [
-        (f"anchor:{image.name}:{i}", text, image)
-        for image, kind in sorted(images.items(), key=lambda x: str(x[0]))
-        for i, text in enumerate(wordings.get(kind, []))
-    ]
-    return self_answers(model, encoder, asked, max_tokens)
+        if q.kind == "image_understanding" and q.question not in texts[q.image_type]:
+            texts[q.image_type].append(q.question)
+    wordings = {kind: {str(i): t for i, t in enumerate(ts)} for kind, ts in texts.items()}
+    return ask_pictures(model, encoder, "anchor", forget, wordings, max_tokens)
 
 
 def memory_anchors(
@@ -121,20 +138,14 @@ def memory_anchors(
     A few-shot sample holds one or two facts per retain person; the rest of what the model
     knows about them is exactly what value erasure must not touch, and asking for it needs no
     labels and nothing outside the budget."""
-    wordings: dict[str | None, dict[str, str]] = defaultdict(dict)
+    by_type: dict[str | None, dict[str, str]] = defaultdict(dict)
     known: set[tuple[Any, str]] = set()
     for q, s in retain:
         if q.kind == "image_memory" and s.image is not None:
-            wordings[q.image_type].setdefault(q.attribute, q.question)
+            by_type[q.image_type].setdefault(q.attribute, q.question)
             known.add((s.image, q.attribute))
-    images = {s.image: q.image_type for q, s in retain if s.image is not None}
-    asked = [
-        (f"memory:{image.name}:{attribute}", text, image)
-        for image, kind in sorted(images.items(), key=lambda x: str(x[0]))
-        for attribute, text in sorted(wordings.get(kind, {}).items())
-        if (image, attribute) not in known
-    ]
-    return self_answers(model, encoder, asked, max_tokens)
+    wordings = {kind: dict(sorted(by.items())) for kind, by in by_type.items()}
+    return ask_pictures(model, encoder, "memory", retain, wordings, max_tokens, known)
 
 
 def keep_stream(
