@@ -74,7 +74,7 @@ def smfa(*args: str | Path, check: bool = True) -> Ran:
     argv = ["smfa", *map(str, args)]
     with (
         mock.patch.object(sys, "argv", argv),
-        mock.patch.dict(os.environ, {"COLUMNS": "160"}),
+        mock.patch.dict(os.environ, {"COLUMNS": "80"}),
         contextlib.redirect_stdout(out),
         contextlib.redirect_stderr(err),
     ):

@@ -73,7 +73,7 @@ def _run(args: list[str], processes: int) -> float:
         ]  # fmt: skip
     # accelerate's --cpu launches multi-CPU runs through mpirun; torchrun (its multi-GPU
     # launcher) with ACCELERATE_USE_CPU=1 gives the same gloo group without MPI.
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "160", "ACCELERATE_USE_CPU": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "80", "ACCELERATE_USE_CPU": "1"}
     started = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"{' '.join(command)}\n{done.stdout}\n{done.stderr[-12000:]}"

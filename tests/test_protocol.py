@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 from typing import Any
 
 import pytest
@@ -147,15 +146,16 @@ def _report_headline(text: str) -> dict[str, dict[str, str]]:
 
 
 def _shown_headline(data: dict[str, Any]) -> dict[str, dict[str, str]]:
-    """`smfa show`'s output parsed the same way: every table row by its first cell."""
+    """`smfa show`'s output parsed the same way: every table row by its first cell. Not a
+    terminal, so its tables are Markdown, whatever the width."""
     out = io.StringIO()
-    print_table(data, Console(file=out, width=400, color_system=None))
+    print_table(data, Console(file=out, width=40, color_system=None))
     tables: list[list[list[str]]] = [[]]
     for line in out.getvalue().splitlines():
-        if re.match(r"^\s*[└]", line):
+        if not line.startswith("|"):
             tables.append([])
-        if "│" in line or "┃" in line:
-            tables[-1].append([c.strip() for c in re.split(r"[│┃]", line)[1:-1]])
+        elif not line.startswith("|---"):
+            tables[-1].append([c.strip() for c in line.strip("|").split(" | ")])
     found: dict[str, dict[str, str]] = {}
     for table in tables:
         if table:

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from smfa.config import RunConfig, load_config
 from smfa.errors import SmfaError
+from smfa.terminal import console as terminal_console
 
 app = typer.Typer(
     help="Make a multimodal LLM forget chosen people, and measure it.",
@@ -27,7 +27,7 @@ app = typer.Typer(
 )
 world_app = typer.Typer(help="Generate or inspect an embedded world.", no_args_is_help=True)
 app.add_typer(world_app, name="world")
-console = Console(stderr=True)
+console = terminal_console(stderr=True)
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML config file.")]
 SetOpt = Annotated[
@@ -163,7 +163,7 @@ def evaluate(
                     out, loaded.world_hash, ratio, {name: {"path": str(path)}}, rows, attacked
                 )
     if data is not None:
-        print_table(data, Console())
+        print_table(data, terminal_console())
         console.print(f"results: {out / 'results.json'}")
 
 
@@ -251,7 +251,7 @@ def verify(
             bar.update(task, description=f"verify · {label}", completed=done, total=total)
 
         checks = run_verify(record, model, world, tolerance, set_ or [], tick, hashes_only)
-    print_checks(checks, Console())
+    print_checks(checks, terminal_console())
     failed = failures(checks)
     if failed:
         console.print(
@@ -427,7 +427,7 @@ def show(results: Annotated[Path, typer.Argument(help="A results.json file.")]) 
     from smfa.eval.results import read_results
     from smfa.report.table import print_table
 
-    print_table(read_results(results), Console())
+    print_table(read_results(results), terminal_console())
 
 
 @app.command()

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
 from smfa.compare import run_compare
 from smfa.config import RunConfig
@@ -21,16 +20,15 @@ from smfa.protocol.figures import FIGURES
 from smfa.reference import reference_dir
 from smfa.report.summary import headline, ordered_models, ratios, visible_models
 from smfa.report.write import write_report
+from smfa.terminal import Grid, console, show
 
 
-def _summary_table(data: dict, console: Console) -> None:  # type: ignore[type-arg]
+def _summary_table(data: dict, out: Console) -> None:  # type: ignore[type-arg]
     head = headline(data)
     kept = ratios(head)
     names = visible_models(data["models"], ordered_models(data))
-    table = Table(title="held-out wordings and portraits (leak: lower is better)")
-    table.add_column("model")
-    for figure in FIGURES:
-        table.add_column(f"{figure.label} {figure.arrow}", justify="right")
+    title = "held-out wordings and portraits (leak: lower is better)"
+    table = Grid(title, ["model", *(f"{figure.label} {figure.arrow}" for figure in FIGURES)])
     for name in names:
         cells = []
         for figure in FIGURES:
@@ -41,27 +39,27 @@ def _summary_table(data: dict, console: Console) -> None:  # type: ignore[type-a
                 text += f" ({100 * ratio:.0f}%)"
             cells.append(text)
         table.add_row(name, *cells)
-    console.print(table)
+    show(table, out)
 
 
-def _before_after(data: dict, console: Console) -> None:  # type: ignore[type-arg]
+def _before_after(data: dict, out: Console) -> None:  # type: ignore[type-arg]
     for example in data["compare"]["examples"][:2]:
-        console.print(f"[bold]{example['person']}[/bold]: {example['question']}")
-        console.print(f"  true answer: {example['answer']}")
+        out.print(f"[bold]{example['person']}[/bold]: {example['question']}")
+        out.print(f"  true answer: {example['answer']}")
         for model, answer in example["predictions"].items():
             if model in ("vanilla", "oracle") or data["models"][model].get("method") == "smfa":
-                console.print(f"  {model:>10}: {answer}")
+                out.print(f"  {model:>10}: {answer}")
 
 
 def run_demo(config: RunConfig) -> Path:
-    console = Console()
+    out = console()
     started = time.time()
     workdir = Path(config.workdir)
     world_dir = workdir / f"world-n{config.world.people}-s{config.world.seed}"
     out_dir = workdir / "demo"
     world = ensure_world(world_dir, config.world)
     forget = world.forget_people(config.forget_ratio)
-    console.print(
+    out.print(
         f"[bold]forget request[/bold] ({config.forget_ratio}% of {len(world.people)} people): "
         + ", ".join(f"{p.name} ({p.id})" for p in forget)
     )
@@ -73,7 +71,7 @@ def run_demo(config: RunConfig) -> Path:
         reference_dir(workdir, world, role, config.forget_ratio, config.model, config.train)
         for role in ("vanilla", "oracle")
     )
-    console.print(
+    out.print(
         f"[bold]training[/bold] vanilla and oracle, then [bold]unlearning[/bold] with "
         f"{', '.join(config.compare.methods)} (retain budget {config.unlearn.retain_budget} "
         f"questions; SMFA k in {', '.join(f'{k:g}' for k in config.compare.smfa_k)}, chosen on "
@@ -81,17 +79,17 @@ def run_demo(config: RunConfig) -> Path:
     )
     data = run_compare(config, world_dir, vanilla, oracle, out_dir, trainers=trainers)
     paths = write_report(data, out_dir)
-    _before_after(data, console)
-    _summary_table(data, console)
+    _before_after(data, out)
+    _summary_table(data, out)
     selected = data["compare"]["selection"].get("smfa", {}).get("variant")
     if selected:
-        console.print(f"SMFA's k chosen on the validation slice: {selected}")
-    console.print(
+        out.print(f"SMFA's k chosen on the validation slice: {selected}")
+    out.print(
         "[dim]vanilla memorized everyone; the oracle never saw the forget people's private facts "
         "(its leak is what 'forgotten' looks like); percentages in brackets are kept vs vanilla."
         "[/dim]"
     )
-    console.print(f"report: {paths['html']} · {paths['markdown']}")
-    console.print(f"results: {out_dir / 'results.json'} · {out_dir / 'results.csv'}")
-    console.print(f"done in {time.time() - started:.0f}s")
+    out.print(f"report: {paths['html']} · {paths['markdown']}")
+    out.print(f"results: {out_dir / 'results.json'} · {out_dir / 'results.csv'}")
+    out.print(f"done in {time.time() - started:.0f}s")
     return out_dir

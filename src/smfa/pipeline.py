@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from rich.console import Console
 
 from smfa.config import EvalConfig, ModelConfig, RunConfig, WorldConfig
 from smfa.data.format import World, load_world
@@ -25,6 +24,7 @@ from smfa.eval.results import write_generations
 from smfa.io import atomic_write_json, canonical_json, sha256_text
 from smfa.models.io import load_model, load_options
 from smfa.reference import BASE_META, base_dir, build_base, is_cached, train_reference
+from smfa.terminal import console
 from smfa.train import progress_bar
 from smfa.world.build import WorldParams, build_world
 
@@ -39,7 +39,7 @@ def world_params(config: WorldConfig) -> WorldParams:
 
 def ensure_world(out: Path, config: WorldConfig) -> World:
     """Build the world into `out` (or reuse an identical one there), then load and validate it."""
-    Console(stderr=True).print(
+    console(stderr=True).print(
         f"[bold]world[/bold] {out} ({config.people} people, seed {config.seed})"
     )
     build_world(Path(out), world_params(config))

@@ -20,7 +20,6 @@ import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -36,6 +35,7 @@ from smfa import distributed as dist
 from smfa.config import TrainConfig
 from smfa.data.batches import Collator, Sample
 from smfa.errors import SmfaError
+from smfa.terminal import console
 
 LossFn = Callable[[Any, dict[str, torch.Tensor]], torch.Tensor]
 
@@ -76,7 +76,7 @@ def progress_bar(disable: bool = False, loss: bool = True) -> Progress:
         TimeRemainingColumn(),
         disable=disable,
         transient=False,
-        console=Console(stderr=True),
+        console=console(stderr=True),
     )
 
 

@@ -16,10 +16,10 @@ import queue
 import signal
 from typing import Any
 
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from smfa.errors import SmfaError
+from smfa.terminal import console
 
 
 def _terminated(signum: int, frame: object) -> None:
@@ -117,7 +117,7 @@ def run_jobs(jobs: list[Any], workers: int = 2) -> dict[str, Any]:
     results: dict[str, Any] = {}
     finished = False
     try:
-        with Progress(*columns, console=Console(stderr=True)) as bar:
+        with Progress(*columns, console=console(stderr=True)) as bar:
             tasks_shown = {n: bar.add_task(f"wait {n}", total=None, note="") for n in names}
             while len(results) < len(jobs):
                 try:

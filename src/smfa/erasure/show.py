@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from smfa.erasure.verify import LEAK, MISMATCH, OK, Check
+from smfa.terminal import Grid, show
 
 
 def _pct(value: float | None) -> str:
@@ -39,12 +39,9 @@ def record_line(record: dict[str, Any]) -> str:
 
 
 def print_checks(checks: list[Check], console: Console) -> None:
-    table = Table(title="erasure record verification")
-    for column, justify in (("check", "left"), ("recorded", "right"), ("found", "right")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    table.add_column("verdict")
+    table = Grid("erasure record verification", ["check", "recorded", "found", "verdict"])
     styles = {OK: "green", MISMATCH: "bold red", LEAK: "bold red"}
     for check in checks:
         style = styles.get(check.status, "yellow")
         table.add_row(check.what, check.recorded, check.found, f"[{style}]{check.status}[/{style}]")
-    console.print(table)
+    show(table, console)

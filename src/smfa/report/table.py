@@ -12,11 +12,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from smfa.protocol.vocab import Kind, Split, View, Wording
 from smfa.report import summary as S
 from smfa.report.sections import headline_cells, headline_header
+from smfa.terminal import Grid, console, show
 
 # (label, split, kind, wording, view, metric)
 Detail = tuple[str, Split, Kind, Wording, View, str]
@@ -52,7 +52,7 @@ def lookup(
     return None
 
 
-def headline_table(data: dict[str, Any]) -> Table:
+def headline_table(data: dict[str, Any]) -> Grid:
     """One row per model, one column per figure: the cells of report.md's headline."""
     part = S.report_slice(data)
     head = S.headline(data, part)
@@ -62,25 +62,19 @@ def headline_table(data: dict[str, Any]) -> Table:
         "held-out" if str(v) == "heldout" else f"'{v}'" for v in (part.wording, part.image_view)
     )
     title = f"headline: {wording} wordings, {images} images (percentages; ×: kept vs vanilla)"
-    table = Table(title=title)
-    table.add_column("model")
-    for label in headline_header():
-        table.add_column(label, justify="right")
+    table = Grid(title, ["model", *headline_header()])
     for name, figures in head.items():
         table.add_row(name, *headline_cells(name, figures, kept[name], vanilla))
     return table
 
 
-def detail_table(data: dict[str, Any]) -> Table:
+def detail_table(data: dict[str, Any]) -> Grid:
     """What was memorized, per wording and view: one row per slice, one column per model (not
     the variants `smfa compare` scored on the validation slice only)."""
     info = data.get("models", {})
     models = [m for m in S.ordered_models(data) if info.get(m, {}).get("reported", True)]
-    table = Table(title=f"memorization by wording (forget ratio {data.get('forget_ratio')}%)")
-    table.add_column("slice")
-    table.add_column("metric")
-    for model in models:
-        table.add_column(model, justify="right")
+    title = f"memorization by wording (forget ratio {data.get('forget_ratio')}%)"
+    table = Grid(title, ["slice", "metric", *models], left=2)
     for label, split, kind, phrasing, view, metric in DETAILS:
         cells = []
         found = False
@@ -98,7 +92,8 @@ def detail_table(data: dict[str, Any]) -> Table:
     return table
 
 
-def print_table(data: dict[str, Any], console: Console | None = None) -> None:
-    console = console or Console()
-    console.print(headline_table(data))
-    console.print(detail_table(data))
+def print_table(data: dict[str, Any], out: Console | None = None) -> None:
+    """Both tables: rich tables on a terminal, Markdown in a pipe or a log."""
+    out = out or console()
+    show(headline_table(data), out)
+    show(detail_table(data), out)
