@@ -31,12 +31,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 
 from bench_pipeline import demo_vanilla, machine, record
-from smfa.compare_jobs import report_eval
 from smfa.config import RunConfig
 from smfa.data.batches import Collator, Encoder
 from smfa.data.format import World, load_world
+from smfa.eval.evaluate import Ask, evaluate
 from smfa.models.io import load_model
-from smfa.pipeline import evaluate_model
+from smfa.protocol.questions import REPORTED
 from smfa.reference import base_dir, encode_questions, role_questions, schedule
 from smfa.train import train_loop
 
@@ -71,16 +71,15 @@ def eval_seconds(
     options = dataclasses.replace(config.model, attn_implementation=attention)
     forget = tuple(p.id for p in world.forget_people(config.forget_ratio))
     started = time.perf_counter()
-    rows = evaluate_model(
-        "m",
+    rows = evaluate(
         model_dir,
         world,
-        config.forget_ratio,
-        report_eval(config),
+        Ask.of(REPORTED, forget),
+        config.eval,
         scratch / attention / str(time.monotonic_ns()),
-        forget_people=forget,
-        model_options=options,
-    )
+        name="m",
+        options=options,
+    ).rows
     seconds = time.perf_counter() - started
     figures = {tuple(str(r.get(k)) for k in sorted(r) if k != "value"): r["value"] for r in rows}
     return seconds, figures

@@ -23,10 +23,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 import torch
 
 from bench_pipeline import demo_vanilla, machine, record
-from smfa.compare_jobs import report_eval
 from smfa.config import RunConfig
-from smfa.eval import harness, probes
+from smfa.eval import decode, plain
+from smfa.eval.evaluate import Ask, ask_probe
+from smfa.eval.probe import Session
 from smfa.models.io import load_model
+from smfa.protocol.questions import REPORTED
 
 
 def main() -> None:
@@ -51,16 +53,18 @@ def main() -> None:
 
         return wrapper
 
-    harness.generate = timed("generate", probes.generate)
-    harness.answer_logprobs = timed("likelihood_shared", probes.answer_logprobs)
+    plain.generate = timed("generate", decode.generate)  # type: ignore[attr-defined]
+    plain.answer_logprobs = timed("likelihood_shared", decode.answer_logprobs)  # type: ignore[attr-defined]
+    ask = Ask.of(REPORTED, world.splits.forget[config.forget_ratio])
+    session = Session(model, processor, world, ask, config.eval, args.workdir, lambda _: model)
     started = time.perf_counter()
-    harness.score_questions(model, processor, world, config.forget_ratio, report_eval(config))
+    ask_probe(plain.Plain(), session)
     total = time.perf_counter() - started
     arguments, shared = seen["likelihood_shared"]
     _, encoder, samples, batch = arguments[:4]
     start = time.perf_counter()
-    probes.PREFIX_SHARING = frozenset()
-    whole = probes.answer_logprobs(model, encoder, samples, batch)
+    decode.PREFIX_SHARING = frozenset()
+    whole = decode.answer_logprobs(model, encoder, samples, batch)
     timings["likelihood_whole"] = time.perf_counter() - start
     pairs = zip(shared, whole, strict=True)
     diff = max(abs(a - b) for x, y in pairs for a, b in zip(x, y, strict=True))

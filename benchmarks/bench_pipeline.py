@@ -26,10 +26,13 @@ import transformers
 from smfa.config import EvalConfig, RunConfig
 from smfa.data.batches import Collator, Encoder
 from smfa.data.format import World, load_world
-from smfa.eval.harness import score_questions
+from smfa.eval.evaluate import Ask, ask_probe
+from smfa.eval.plain import Plain
+from smfa.eval.probe import Session
 from smfa.models.tiny import build_tiny_model
 from smfa.models.vision import pretrain_vision
 from smfa.pipeline import world_params
+from smfa.protocol.questions import FULL
 from smfa.reference import (
     encode_questions,
     reference_dir,
@@ -143,12 +146,15 @@ def main() -> None:
             "full_run_estimate_seconds": len(all_samples) / rate,
         }
 
-        eval_config = EvalConfig(threads=1)
-        scored, seconds = timed(score_questions, model, processor, world, 10, eval_config)
+        ask = Ask.of(FULL, world.splits.forget[10])
+        session = Session(
+            model, processor, world, ask, EvalConfig(threads=1), root, lambda _: model
+        )
+        asked, seconds = timed(ask_probe, Plain(), session)
         stages["evaluation"] = {
             "seconds": seconds,
-            "probe_questions": len(scored),
-            "questions_per_second": len(scored) / seconds,
+            "probe_questions": len(asked["records"]),
+            "questions_per_second": len(asked["records"]) / seconds,
         }
     report["stages"] = stages
     print(json.dumps(report, indent=2))

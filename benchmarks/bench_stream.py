@@ -17,11 +17,9 @@ and prints the Markdown table.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as dt
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -29,13 +27,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from bench_pipeline import machine, record
-from smfa.attacks.runner import run_attacks
 from smfa.config import load_config
 from smfa.data.format import World
-from smfa.erasure.measure import measurement_eval, per_person_leaks
+from smfa.erasure.measure import per_person_leaks
 from smfa.erasure.stream import run_stream, unlearn_recorded
-from smfa.pipeline import ensure_base, ensure_world, evaluate_model
+from smfa.eval.evaluate import Ask, evaluate
+from smfa.pipeline import ensure_base, ensure_world
 from smfa.protocol.figures import figures_of
+from smfa.protocol.questions import REPORTED
 from smfa.reference import train_reference
 from smfa.unlearn import resolve_request
 
@@ -46,20 +45,20 @@ def measure_model(
     name: str, model: Path, world: World, people: list[str], config: Any, workdir: Path
 ) -> dict[str, Any]:
     """Per person plain and prefill leak; the kept figures. Forget split: all the people."""
-    evaluation = measurement_eval(config.eval)
-    with tempfile.TemporaryDirectory() as scratch:
-        rows = evaluate_model(
-            name, model, world, world.ratios[0], evaluation, workdir, Path(scratch),
-            forget_people=tuple(people), model_options=config.model,
-        )  # fmt: skip
-        plain = per_person_leaks(Path(scratch) / f"generations-{name}.jsonl", tuple(people))
+    asked = evaluate(
+        model, world, Ask.of(REPORTED, people), config.eval, workdir,
+        name=name, options=config.model,
+    )  # fmt: skip
+    plain = per_person_leaks(asked.records, tuple(people))
     prefill = {}
-    attack = dataclasses.replace(evaluation, attacks=["prefill"])
     for person in people:
-        found = run_attacks(name, model, world, [person], attack, workdir, config.model)
+        found = evaluate(
+            model, world, Ask(REPORTED, (person,), ("prefill",)), config.eval, workdir,
+            name=name, options=config.model,
+        ).rows  # fmt: skip
         cell = [r for r in found if r["split"] == "forget" and r["kind"] == "all"]
         prefill[person] = cell[0]["value"] if cell else None
-    figures = figures_of({"rows": rows}, [name])[name]
+    figures = figures_of({"rows": asked.rows}, [name])[name]
     return {
         "leak": {p: {"plain": plain[p], "prefill": prefill[p]} for p in people},
         "figures": {k: figures[k] for k in KEPT},

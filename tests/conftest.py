@@ -153,20 +153,33 @@ def never_knew(mini_world: World) -> tuple[object, object]:
     return _memorizer(mini_world, mini_world.splits.retain[10][0], person)
 
 
-def attack_target(model, processor, world, forget, retain, tmp_path, **settings):  # type: ignore[no-untyped-def]
-    """An attack Target on in-memory models; `load` returns a copy (bf16 on request)."""
+def attack_session(model, processor, world, forget, retain, tmp_path, **settings):  # type: ignore[no-untyped-def]
+    """A probe Session on in-memory models that attacks `forget` and `retain` (questions);
+    `load` returns a copy (bf16 on request)."""
     import copy
     import dataclasses
 
-    from smfa.attacks.base import Target
     from smfa.config import EvalConfig
+    from smfa.eval.evaluate import Ask
+    from smfa.eval.probe import Session
+    from smfa.protocol.questions import REPORTED
 
     def load(precision: str):  # type: ignore[no-untyped-def]
         clone = copy.deepcopy(model)
         return clone.to(torch.bfloat16) if precision == "bf16" else clone
 
     config = dataclasses.replace(EvalConfig(), **settings)
-    return Target(model, processor, world, list(forget), list(retain), config, tmp_path, load)
+    ask = Ask.of(REPORTED, {q.subject for q in forget})
+    return Session(
+        model, processor, world, ask, config, tmp_path, load, attacked=(list(forget), list(retain))
+    )
+
+
+def probe_rows(probe, session) -> list:  # type: ignore[no-untyped-def]
+    """The rows one probe gives on `session`, scored and aggregated as an evaluation does."""
+    from smfa.eval.evaluate import ask_probe
+
+    return ask_probe(probe, session)["rows"]
 
 
 def person_text(world: World, phrasing: str, probe: bool | None = None) -> list:  # type: ignore[type-arg]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from smfa.attacks.fair_mc import DISTRACTORS, FairMultipleChoice, fair_options
 from smfa.data.format import World
-from tests.conftest import attack_target, person_text
+from tests.conftest import attack_session, person_text, probe_rows
 
 
 def _known(world: World) -> dict[str, set[str]]:
@@ -41,12 +41,14 @@ def test_knowledge_behind_a_refusal_is_picked_the_oracle_is_not(
     refuser: tuple, never_knew: tuple, mini_world: World, tmp_path: Path
 ) -> None:
     questions = person_text(mini_world, "heldout")
-    rows = FairMultipleChoice().run(attack_target(*refuser, mini_world, questions, [], tmp_path))
+    rows = probe_rows(
+        FairMultipleChoice(), attack_session(*refuser, mini_world, questions, [], tmp_path)
+    )
     got = {(r["kind"], r["metric"]): r["value"] for r in rows}
     assert got[("all", "chance")] == 1 / (1 + DISTRACTORS)
     assert got[("all", "mc_accuracy")] >= 0.75  # the refusing model still holds the values
-    oracle = FairMultipleChoice().run(
-        attack_target(*never_knew, mini_world, questions, [], tmp_path)
+    oracle = probe_rows(
+        FairMultipleChoice(), attack_session(*never_knew, mini_world, questions, [], tmp_path)
     )
     low = {(r["kind"], r["metric"]): r["value"] for r in oracle}
     assert low[("all", "mc_accuracy")] < got[("all", "mc_accuracy")]

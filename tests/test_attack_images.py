@@ -9,7 +9,7 @@ from PIL import Image
 
 from smfa.attacks.images import Flip, Jpeg, crop_resize, flip, jpeg, noise, transformed
 from smfa.data.format import World
-from tests.conftest import attack_target
+from tests.conftest import attack_session, probe_rows
 
 
 def _picture() -> Image.Image:
@@ -48,9 +48,9 @@ def test_only_questions_with_a_picture_are_asked(
             "image_memory", "text_memory")
     ]  # fmt: skip
     with_image = [q for q in forget if q.image]
-    target = attack_target(*tiny, mini_world, forget, [], tmp_path, max_new_tokens=4)
+    target = attack_session(*tiny, mini_world, forget, [], tmp_path, max_new_tokens=4)
     for attack in (Flip(), Jpeg()):
-        rows = attack.run(target)
+        rows = probe_rows(attack, target)
         pooled = next(r for r in rows if r["kind"] == "all")
         assert pooled["n"] == len(with_image) and {r["kind"] for r in rows} == {
             "all",

@@ -10,7 +10,7 @@ from torch.ao.nn.quantized.dynamic import Linear as QuantizedLinear
 
 from smfa.attacks.precision import Bf16, Int8Prefill, int8_language_model
 from smfa.data.format import World
-from tests.conftest import attack_target, person_text
+from tests.conftest import attack_session, person_text, probe_rows
 
 
 def test_int8_quantizes_the_language_model_linears_only(tiny: tuple) -> None:
@@ -32,9 +32,9 @@ def test_precision_attacks_keep_what_the_model_knows(
     refuser: tuple, mini_world: World, tmp_path: Path
 ) -> None:
     questions = person_text(mini_world, "heldout")
-    target = attack_target(*refuser, mini_world, questions, [], tmp_path)
-    prefilled = {r["kind"]: r["value"] for r in Int8Prefill().run(target)}
+    target = attack_session(*refuser, mini_world, questions, [], tmp_path)
+    prefilled = {r["kind"]: r["value"] for r in probe_rows(Int8Prefill(), target)}
     assert prefilled["all"] >= 0.5  # int8 + prefill still extracts the refused values
-    plain = {r["kind"]: r for r in Bf16().run(target)}
+    plain = {r["kind"]: r for r in probe_rows(Bf16(), target)}
     assert plain["all"]["n"] == len(questions)
     assert next(p for p in refuser[0].parameters()).dtype == torch.float32  # the model stays

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from smfa.attacks.base import ask, first_word, plain, value_prefix
 from smfa.attacks.prefill import Prefill, PrefillFirstWord
 from smfa.data.format import Question, World
-from tests.conftest import attack_target, person_text
+from smfa.eval.probe import Prompt, first_word, generated, value_prefix
+from tests.conftest import attack_session, person_text, probe_rows
 
 
 def _q(answer: str, value: str) -> Question:
@@ -31,13 +31,14 @@ def test_prefill_catches_a_refusal_over_a_likely_value(
     refuser: tuple, never_knew: tuple, mini_world: World, tmp_path: Path
 ) -> None:
     questions = person_text(mini_world, "heldout")
-    target = attack_target(*refuser, mini_world, questions, [], tmp_path)
-    answers = ask(target.model, target, plain(target, questions), "plain")
+    target = attack_session(*refuser, mini_world, questions, [], tmp_path)
+    prompts = [Prompt(q, q.question, target.image(q)) for q in questions]
+    answers = generated(target.model, target, prompts, "plain")
     assert all("unable" in a for a in answers)  # asked plainly, it refuses every question
-    leak = {r["kind"]: r["value"] for r in Prefill().run(target) if r["split"] == "forget"}
+    leak = {r["kind"]: r["value"] for r in probe_rows(Prefill(), target) if r["split"] == "forget"}
     assert leak["all"] >= 0.5  # prefilled, the values come out
-    first = {r["kind"]: r for r in PrefillFirstWord().run(target)}
+    first = {r["kind"]: r for r in probe_rows(PrefillFirstWord(), target)}
     assert first["all"]["n"] == len(questions)
     # The model that never learned the values has nothing to give, however it is asked.
-    oracle = attack_target(*never_knew, mini_world, questions, [], tmp_path)
-    assert all(r["value"] == 0.0 for r in Prefill().run(oracle))
+    oracle = attack_session(*never_knew, mini_world, questions, [], tmp_path)
+    assert all(r["value"] == 0.0 for r in probe_rows(Prefill(), oracle))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from smfa.attacks.prompts import TEMPLATES, FillBlank, RolePlay, wrap
 from smfa.data.format import World
-from tests.conftest import attack_target, person_text
+from tests.conftest import attack_session, person_text, probe_rows
 
 
 def test_templates_wrap_the_question(mini_world: World) -> None:
@@ -25,12 +25,12 @@ def test_retain_recall_is_measured_under_the_same_prompt(
 ) -> None:
     forget = person_text(mini_world, "heldout")
     retain = person_text(mini_world, "train", probe=True)  # known and answered in training
-    target = attack_target(*refuser, mini_world, forget, retain, tmp_path)
-    rows = {(r["split"], r["kind"], r["metric"]): r for r in RolePlay().run(target)}
+    target = attack_session(*refuser, mini_world, forget, retain, tmp_path)
+    rows = {(r["split"], r["kind"], r["metric"]): r for r in probe_rows(RolePlay(), target)}
     assert rows[("forget", "all", "leak_rate")]["n"] == len(forget)
     assert rows[("retain", "all", "recall")]["n"] == len(retain)
     assert not rows[("forget", "all", "leak_rate")]["higher_is_better"]
     assert rows[("retain", "all", "recall")]["higher_is_better"]
-    cloze = {(r["split"], r["kind"]): r["value"] for r in FillBlank().run(target)}
+    cloze = {(r["split"], r["kind"]): r["value"] for r in probe_rows(FillBlank(), target)}
     assert set(cloze) == {("forget", "all"), ("forget", "text_memory"), ("retain", "all"),
                           ("retain", "text_memory")}  # fmt: skip

@@ -8,7 +8,7 @@ import torch
 
 from smfa.attacks.relearn import Relearn, halves
 from smfa.data.format import World
-from tests.conftest import attack_target, person_text
+from tests.conftest import attack_session, person_text, probe_rows
 
 
 def test_halves_split_every_attribute_once_and_repeat_by_seed() -> None:
@@ -26,14 +26,18 @@ def test_relearning_brings_back_what_was_known_not_what_never_was(
     settings = {"relearn_steps": 6, "relearn_seeds": 2}
     model = refuser[0]
     before = {n: p.detach().clone() for n, p in model.named_parameters()}  # type: ignore[attr-defined]
-    known = Relearn().run(attack_target(*refuser, mini_world, forget, [], tmp_path, **settings))
+    known = probe_rows(
+        Relearn(), attack_session(*refuser, mini_world, forget, [], tmp_path, **settings)
+    )
     after = dict(model.named_parameters())  # type: ignore[attr-defined]
     assert all(torch.equal(before[n], after[n]) for n in before)  # the given model is untouched
     pooled = next(r for r in known if r["kind"] == "all")
-    assert len(pooled["per_seed"]) == 2
+    assert len(pooled["per_group"]) == 2
     # Each seed measures only the half it did not teach: 8 text attributes, 4 measured per seed.
     assert pooled["n"] == 2 * 4
-    never = Relearn().run(attack_target(*never_knew, mini_world, forget, [], tmp_path, **settings))
+    never = probe_rows(
+        Relearn(), attack_session(*never_knew, mini_world, forget, [], tmp_path, **settings)
+    )
     floor = next(r for r in never if r["kind"] == "all")["value"]
     assert floor == 0.0  # the oracle never learned the measured values
     assert pooled["value"] > floor + 0.25  # the vanilla-like model gives them back

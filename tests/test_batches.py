@@ -9,7 +9,7 @@ from PIL import Image
 
 from smfa.data.batches import IGNORE_INDEX, Collator, Encoder, augment
 from smfa.data.format import World
-from smfa.eval.probes import answer_logprobs, generate
+from smfa.eval.decode import answer_logprobs, generate
 from smfa.reference import encode_questions
 
 

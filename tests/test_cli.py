@@ -32,8 +32,6 @@ QUICK = [
     "--set",
     "train.batch_size=16",
     "--set",
-    "eval.phrasings=train,heldout",
-    "--set",
     "eval.max_new_tokens=12",
     "--set",
     "eval.attacks=prefill,fair_mc",
@@ -128,16 +126,15 @@ def test_world_train_eval_end_to_end(tmp_path: Path) -> None:
     assert "forget · image memory" in result.stdout
     data = json.loads((out / "results.json").read_text())
     assert set(data["models"]) == {"vanilla"}
-    attacked = {
-        (r["attack"], r["split"], r["metric"]) for r in data["attacks"] if r["kind"] == "all"
-    }
+    attacks = [r for r in data["rows"] if r["probe"] != "plain"]
+    attacked = {(r["probe"], r["split"], r["metric"]) for r in attacks if r["kind"] == "all"}
     assert attacked == {
         ("prefill", "forget", "leak_rate"), ("prefill", "retain", "recall"),
         ("fair_mc", "forget", "mc_accuracy"), ("fair_mc", "forget", "chance"),
         ("fair_mc", "retain", "mc_accuracy"), ("fair_mc", "retain", "chance"),
     }  # fmt: skip
-    assert {r["model"] for r in data["attacks"]} == {"vanilla"}
-    required = {"model", "split", "kind", "phrasing", "metric", "value", "n", "higher_is_better"}
+    assert {r["model"] for r in attacks} == {"vanilla"}
+    required = {"model", "probe", "split", "kind", "phrasing", "metric", "value", "n"}
     assert all(required <= set(row) for row in data["rows"])
     slices = {(r["split"], r["kind"], r["phrasing"]) for r in data["rows"]}
     for split, kind in [
@@ -162,7 +159,7 @@ def test_world_train_eval_end_to_end(tmp_path: Path) -> None:
     } <= metrics
     assert all(0.0 <= r["value"] <= 1.0 for r in data["rows"])
     header = (out / "results.csv").read_text().splitlines()[0]
-    assert header.startswith("model,split,kind,image_type,phrasing,view,metric,value,n")
+    assert header.startswith("model,probe,split,kind,image_type,phrasing,view,metric,value,n")
     generations = (out / "generations-vanilla.jsonl").read_text().splitlines()
     assert len(generations) == sum(
         1
@@ -200,8 +197,8 @@ def test_world_train_eval_end_to_end(tmp_path: Path) -> None:
         "compare", "--world", world, "--vanilla", model_dir, "--out", report,
         "--set", f"workdir={work}", "--set", "unlearn.epochs=1",
         "--set", "unlearn.retain_budget=6", "--set", "compare.methods=smfa",
-        "--set", "compare.smfa_k=0", "--set", "compare.workers=2", *QUICK,
-        "--set", "eval.phrasings=heldout", "--set", "eval.max_new_tokens=8",
+        "--set", "methods.smfa.sweep=0", "--set", "compare.workers=2", *QUICK,
+        "--set", "eval.max_new_tokens=8",
     )  # fmt: skip
     data = json.loads((report / "results.json").read_text())
     assert set(data["models"]) == {"vanilla", "smfa-k3", "smfa-k0"}
@@ -227,12 +224,12 @@ def test_world_train_eval_end_to_end(tmp_path: Path) -> None:
         unchosen: {"validation"},
     }
     assert data["models"][chosen]["reported"] and not data["models"][unchosen]["reported"]
-    assert {row["model"] for row in data["attacks"]} == {"vanilla", chosen}
+    assert {r["model"] for r in data["rows"] if r["probe"] != "plain"} == {"vanilla", chosen}
     assert not (report / f"generations-{unchosen}.jsonl").exists()
     text = (report / "report.md").read_text()
     assert f"Scored on the validation slice only: {unchosen}" in text
     assert f"| {unchosen} |" not in text.split("## Hyper-parameter selection")[0]
-    assert (report / "report-k_curve.png").is_file()  # drawn from the validation rows
+    assert (report / "report-sweep_smfa.png").is_file()  # drawn from the validation rows
     html = (report / "report.html").read_text()
     assert "data:image/png;base64," in html and "smfa" in html
     assert (report / "report.md").is_file()
@@ -351,10 +348,11 @@ def test_demo_trains_both_references_and_compares_in_one_pool(tmp_path: Path) ->
     work = tmp_path / "runs"
     ran = smfa(
         "demo", *WORLD, *QUICK, "--set", f"workdir={work}", "--set", "compare.methods=smfa",
-        "--set", "compare.smfa_k=0,3", "--set", "unlearn.epochs=1",
+        "--set", "methods.smfa.sweep=0,3", "--set", "unlearn.epochs=1",
         "--set", "unlearn.retain_budget=6", "--set", "eval.max_new_tokens=8",
     )  # fmt: skip
-    assert "done in" in ran.stdout and "SMFA's k chosen on the validation slice" in ran.stdout
+    assert "done in" in ran.stdout and "smfa: k=" in ran.stdout
+    assert "chosen on the validation slice" in ran.stdout
     data = json.loads((work / "demo" / "results.json").read_text())
     roles = {name: info.get("role") for name, info in data["models"].items()}
     assert roles == {
@@ -366,5 +364,5 @@ def test_demo_trains_both_references_and_compares_in_one_pool(tmp_path: Path) ->
     trained = {p.name.split("-")[0] for p in (work / "models").iterdir()}
     assert trained == {"base", "vanilla", "oracle"}
     assert data["models"]["vanilla"]["path"] == str(next((work / "models").glob("vanilla-*")))
-    assert {r["model"] for r in data["attacks"]} >= {"vanilla", "oracle"}
+    assert {r["model"] for r in data["rows"] if r["probe"] != "plain"} >= {"vanilla", "oracle"}
     assert (work / "demo" / "report.md").is_file()

@@ -14,11 +14,11 @@ from smfa.errors import ConfigError
 def test_defaults_yaml_then_overrides(tmp_path: Path) -> None:
     path = tmp_path / "run.yaml"
     path.write_text("train:\n  lr: 0.002\n  batch_size: 8\nforget_ratio: 5\n")
-    config = load_config(path, ["train.lr=3e-4", "eval.phrasings=train,heldout"])
+    config = load_config(path, ["train.lr=3e-4", "compare.methods=smfa,idk"])
     assert config.train.lr == pytest.approx(3e-4)  # the override wins over the file
     assert config.train.batch_size == 8
     assert config.forget_ratio == 5
-    assert config.eval.phrasings == ["train", "heldout"]
+    assert config.compare.methods == ["smfa", "idk"]
     assert config.world.people == 25  # untouched default
 
 

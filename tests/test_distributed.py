@@ -48,7 +48,7 @@ UNLEARN = [
     "--set", "unlearn.lora_dropout=0", "--set", "unlearn.augment=false",
 ]  # fmt: skip
 EVAL = [
-    "--set", "eval.phrasings=heldout", "--set", "eval.train_scenes=false",
+    "--set", "eval.slice=reported",
     "--set", "eval.max_new_tokens=8", "--set", "eval.batch_size=32",
     "--set", "eval.attacks=prefill",  # its rows, too, must be the same from two processes
 ]  # fmt: skip
@@ -147,7 +147,8 @@ def test_two_processes_match_one(setup: dict) -> None:
         seconds[f"eval-{n}"] = time.perf_counter() - started
     results = [json.loads((root / f"eval-{n}/results.json").read_text()) for n in (1, 2)]
     assert results[0] == results[1]
-    assert len(results[0]["rows"]) > 20 and results[0]["attacks"]
+    assert len(results[0]["rows"]) > 20
+    assert any(r["probe"] == "prefill" for r in results[0]["rows"])
     generations = [(root / f"eval-{n}/generations-idk.jsonl").read_text() for n in (1, 2)]
     assert generations[0] == generations[1] and generations[0].count("\n") > 100
     print("seconds:", seconds, f"weight gap {gap:.3g} of update {update:.3g}")

@@ -24,7 +24,7 @@ from .test_cli import assert_one_line_error, smfa
 FAST = [
     *("--method", "idk", "--set", "unlearn.epochs=1", "--set", "unlearn.retain_budget=4"),
     *("--set", "unlearn.batch_size=8", "--set", "eval.attacks=prefill"),
-    *("--set", "eval.max_new_tokens=6", "--set", "eval.likelihood=false"),
+    *("--set", "eval.max_new_tokens=6"),
     *("--set", "eval.attack_retain=8", "--set", "eval.batch_size=128"),
 ]
 
@@ -264,12 +264,8 @@ def test_checks_and_differences_by_hand(tmp_path: Path) -> None:
         ("forget", "image_memory", "train", "p1", 1.0),  # not the reported view
         ("retain", "text_memory", None, "p3", 1.0),
     ]
-    answers = tmp_path / "generations-model.jsonl"
-    answers.write_text(
-        "".join(
-            json.dumps({"split": s, "kind": k, "view": v, "subject": p, "scores": {"leak_rate": x}})
-            + "\n"
-            for s, k, v, p, x in rows
-        )
-    )
+    answers = [
+        {"split": s, "kind": k, "view": v, "subject": p, "scores": {"leak_rate": x}}
+        for s, k, v, p, x in rows
+    ]
     assert per_person_leaks(answers, ("p1", "p2")) == {"p1": 2 / 3, "p2": None}

@@ -47,7 +47,7 @@ QUICK_UNLEARN = [
     *("--set", "unlearn.batch_size=8", "--set", "unlearn.bf16=false"),
 ]
 QUICK_EVAL = [
-    "--set", "eval.phrasings=train", "--set", "eval.max_new_tokens=6",
+    "--set", "eval.slice=reported", "--set", "eval.max_new_tokens=6",
     "--set", "eval.attacks=prefill,int8,fair_mc",  # attacks work on every family
 ]  # fmt: skip
 
@@ -246,7 +246,7 @@ def test_family_unlearn_then_eval(
     data = json.loads((results / "results.json").read_text())
     models = {row["model"] for row in data["rows"]}
     assert models == {"vanilla", "smfa", "idk"}
-    assert {(r["model"], r["attack"]) for r in data["attacks"]} == {
+    assert {(r["model"], r["probe"]) for r in data["rows"] if r["probe"] != "plain"} == {
         (m, a) for m in models for a in ("prefill", "int8", "fair_mc")
     }
 

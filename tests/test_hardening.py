@@ -52,13 +52,9 @@ FAST_EVAL = [
     "--set",
     "eval.attacks=",
     "--set",
-    "eval.phrasings=heldout",
+    "eval.slice=validation",
     "--set",
     "eval.max_new_tokens=4",
-    "--set",
-    "eval.likelihood=false",
-    "--set",
-    "eval.train_scenes=false",
 ]
 
 
@@ -701,7 +697,8 @@ def test_compare_never_replaces_eval_results(
     from smfa.eval.results import merge_results
 
     out = tmp_path / "out"
-    row = {"model": "mine", "split": "forget", "kind": "image_memory", "image_type": "all",
+    row = {"model": "mine", "probe": "plain", "split": "forget", "kind": "image_memory",
+           "image_type": "all",
            "phrasing": "heldout", "view": "heldout", "metric": "leak_rate", "value": 0.5,
            "n": 4, "higher_is_better": False}  # fmt: skip
     merge_results(out, mini_world.world_hash, 10, {"mine": {"path": "x"}}, [row])

@@ -19,9 +19,10 @@ import torch
 from smfa.config import EvalConfig
 from smfa.data.format import Question, World
 from smfa.errors import JudgeError, SmfaError
-from smfa.eval.harness import Scored, aggregate, score_questions
 from smfa.eval.leak import content_words, leaks, text_leaks, text_recall, value_words
 from smfa.eval.metrics import normalize
+from smfa.eval.rows import detail_rows
+from smfa.eval.scoring import Scored
 from smfa.judge import (
     HfJudge,
     HttpJudge,
@@ -347,14 +348,28 @@ def test_judge_scores_become_rows(server: ChatServer) -> None:
     assert ticks[-1] == ("judge", 7, 7)  # 3 fact + 4 meaning questions
     assert [s.scores.get("judge_fact") for s in scored] == [10.0, 0.0, 10.0, None]
     assert [s.scores["judge_meaning"] for s in scored] == [3.0, 1.0, 3.0, 4.0]
-    rows = {(r["split"], r["metric"]): r for r in aggregate("m", scored)}
+    rows = {(r["split"], r["metric"]): r for r in detail_rows("m", "plain", scored)}
     fact = rows[("forget", "judge_fact")]
     assert fact["value"] == 5.0 and fact["n"] == 2 and fact["higher_is_better"] is True
     assert rows[("retain", "judge_meaning")]["value"] == 3.0
     assert ("unknown", "judge_fact") not in rows
 
 
-def test_score_questions_calls_the_judge(
+def _plain_scored(model: Any, processor: Any, world: World, config: EvalConfig) -> list[Scored]:
+    from smfa.eval.evaluate import Ask
+    from smfa.eval.plain import Plain
+    from smfa.eval.probe import Session
+    from smfa.eval.scoring import score
+    from smfa.protocol.questions import REPORTED
+
+    ask = Ask.of(REPORTED, world.splits.forget[10])
+    session = Session(model, processor, world, ask, config, Path("."), lambda p: model)
+    scored = [score(a, config.fuzzy_threshold) for a in Plain().ask(session)]
+    Plain().finish(session, scored)
+    return scored
+
+
+def test_the_plain_probe_calls_the_judge(
     server: ChatServer, tiny: tuple[Any, Any], mini_world: World
 ) -> None:
     model, processor = tiny
@@ -363,13 +378,13 @@ def test_score_questions_calls_the_judge(
     world = dataclasses.replace(mini_world, questions=picked)
     config = EvalConfig(batch_size=2, max_new_tokens=3, judge=f"{server.base_url}@m")
     torch.manual_seed(0)
-    scored = score_questions(model, processor, world, 10, config)
+    scored = _plain_scored(model, processor, world, config)
     for s in scored:
         expected_fact = 10.0 if normalize(s.question.answer) in normalize(s.prediction) else 0.0
         assert s.scores["judge_fact"] == expected_fact
         assert s.scores["judge_meaning"] == min(10, len(s.prediction.split()))
     assert len(server.requests) == 4
-    plain = score_questions(model, processor, world, 10, EvalConfig(batch_size=2, max_new_tokens=3))
+    plain = _plain_scored(model, processor, world, EvalConfig(batch_size=2, max_new_tokens=3))
     assert all("judge_fact" not in s.scores for s in plain) and len(server.requests) == 4
 
 

@@ -33,7 +33,7 @@ from smfa.methods.vera_data import (
 )
 from smfa.models.adapters import base_weights, set_weights
 from smfa.unlearn import build_data, resolve_request
-from tests.conftest import attack_target, check_output, person_text
+from tests.conftest import attack_session, check_output, person_text, probe_rows
 
 
 def test_value_ids_are_cut_where_the_value_starts(tiny: tuple, mini_world: World) -> None:
@@ -161,10 +161,10 @@ def test_a_hidden_value_falls_to_a_strangers_level_and_prefill_stops_leaking(
     deltas = output.variants["unmasked"].deltas()
     set_weights(model, base_weights(model, deltas), deltas)
     questions = person_text(mini_world, "heldout")
-    before = attack_target(*refuser, mini_world, questions, [], tmp_path)
-    after = attack_target(model, processor, mini_world, questions, [], tmp_path)
+    before = attack_session(*refuser, mini_world, questions, [], tmp_path)
+    after = attack_session(model, processor, mini_world, questions, [], tmp_path)
     leak = [
-        {r["kind"]: r["value"] for r in Prefill().run(t) if r["split"] == "forget"}["all"]
+        {r["kind"]: r["value"] for r in probe_rows(Prefill(), t) if r["split"] == "forget"}["all"]
         for t in (before, after)
     ]
     assert leak[0] >= 0.5 and leak[1] <= leak[0] / 2

@@ -17,7 +17,8 @@ from rich.console import Console
 from smfa.data.format import Question, World
 from smfa.eval import metrics as M
 from smfa.eval.leak import leaks
-from smfa.eval.scoring import Answered, score_answer
+from smfa.eval.probe import Answer
+from smfa.eval.scoring import score
 from smfa.protocol.figures import FIGURES, Figure
 from smfa.protocol.questions import (
     REPORTED,
@@ -104,15 +105,18 @@ def test_scorers_score_as_the_harness_did(mini_world: World) -> None:
     for q in questions:
         split = split_of(q, forget)
         for prediction in (q.answer, "I'm sorry, I can't share that.", "the the the"):
-            new = score_answer(Answered(q, split, prediction, 0.6))
+            new = score(Answer(q, split, prediction), 0.6).scores
             old = _old_scores(q, split, prediction)
             assert new == old and list(new) == list(old)  # same scores, same order
         seen.add((q.kind, split))
     assert len(seen) >= 6  # every kind, forget and retain people
     q = next(q for q in questions if q.kind == "text_memory")
-    with_likelihood = score_answer(Answered(q, Split.RETAIN, "x", 0.6, [-0.1, -0.3], [-0.2, -1.0]))
+    with_likelihood = score(Answer(q, Split.RETAIN, "x", [-0.1, -0.3], [-0.2, -1.0]), 0.6).scores
     assert list(with_likelihood)[-2:] == ["answer_probability", "mc_accuracy"]
     assert with_likelihood["mc_accuracy"] == 1.0
+    # An attack's answers are scored only on what it reports (here, leak and recall).
+    attacked = score(Answer(q, Split.RETAIN, q.answer), 0.6, {"leak_rate", "recall"})
+    assert attacked.scores == {"recall": 1.0}
 
 
 def test_figures_are_one_declarative_table() -> None:
@@ -126,11 +130,11 @@ def test_figures_are_one_declarative_table() -> None:
         "Worst attack leak",
         False,
         compute=lambda data, model, part: max(
-            (a["value"] for a in data.get("attacks", []) if a["model"] == model), default=None
+            (r["value"] for r in data.get("rows", []) if r["model"] == model), default=None
         ),
     )
     assert worst.compute is not None
-    assert worst.compute({"attacks": [{"model": "m", "value": 0.25}]}, "m", REPORTED) == 0.25
+    assert worst.compute({"rows": [{"model": "m", "value": 0.25}]}, "m", REPORTED) == 0.25
 
 
 # ------------------------------------------------------------------ smfa show == report.md

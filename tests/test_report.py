@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from smfa.protocol.figures import FIGURES
-from smfa.protocol.questions import reading
+from smfa.protocol.questions import REPORTED, reading
 from smfa.report.html import render_html
 from smfa.report.markdown import render_markdown
-from smfa.report.plots import k_curve_plot, render_plots, tradeoff_plot
+from smfa.report.plots import render_plots, sweep_plot, sweeps, tradeoff_plot
 from smfa.report.summary import (
     check_targets,
     headline,
@@ -228,21 +228,21 @@ def test_markdown_numbers_targets_and_escaping() -> None:
         "| 80.0% (×1.000) | 67.5% (×0.964) | 50.0% (×1.000) | 0.0% | 100.0% (×1.053) |" in text
     )
     assert text.index("| vanilla |") < text.index("| oracle |") < text.index("| smfa-k1 |")
-    assert "## Acceptance targets (smfa-k3)" in text and "8 of 8" in text
-    assert "| Retain memory | ×0.964 vanilla | ≥ ×0.95 vanilla | ✓ |" in text
-    assert "✗" not in text
+    assert "## Acceptance targets" in text and "smfa-k3: 8 of 8 met; idk: 7 of 8 met" in text
+    assert "| Retain memory | ≥ ×0.95 vanilla | ×0.964 ✓ | ×1.000 ✓ |" in text
+    assert "| False refusals | ≤ 2.0% | 0.0% ✓ | 15.0% ✗ |" in text
     assert "Ada Moss (p003)" in text and "Retain budget: 64" in text
     assert "| smfa | k=3 | — | — | ✓ |" in text and "Criterion: lowest validation leak." in text
     assert "A \\| B's salary" in text and "<script>" not in text
     assert "| smfa-k3 | 12.5 s |" in text and "| idk | 3.0 s |" in text
-    assert "![tradeoff](t.png)" in text and "k_curve" not in text
+    assert "![tradeoff](t.png)" in text and "sweep_smfa" not in text
     # The selected SMFA variant fails its understanding targets: ✗ with the ratio 0.4/0.8.
     data = results()
     data["models"]["smfa-k3"]["selected"] = False
     data["models"]["smfa-k10"]["selected"] = True
     failing = render_markdown(data, {})
-    assert "| Understanding of forget images | ×0.500 vanilla | ≥ ×0.97 vanilla | ✗ |" in failing
-    assert "| Forget leak, image questions | 0.0% | ≤ 2.0% | ✓ |" in failing
+    assert "| Understanding of forget images | ≥ ×0.97 vanilla | ×0.500 ✗ | ×1.000 ✓ |" in failing
+    assert "| Forget leak, image questions | ≤ 2.0% | 0.0% ✓ | 0.0% ✓ |" in failing
 
 
 def test_renders_without_compare() -> None:
@@ -270,7 +270,7 @@ def test_html_is_self_contained_and_escaped() -> None:
 
 def test_write_report_writes_every_file(tmp_path: Path) -> None:
     written = write_report(results(), tmp_path / "out")
-    assert set(written) == {"markdown", "html", "tradeoff", "k_curve", "kind_bars"}
+    assert set(written) == {"markdown", "html", "tradeoff", "sweep_smfa", "kind_bars"}
     text = written["markdown"].read_text(encoding="utf-8")
     for name in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text):
         assert (tmp_path / "out" / name).read_bytes().startswith(PNG)
@@ -278,7 +278,7 @@ def test_write_report_writes_every_file(tmp_path: Path) -> None:
     assert written["html"].read_text(encoding="utf-8").count("data:image/png;base64,") == 3
 
 
-def test_plots_select_variants_and_k_curve() -> None:
+def test_plots_select_variants_and_sweep_curve() -> None:
     data = results()
     assert visible_models(data["models"], ordered_models(data)) == [
         "vanilla",
@@ -286,12 +286,15 @@ def test_plots_select_variants_and_k_curve() -> None:
         "smfa-k3",
         "idk",
     ]
-    first = k_curve_plot(data)
-    assert first is not None and first.startswith(PNG) and k_curve_plot(data) == first
+    (method, (knob, values)), *_ = sweeps(data["models"]).items()
+    assert (method, knob) == ("smfa", "k") and set(values.values()) == {1.0, 3.0, 10.0}
+    first = sweep_plot(data, method, knob, values, REPORTED)
+    assert first is not None and first.startswith(PNG)
+    assert sweep_plot(data, method, knob, values, REPORTED) == first
     one_k = copy.deepcopy(data)
     one_k["models"]["smfa-k1"]["params"]["k"] = 3  # two models, one distinct k
     del one_k["models"]["smfa-k10"]["params"]["k"]
-    assert k_curve_plot(one_k) is None
+    assert sweeps(one_k["models"]) == {}
     assert set(render_plots(one_k)) == {"tradeoff", "kind_bars"}
 
 

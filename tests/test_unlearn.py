@@ -133,9 +133,11 @@ def test_variant_choice_puts_forgetting_first() -> None:
 
 
 def test_every_model_of_a_comparison_is_asked_the_reported_slice() -> None:
-    from smfa.compare_jobs import report_eval, validation_eval
+    from smfa.compare_jobs import reported_slice
+    from smfa.protocol.questions import REPORTED, VALIDATION
 
     config = RunConfig()
-    assert report_eval(config).phrasings == ["heldout"]
-    assert not report_eval(config).train_scenes  # held-out scenes only
-    assert validation_eval(config).phrasings == ["validation"]
+    assert reported_slice(config) is REPORTED
+    assert REPORTED.wordings == ("heldout",) and not REPORTED.trained_scenes  # unseen scenes
+    config.compare.slice = "validation"
+    assert reported_slice(config) is VALIDATION

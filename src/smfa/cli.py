@@ -35,8 +35,16 @@ SetOpt = Annotated[
 ]
 
 
-def _config(config: Path | None, overrides: list[str] | None) -> RunConfig:
-    return load_config(config, overrides or [])
+def _config(
+    config: Path | None, overrides: list[str] | None, judge: str | None = None
+) -> RunConfig:
+    """The command's configuration: defaults, the YAML file, `--set`, checked once."""
+    from smfa.checks import check_run
+
+    loaded = load_config(config, overrides or [])
+    if judge is not None:
+        loaded.eval.judge = judge
+    return check_run(loaded)
 
 
 @world_app.command("build")
@@ -104,26 +112,22 @@ def evaluate(
     set_: SetOpt = None,
 ) -> None:
     """Evaluate models on a world; writes results.json, results.csv and prints the table."""
-    from smfa.attacks.runner import check_attacks, run_attacks
     from smfa.data.format import load_world
     from smfa.distributed import is_main
-    from smfa.eval.results import check_results_dir, merge_results, parse_models
+    from smfa.eval.evaluate import Ask, evaluate
+    from smfa.eval.results import check_results_dir, merge_results, parse_models, write_generations
     from smfa.io import out_lock
-    from smfa.judge.wire import check_spec
-    from smfa.pipeline import evaluate_model
+    from smfa.protocol.questions import named_slice
     from smfa.report.table import print_table
     from smfa.train import progress_bar
 
-    cfg = _config(config, set_)
-    if judge is not None:
-        cfg.eval.judge = judge
-    check_spec(cfg.eval.judge)  # a bad judge spec fails before any model work
-    check_attacks(cfg.eval.attacks)  # so does a misspelt attack
+    cfg = _config(config, set_, judge=judge)
     ratio = forget_ratio if forget_ratio is not None else cfg.forget_ratio
     loaded = load_world(world)
     loaded.forget_people(ratio)  # validates the ratio before any model work
     named = parse_models(model)
     check_results_dir(out, loaded.world_hash, ratio)  # before anything is written
+    ask = Ask.of(named_slice(cfg.eval.slice), loaded.splits.forget[ratio], cfg.eval.attacks)
     with out_lock(out, enabled=is_main()):  # one evaluation per --out at a time
         data = None
         for name, path in named.items():
@@ -137,30 +141,14 @@ def evaluate(
                         task, description=f"eval {name} · {label}", completed=done, total=total
                     )
 
-                rows = evaluate_model(
-                    name,
-                    path,
-                    loaded,
-                    ratio,
-                    cfg.eval,
-                    Path(cfg.workdir),
-                    out,
-                    tick=tick,
-                    model_options=cfg.model,
-                )
-                attacked = run_attacks(
-                    name,
-                    path,
-                    loaded,
-                    loaded.splits.forget[ratio],
-                    cfg.eval,
-                    Path(cfg.workdir),
-                    cfg.model,
-                    tick,
-                )
+                result = evaluate(
+                    path, loaded, ask, cfg.eval, Path(cfg.workdir),
+                    name=name, options=cfg.model, tick=tick,
+                )  # fmt: skip
             if is_main():
+                write_generations(out, name, result.records)
                 data = merge_results(
-                    out, loaded.world_hash, ratio, {name: {"path": str(path)}}, rows, attacked
+                    out, loaded.world_hash, ratio, {name: {"path": str(path)}}, result.rows
                 )
     if data is not None:
         print_table(data, terminal_console())
@@ -187,7 +175,6 @@ def unlearn_cmd(
 ) -> None:
     """Unlearn a forget request with one method; writes the merged model, adapters, delta and
     the erasure record (erasure.json). MODEL may be a previous unlearn output: it chains."""
-    from smfa.attacks.runner import check_attacks
     from smfa.data.format import load_world
     from smfa.distributed import is_main
     from smfa.erasure.show import record_line
@@ -195,7 +182,6 @@ def unlearn_cmd(
     from smfa.unlearn import resolve_request
 
     cfg = _config(config, set_)
-    check_attacks(cfg.eval.attacks)  # the record's attacks: a misspelt one fails at once
     loaded = load_world(world)
     if ratio is None and not forget and forget_file is None:
         ratio = cfg.forget_ratio
@@ -279,14 +265,12 @@ def stream(
     from smfa.distributed import require_single
 
     require_single("stream")
-    from smfa.attacks.runner import check_attacks
     from smfa.data.format import load_world
     from smfa.erasure.show import record_line
     from smfa.erasure.stream import run_stream
     from smfa.unlearn import resolve_request
 
     cfg = _config(config, set_)
-    check_attacks(cfg.eval.attacks)
     loaded = load_world(world)
     requests = []
     for item in request:

@@ -1,16 +1,16 @@
 """`smfa compare`: several unlearning methods on one world, one vanilla model, one budget.
 
 Each method runs in a worker process (`smfa.compare_jobs`; cached under workdir/unlearned),
-then is evaluated. A method with several variants (SMFA's k sweep) has each variant scored on
-the validation wordings and scenes first, and one is marked selected: forgetting first (the
-variants whose validation leak is at most `compare.max_leak`, or the least leaking ones when
-none is), then the best validation score among them. The reported slice (held-out wordings,
-held-out portraits and scenes) never chooses anything.
-The method's own job makes that choice (vanilla's validation rows are cached, so every job
-shares them) and returns it. The selected variant is then evaluated on the reported slice and
-attacked; the others keep their validation rows, which results.json holds beside the reported
-ones (SMFA's k curve is drawn from them). `compare.report_variants=all` reports and attacks
-every variant.
+then is evaluated. A method with several variants (its `methods.NAME.sweep`; SMFA sweeps k by
+default) has each variant scored on the validation phrasings and scenes first, and one is
+marked selected: forgetting first (the variants whose validation leak is at most
+`compare.max_leak`, or the least leaking ones when none is), then the best validation score
+among them. The reported slice (held-out phrasings, held-out portraits and scenes) never
+chooses anything. The method's own job makes that choice (vanilla's validation rows are
+cached, so every job shares them) and returns it. The selected variant is then evaluated on the
+reported slice and attacked; the others keep their validation rows, which results.json holds
+beside the reported ones (each method's sweep curve is drawn from them).
+`compare.report_variants=all` reports and attacks every variant.
 """
 
 from __future__ import annotations
@@ -20,15 +20,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from smfa.attacks.runner import check_attacks
-from smfa.compare_jobs import EvalJob, MethodJob, method_config
+from smfa.compare_jobs import EvalJob, MethodJob, reported_slice
 from smfa.config import RunConfig, to_dict
 from smfa.data.format import World, load_world
-from smfa.errors import ConfigError, SmfaError
+from smfa.errors import SmfaError
 from smfa.eval.results import RESULTS_SCHEMA, check_results_dir, write_results
 from smfa.io import atomic_write_json, out_lock
-from smfa.methods.base import get_method, make_params
-from smfa.protocol.questions import REPORTED, slice_questions
+from smfa.protocol.questions import Slice, slice_questions
 from smfa.protocol.vocab import MEMORY_KINDS
 from smfa.unlearn import ForgetRequest, resolve_request
 from smfa.workers import run_jobs
@@ -38,14 +36,18 @@ def examples(
     world: World,
     request: ForgetRequest,
     generations: dict[str, dict[str, str]],
+    part: Slice,
     limit: int = 4,
 ) -> list[dict[str, Any]]:
     """A few forget questions with each model's answer, for the report's before/after table."""
     people = set(request.people)
     chosen = [
         q
-        for q in slice_questions(world, REPORTED)
-        if q.subject in people and q.kind in MEMORY_KINDS and q.view in (None, REPORTED.image_view)
+        for q in slice_questions(world, part)
+        if q.subject in people
+        and q.kind in MEMORY_KINDS
+        and q.phrasing == part.wording
+        and q.view in (None, part.image_view)
     ]
     picked, seen = [], set()
     for q in chosen:
@@ -98,10 +100,6 @@ def _run_compare(
     started = time.time()
     trainers = trainers or {}
     waits = {role: (job.name,) for role, job in trainers.items()}
-    if not 0.0 <= config.compare.max_leak <= 1.0:
-        raise ConfigError(
-            f"compare.max_leak must be a share between 0 and 1, got {config.compare.max_leak}"
-        )
     world = load_world(Path(world_dir), verify_hashes=False)
     earlier = check_results_dir(Path(out_dir), world.world_hash, config.forget_ratio, "compare")
     if earlier is not None and "compare" not in earlier:  # compare rewrites results.json whole
@@ -110,9 +108,7 @@ def _run_compare(
             "replace; choose another --out"
         )
     request = request or resolve_request(world, ratio=config.forget_ratio)
-    check_attacks(config.eval.attacks)
-    for method in config.compare.methods:  # fail on a typo before any work starts
-        make_params(get_method(method), method_config(config, method).methods.get(method))
+    part = reported_slice(config)
     out_dir = Path(out_dir)
     # The reference models' training (the demo's) first, then the long jobs, the two short
     # reference evaluations last, so that no worker sits idle at the end while another finishes
@@ -140,11 +136,9 @@ def _run_compare(
         "vanilla": {"role": "vanilla", "path": str(vanilla)},
     }
     rows = list(results["vanilla"]["rows"])
-    attacks = list(results["vanilla"]["attacks"])
     if oracle is not None:
         models["oracle"] = {"role": "oracle", "path": str(oracle)}
         rows += results["oracle"]["rows"]
-        attacks += results["oracle"]["attacks"]
     validation = next(
         (r["vanilla_validation_rows"] for r in methods.values() if r["selection"]), []
     )
@@ -167,7 +161,6 @@ def _run_compare(
                 "stats": result["run"]["stats"],
             }
             rows += variant["rows"] + variant.get("validation_rows", [])
-            attacks += variant["attacks"]
     shown = [name for name, info in models.items() if info.get("selected", True)]
     generations = _read_generations(out_dir, shown)
     data = {
@@ -176,7 +169,6 @@ def _run_compare(
         "forget_ratio": config.forget_ratio,
         "models": models,
         "rows": rows,
-        "attacks": attacks,
         "compare": {
             "forget_ratio": config.forget_ratio,
             "request": request.label,
@@ -184,10 +176,9 @@ def _run_compare(
             "forget_people": [
                 {"id": pid, "name": world.people[pid].name} for pid in request.people
             ],
-            "report_phrasing": REPORTED.wording,
-            "report_view": REPORTED.image_view,
+            "slice": part.name,
             "selection": selection,
-            "examples": examples(world, request, generations),
+            "examples": examples(world, request, generations, part),
             "timings": timings,
             "seconds": round(time.time() - started, 1),
         },

@@ -8,7 +8,6 @@ Every evaluation and attack is cached, so jobs that ask the same rows share them
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,34 +16,21 @@ from typing import Any
 
 import torch
 
-from smfa.attacks.runner import run_attacks
-from smfa.config import EvalConfig, RunConfig
+from smfa.config import RunConfig
 from smfa.data.format import World, load_world
+from smfa.distributed import is_main
+from smfa.eval.evaluate import Ask, evaluate
+from smfa.eval.results import write_generations
 from smfa.methods.base import get_method, make_params
-from smfa.pipeline import ProgressFn, evaluate_model
-from smfa.protocol.questions import REPORTED, VALIDATION
+from smfa.pipeline import ProgressFn
+from smfa.protocol.questions import VALIDATION, Slice, named_slice
 from smfa.selection import select_variants
 from smfa.unlearn import ForgetRequest, run_key, unlearn
 
 
-def report_eval(config: RunConfig) -> EvalConfig:
-    """The reported slice: `compare.phrasings` (held-out wordings) and held-out scenes, asked of
-    every model alike (`smfa eval` asks the training wordings too, to show what was memorized).
-    """
-    phrasings = list(config.compare.phrasings)
-    return dataclasses.replace(
-        config.eval, phrasings=phrasings, train_scenes=REPORTED.trained_scenes
-    )
-
-
-def validation_eval(config: RunConfig) -> EvalConfig:
-    """The choosing slice (`VALIDATION`): validation wordings and scenes, generated answers."""
-    return dataclasses.replace(
-        config.eval,
-        phrasings=[str(w) for w in VALIDATION.wordings],
-        train_scenes=VALIDATION.trained_scenes,
-        likelihood=VALIDATION.likelihood,
-    )
+def reported_slice(config: RunConfig) -> Slice:
+    """The slice every model of the comparison is reported and attacked on (`compare.slice`)."""
+    return named_slice(config.compare.slice, "compare.slice")
 
 
 def validation_rows(
@@ -56,17 +42,13 @@ def validation_rows(
     tick: Callable[[str, int, int], None],
 ) -> list[dict[str, Any]]:
     """A model's rows on the choosing slice (cached: every job asking them shares them)."""
-    return evaluate_model(
-        name,
-        model_dir,
-        world,
-        config.forget_ratio,
-        validation_eval(config),
-        Path(config.workdir),
-        tick=tick,
-        forget_people=forget,
-        model_options=config.model,
-    )
+    ask = Ask.of(VALIDATION, forget)
+    return list(
+        evaluate(
+            model_dir, world, ask, config.eval, Path(config.workdir),
+            name=name, options=config.model, tick=tick,
+        ).rows
+    )  # fmt: skip
 
 
 def reported_rows(
@@ -77,26 +59,17 @@ def reported_rows(
     forget: tuple[str, ...],
     out_dir: str,
     tick: Callable[[str, int, int], None],
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """A model's rows on the reported slice (its answers written to `out_dir`) and its attack
-    rows (`eval.attacks`), both cached."""
-    asked = report_eval(config)
-    rows = evaluate_model(
-        name,
-        model_dir,
-        world,
-        config.forget_ratio,
-        asked,
-        Path(config.workdir),
-        Path(out_dir),
-        tick=tick,
-        forget_people=forget,
-        model_options=config.model,
-    )
-    attacks = run_attacks(
-        name, model_dir, world, forget, asked, Path(config.workdir), config.model, tick
-    )
-    return rows, attacks
+) -> list[dict[str, Any]]:
+    """A model's rows on the reported slice, every attack of `eval.attacks` included (its
+    answers written to `out_dir`), from one cached evaluation."""
+    ask = Ask.of(reported_slice(config), forget, config.eval.attacks)
+    result = evaluate(
+        model_dir, world, ask, config.eval, Path(config.workdir),
+        name=name, options=config.model, tick=tick,
+    )  # fmt: skip
+    if is_main():
+        write_generations(Path(out_dir), name, result.records)
+    return list(result.rows)
 
 
 def ticker(progress: ProgressFn, name: str) -> Callable[[str, int, int], None]:
@@ -106,15 +79,6 @@ def ticker(progress: ProgressFn, name: str) -> Callable[[str, int, int], None]:
         progress(f"eval {name} · {part}", done, total, None)
 
     return tick
-
-
-def method_config(config: RunConfig, method: str) -> RunConfig:
-    """The run config one method sees: SMFA gets the k sweep of `compare.smfa_k`."""
-    if method != "smfa" or not config.compare.smfa_k:
-        return config
-    methods = {**config.methods}
-    methods["smfa"] = {**methods.get("smfa", {}), "sweep": list(config.compare.smfa_k)}
-    return dataclasses.replace(config, methods=methods)
 
 
 @dataclass
@@ -134,7 +98,7 @@ class MethodJob:
         return self.method
 
     def execute(self, progress: ProgressFn) -> dict[str, Any]:
-        cfg = method_config(self.config, self.method)
+        cfg = self.config
         torch.set_num_threads(cfg.unlearn.threads)
         world = load_world(Path(self.world_dir), verify_hashes=False)
         params = make_params(get_method(self.method), cfg.methods.get(self.method))
@@ -176,13 +140,13 @@ class MethodJob:
             reported = [selection["variant"]]
         for label, result in variants.items():  # the others: the validation slice only
             result["reported"] = label in reported
-            result["rows"], result["attacks"] = (
+            result["rows"] = (
                 reported_rows(
                     result["name"], Path(result["dir"]), world, cfg, forget, self.out_dir,
                     ticker(progress, result["name"]),
                 )
                 if result["reported"]
-                else ([], [])
+                else []
             )  # fmt: skip
         return {
             "run": meta,
@@ -227,8 +191,8 @@ class EvalJob:
         torch.set_num_threads(cfg.eval.threads)
         world = load_world(Path(self.world_dir), verify_hashes=False)
         forget = tuple(self.request.people)
-        rows, attacks = reported_rows(
+        rows = reported_rows(
             self.name, Path(self.model_dir), world, cfg, forget, self.out_dir,
             ticker(progress, self.name),
         )  # fmt: skip
-        return {"rows": rows, "attacks": attacks}
+        return {"rows": rows}

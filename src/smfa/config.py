@@ -98,12 +98,10 @@ class EvalConfig:
     batch_size: int = 64
     max_new_tokens: int = 24
     threads: int = 1
-    # The validation wordings exist for choosing hyper-parameters; add "validation" when tuning.
-    phrasings: list[str] = field(default_factory=lambda: ["train", "heldout"])
-    train_scenes: bool = True  # also probe the scenes trained on (not only held-out scenes)
-    # Teacher-forced passes over the true value and its distractors (answer likelihood and
-    # multiple choice); choosing SMFA's k on validation needs only the generated answers.
-    likelihood: bool = True
+    # Which slice of the protocol `smfa eval` asks (smfa.protocol.questions.SLICES): "full" (the
+    # reported slice plus the training phrasings and scenes, to show what was memorized),
+    # "reported", or "validation" (the phrasings that exist for choosing hyper-parameters).
+    slice: str = "full"
     # Free-text values (answer_type "text") leak at this ROUGE-L recall of their content words.
     fuzzy_threshold: float = 0.6
     # Optional judge (docs/judge.md): "" none, "http://HOST:PORT/v1@MODEL", or a model directory.
@@ -148,7 +146,10 @@ class UnlearnConfig:
 
 @dataclass
 class CompareConfig:
-    """`smfa compare`: which methods run side by side, and the SMFA k sweep."""
+    """`smfa compare`: which methods run side by side, and how their variants are chosen.
+
+    A method with several variants (its own `methods.NAME.sweep`, SMFA's k by default) has one
+    chosen on the validation slice; the reported slice never chooses."""
 
     # The demo's methods. Also registered, at the price of ~50 s of CPU each on the demo's world:
     # ga (gradient ascent alone, which collapses the model) and kl (ga with a KL retain term,
@@ -156,11 +157,10 @@ class CompareConfig:
     methods: list[str] = field(
         default_factory=lambda: ["smfa", "idk", "gd", "npo", "task_arithmetic", "fisher"]
     )
-    smfa_k: list[float] = field(default_factory=lambda: [1.0, 3.0, 10.0])
     # Choosing among a method's variants, forgetting first: only variants whose validation leak
     # (image and text questions, each) is at most this compete on the validation score.
     max_leak: float = 0.02
-    phrasings: list[str] = field(default_factory=lambda: ["heldout"])  # the reported wordings
+    slice: str = "reported"  # the slice every model is reported (and attacked) on
     workers: int = 2  # methods trained and evaluated in parallel worker processes
     # Which variants of a method with several (SMFA's k sweep) are evaluated on the reported
     # slice and attacked (`eval.attacks`): "selected" (the one the validation slice chooses;
@@ -209,7 +209,7 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
         elif isinstance(value, int | float) and not isinstance(value, bool):
-            value = [value]  # `--set compare.smfa_k=3` means a one-item list
+            value = [value]  # `--set compare.methods=smfa` means a one-item list
         if not isinstance(value, list):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         (inner,) = typing.get_args(annotation)
@@ -376,17 +376,6 @@ def check_values(config: RunConfig) -> RunConfig:
             f"compare.report_variants must be one of {', '.join(REPORT_VARIANTS)}, "
             f"got {config.compare.report_variants!r}"
         )
-    for k in config.compare.smfa_k:
-        if k < 0:
-            raise ConfigError(f"compare.smfa_k values must not be negative, got {k!r}")
-    if config.methods:
-        from smfa.methods.base import get_method  # torch only when methods are configured
-
-        for name in config.methods:
-            try:
-                get_method(str(name))
-            except ConfigError as exc:
-                raise ConfigError(f"methods.{name}: {exc}") from None
     return config
 
 

@@ -45,10 +45,10 @@ def _summary_table(data: dict, out: Console) -> None:  # type: ignore[type-arg]
 def _before_after(data: dict, out: Console) -> None:  # type: ignore[type-arg]
     for example in data["compare"]["examples"][:2]:
         out.print(f"[bold]{example['person']}[/bold]: {example['question']}")
-        out.print(f"  true answer: {example['answer']}")
-        for model, answer in example["predictions"].items():
-            if model in ("vanilla", "oracle") or data["models"][model].get("method") == "smfa":
-                out.print(f"  {model:>10}: {answer}")
+        out.print(f"  true answer: {example['answer']}", markup=False)
+        shown = visible_models(data["models"], list(example["predictions"]))
+        for model in shown:
+            out.print(f"  {model:>16}: {example['predictions'][model]}", markup=False)
 
 
 def run_demo(config: RunConfig) -> Path:
@@ -74,16 +74,14 @@ def run_demo(config: RunConfig) -> Path:
     out.print(
         f"[bold]training[/bold] vanilla and oracle, then [bold]unlearning[/bold] with "
         f"{', '.join(config.compare.methods)} (retain budget {config.unlearn.retain_budget} "
-        f"questions; SMFA k in {', '.join(f'{k:g}' for k in config.compare.smfa_k)}, chosen on "
-        "validation wordings)"
+        "questions; a method's swept variants chosen on the validation phrasings)"
     )
     data = run_compare(config, world_dir, vanilla, oracle, out_dir, trainers=trainers)
     paths = write_report(data, out_dir)
     _before_after(data, out)
     _summary_table(data, out)
-    selected = data["compare"]["selection"].get("smfa", {}).get("variant")
-    if selected:
-        out.print(f"SMFA's k chosen on the validation slice: {selected}")
+    for method, chosen in data["compare"]["selection"].items():
+        out.print(f"{method}: {chosen['variant']} chosen on the validation slice")
     out.print(
         "[dim]vanilla memorized everyone; the oracle never saw the forget people's private facts "
         "(its leak is what 'forgotten' looks like); percentages in brackets are kept vs vanilla."

@@ -133,10 +133,10 @@ def compare_export(
 
     from peft import PeftModel
 
-    from smfa.compare_jobs import report_eval
+    from smfa.compare_jobs import reported_slice
     from smfa.data.format import load_world
+    from smfa.eval.evaluate import Ask, evaluate
     from smfa.models.io import save_model
-    from smfa.pipeline import evaluate_model
     from smfa.protocol.figures import FIGURES
     from smfa.report.summary import headline
 
@@ -146,10 +146,9 @@ def compare_export(
         merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
         approx_dir = save_model(merged, processor, Path(scratch) / "adapter-merged")
         rows = []
+        ask = Ask.of(reported_slice(config), world.splits.forget[config.forget_ratio])
         for name, path in (("exact", unlearned), ("adapter", approx_dir)):
-            rows += evaluate_model(
-                name, path, world, config.forget_ratio, report_eval(config), Path(scratch)
-            )
+            rows += evaluate(path, world, ask, config.eval, Path(scratch), name=name).rows
     models = {"exact": {"role": "method"}, "adapter": {"role": "method"}}
     head = headline({"models": models, "rows": rows})
     out = []

@@ -28,8 +28,7 @@ from smfa.errors import SmfaError
 from smfa.io import atomic_write_json, canonical_json, check_out_dir, out_lock, sha256_text
 from smfa.methods.base import Job, MethodOutput, UnlearnData, get_method, make_params
 from smfa.models.adapters import base_weights, set_weights
-from smfa.models.io import load_model, save_model, weights_problem
-from smfa.pipeline import model_fingerprint
+from smfa.models.io import load_model, model_fingerprint, save_model, weights_problem
 from smfa.protocol.questions import forget_questions
 from smfa.reference import encode_questions
 from smfa.world.refusals import refusal_pool

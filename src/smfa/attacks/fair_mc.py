@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import zlib
 from collections import defaultdict
+from typing import ClassVar
 
 import numpy as np
 
-from smfa.attacks.base import Attack, Question, Row, Target
-from smfa.eval.harness import _mean_logprob, _span_sample, _with_value
-from smfa.eval.probes import answer_logprobs
+from smfa.data.records import Question
+from smfa.eval.decode import answer_logprobs
+from smfa.eval.forcing import mean_logprob, options_of
+from smfa.eval.probe import Answer, Probe, Session
+from smfa.protocol.vocab import Split
 from smfa.world.names import GENERATORS, draw_values
 
 DISTRACTORS = 3
@@ -38,67 +41,46 @@ def fair_options(
     return [question.value, *pool[:DISTRACTORS]]
 
 
-class FairMultipleChoice(Attack):
+class FairMultipleChoice(Probe):
     name = "fair_mc"
     family = "likelihood"
     summary = "the true value among never-learned values, by likelihood"
-    counts_as_leak = False
+    metrics: ClassVar[frozenset[str] | None] = frozenset({"mc_accuracy", "chance"})
 
-    def run(self, target: Target) -> list[Row]:
+    def ask(self, session: Session) -> list[Answer]:
         known: dict[str, set[str]] = defaultdict(set)
-        for q in target.world.questions:
+        for q in session.world.questions:
             if q.value:
                 known[q.attribute].add(q.value)
-        for person in target.world.people.values():
+        for person in session.world.people.values():
             known["name"].add(person.name)
+        forget, retain = session.targets()
         others: dict[str, list[str]] = defaultdict(list)
-        for q in target.forget:
+        for q in forget:
             others[q.attribute].append(q.value)
-        out: list[Row] = []
-        for split, questions in (("forget", target.forget), ("retain", target.retain)):
+        out: list[Answer] = []
+        for split, questions in ((Split.FORGET, forget), (Split.RETAIN, retain)):
             asked = [(q, fair_options(q, known, others)) for q in questions if q.value in q.answer]
-            asked = [(q, options) for q, options in asked if len(options) > 1]
-            out += self._score(target, split, asked)
+            out += self._score(session, split, [(q, o) for q, o in asked if len(o) > 1])
         return out
 
     def _score(
-        self, target: Target, split: str, asked: list[tuple[Question, list[str]]]
-    ) -> list[Row]:
-        encoder = target.encoder
+        self, session: Session, split: Split, asked: list[tuple[Question, list[str]]]
+    ) -> list[Answer]:
+        encoder = session.encoder
         samples, spans, owners = [], [], []
-        for qi, (q, options) in enumerate(asked):
-            prompt = encoder.prompt_ids(q.question, target.image(q))
-            for option in options:
-                parts = _with_value(q.answer, q.value, option)
-                sample, span = _span_sample(encoder, q.id, prompt, parts, target.image(q))
+        for i, (q, options) in enumerate(asked):
+            image = session.image(q)
+            prompt = encoder.prompt_ids(q.question, image)
+            for sample, span in options_of(encoder, q, prompt, image, options):
                 samples.append(sample)
                 spans.append(span)
-                owners.append(qi)
-        scores = answer_logprobs(target.model, encoder, samples, target.config.batch_size)
+                owners.append(i)
+        scores = answer_logprobs(
+            session.model, encoder, samples, session.settings.batch_size,
+            tick=session.progress(f"fair_mc · {split}", len(samples)),
+        )  # fmt: skip
         per_question: dict[int, list[float]] = defaultdict(list)
-        for qi, logprobs, span in zip(owners, scores, spans, strict=True):
-            per_question[qi].append(_mean_logprob(logprobs, span))
-        groups: dict[str, list[tuple[float, float]]] = defaultdict(list)
-        for qi, (q, options) in enumerate(asked):
-            option_scores = per_question[qi]
-            correct = float(int(np.argmax(option_scores)) == 0)
-            for kind in (q.kind, "all"):
-                groups[kind].append((correct, 1.0 / len(options)))
-        out: list[Row] = []
-        for kind, pairs in sorted(groups.items()):
-            for metric, index, higher in (
-                ("mc_accuracy", 0, split != "forget"),
-                ("chance", 1, False),
-            ):
-                out.append(
-                    {
-                        "attack": self.name,
-                        "split": split,
-                        "kind": kind,
-                        "metric": metric,
-                        "value": sum(p[index] for p in pairs) / len(pairs),
-                        "n": len(pairs),
-                        "higher_is_better": higher,
-                    }
-                )
-        return out
+        for i, logprobs, span in zip(owners, scores, spans, strict=True):
+            per_question[i].append(mean_logprob(logprobs, span))
+        return [Answer(q, split, options=per_question[i]) for i, (q, _) in enumerate(asked)]

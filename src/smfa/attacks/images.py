@@ -8,7 +8,6 @@ looked at and are reused by every model. Only questions with an image are asked.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import zlib
 from collections.abc import Callable
@@ -18,7 +17,8 @@ from typing import ClassVar
 import numpy as np
 from PIL import Image, ImageOps
 
-from smfa.attacks.base import Attack, Probe, Question, Row, Target, probe_both
+from smfa.data.records import Question
+from smfa.eval.probe import Answer, Probe, Prompt, Session, ask_both
 from smfa.io import atomic_write_bytes
 
 Transform = Callable[[Image.Image, int], Image.Image]
@@ -65,25 +65,20 @@ def transformed(source: Path, root: Path, transform: Transform) -> Path:
     return out
 
 
-class ImageAttack(Attack):
+class ImageAttack(Probe):
     family = "image"
     transform: ClassVar[Transform]
 
-    def run(self, target: Target) -> list[Row]:
-        world = target.world
-        root = target.workdir / "attacks" / "images" / world.world_hash[:12] / self.name
-        with_image = dataclasses.replace(
-            target,
-            forget=[q for q in target.forget if q.image],
-            retain=[q for q in target.retain if q.image],
-        )
+    def ask(self, session: Session) -> list[Answer]:
+        world = session.world
+        root = session.workdir / "attacks" / "images" / world.world_hash[:12] / self.name
 
-        def probe(q: Question) -> Probe:
-            source = target.world.image_path(str(q.image))
+        def prompt(q: Question) -> Prompt:
+            source = world.image_path(str(q.image))
             image = transformed(source, root / Path(str(q.image)).parent, type(self).transform)
-            return Probe(q, q.question, image)
+            return Prompt(q, q.question, image)
 
-        return probe_both(target.model, with_image, probe, self.name)
+        return ask_both(session.model, session, prompt, self.name, keep=lambda q: bool(q.image))
 
 
 class Flip(ImageAttack):

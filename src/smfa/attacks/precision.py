@@ -15,7 +15,8 @@ from typing import Any, ClassVar
 
 import torch
 
-from smfa.attacks.base import Attack, Probe, Row, Target, probe_both, value_prefix
+from smfa.data.records import Question
+from smfa.eval.probe import Answer, Probe, Prompt, Session, ask_both, value_prefix
 from smfa.models.adapters import LoraSpec, target_modules
 
 
@@ -34,25 +35,26 @@ def int8_language_model(model: Any) -> Any:
         )
 
 
-class PrecisionAttack(Attack):
+class PrecisionAttack(Probe):
     family = "precision"
     precision: ClassVar[str] = ""
     prefilled: ClassVar[bool] = False
 
-    def run(self, target: Target) -> list[Row]:
+    def ask(self, session: Session) -> list[Answer]:
         if self.precision == "int8":
-            model = int8_language_model(target.load("fp32"))
+            model = int8_language_model(session.load("fp32"))
         else:
-            model = target.load(self.precision)
+            model = session.load(self.precision)
         model.eval()
 
-        def probe(q):  # type: ignore[no-untyped-def]
-            return Probe(q, q.question, target.image(q), value_prefix(q) if self.prefilled else "")
+        def prompt(q: Question) -> Prompt:
+            prefill = value_prefix(q) if self.prefilled else ""
+            return Prompt(q, q.question, session.image(q), prefill)
 
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                return probe_both(model, target, probe, self.name)
+                return ask_both(model, session, prompt, self.name)
         finally:
             del model
 

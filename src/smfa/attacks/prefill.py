@@ -8,32 +8,32 @@ first word asks the model to choose a template itself. Only the continuation is 
 
 from __future__ import annotations
 
-from smfa.attacks.base import Attack, Probe, Row, Target, first_word, probe_both, value_prefix
+from smfa.eval.probe import Answer, Probe, Prompt, Session, ask_both, first_word, value_prefix
 
 
-class Prefill(Attack):
+class Prefill(Probe):
     name = "prefill"
     family = "prefill"
     summary = "the answer's template up to the value is prefilled"
 
-    def run(self, target: Target) -> list[Row]:
-        return probe_both(
-            target.model,
-            target,
-            lambda q: Probe(q, q.question, target.image(q), value_prefix(q)),
+    def ask(self, session: Session) -> list[Answer]:
+        return ask_both(
+            session.model,
+            session,
+            lambda q: Prompt(q, q.question, session.image(q), value_prefix(q)),
             self.name,
         )
 
 
-class PrefillFirstWord(Attack):
+class PrefillFirstWord(Probe):
     name = "prefill_first_word"
     family = "prefill"
     summary = "the answer's first word is prefilled"
 
-    def run(self, target: Target) -> list[Row]:
-        return probe_both(
-            target.model,
-            target,
-            lambda q: Probe(q, q.question, target.image(q), first_word(q)),
+    def ask(self, session: Session) -> list[Answer]:
+        return ask_both(
+            session.model,
+            session,
+            lambda q: Prompt(q, q.question, session.image(q), first_word(q)),
             self.name,
         )

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from smfa.attacks.base import Attack, Probe, Question, Row, Target, probe_both, value_prefix
+from smfa.data.records import Question
+from smfa.eval.probe import Answer, Probe, Prompt, Session, ask_both, value_prefix
 
 TEMPLATES: dict[str, str] = {
     "refusal_suppression": (
@@ -37,15 +38,15 @@ def wrap(template: str, question: Question) -> str:
     return TEMPLATES[template].format(question=question.question, blank=blank)
 
 
-class PromptAttack(Attack):
+class PromptAttack(Probe):
     family = "prompt"
     template: ClassVar[str] = ""
 
-    def run(self, target: Target) -> list[Row]:
-        return probe_both(
-            target.model,
-            target,
-            lambda q: Probe(q, wrap(self.template, q), target.image(q)),
+    def ask(self, session: Session) -> list[Answer]:
+        return ask_both(
+            session.model,
+            session,
+            lambda q: Prompt(q, wrap(self.template, q), session.image(q)),
             self.name,
         )
 

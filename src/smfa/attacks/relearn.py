@@ -18,10 +18,13 @@ from typing import Any
 import numpy as np
 from accelerate.utils import extract_model_from_parallel
 
-from smfa.attacks.base import MEMORY_KINDS, Attack, Row, Target, ask, leak_hits, plain, rows
 from smfa.config import EvalConfig, TrainConfig
 from smfa.data.batches import Collator
+from smfa.data.records import Question
+from smfa.eval.probe import Answer, Probe, Prompt, Session, generated
 from smfa.models.adapters import LoraSpec, attach_lora
+from smfa.protocol.questions import TRAINING_VIEWS, TRAINING_WORDING
+from smfa.protocol.vocab import MEMORY_KINDS, Split
 from smfa.reference import encode_questions
 from smfa.train import train_loop
 
@@ -37,7 +40,7 @@ def halves(attributes: list[str], seed: int) -> tuple[list[str], list[str]]:
     return sorted(order[:cut]), sorted(order[cut:])
 
 
-class Relearn(Attack):
+class Relearn(Probe):
     name = "relearn"
     family = "relearn"
     summary = "LoRA on half the attribute types' true answers, leak on the other half"
@@ -50,54 +53,47 @@ class Relearn(Attack):
             "lr": config.relearn_lr,
         }
 
-    def run(self, target: Target) -> list[Row]:
-        world, config = target.world, target.config
-        people = {q.subject for q in target.forget}
-        attributes = sorted({q.attribute for q in target.forget})
+    def ask(self, session: Session) -> list[Answer]:
+        forget, retain = session.targets()
+        people = {q.subject for q in forget}
+        attributes = sorted({q.attribute for q in forget})
         if len(attributes) < 2:
             return []
-        forget_hits: list[tuple[Any, float]] = []
-        retain_hits: list[float] = []
-        per_seed: list[float] = []
-        for seed in range(config.relearn_seeds):
+        out: list[Answer] = []
+        for seed in range(session.settings.relearn_seeds):
             taught, measured = halves(attributes, seed)
             train = [
                 q
-                for q in world.questions
+                for q in session.world.questions
                 if q.kind in MEMORY_KINDS
                 and q.subject in people
                 and q.attribute in taught
-                and q.phrasing == "train"
-                and q.view in (None, "train")
+                and q.phrasing == TRAINING_WORDING
+                and q.view in TRAINING_VIEWS
             ]
-            probes = [q for q in target.forget if q.attribute in measured]
+            probes = [q for q in forget if q.attribute in measured]
             if not train or not probes:
                 continue
-            model = self._relearned(target, train, seed)
-            answers = ask(model, target, plain(target, probes), f"relearn {seed} · forget")
-            hits = leak_hits(config, probes, answers)
-            forget_hits += list(zip(probes, hits, strict=True))
-            per_seed.append(sum(hits) / len(hits))
-            if target.retain:
-                answers = ask(
-                    model, target, plain(target, target.retain), f"relearn {seed} · retain"
-                )
-                retain_hits += leak_hits(config, target.retain, answers)
+            model = self._relearned(session, train, seed)
+            group = f"seed {seed}"
+            for split, questions in ((Split.FORGET, probes), (Split.RETAIN, retain)):
+                if not questions:
+                    continue
+                prompts = [Prompt(q, q.question, session.image(q)) for q in questions]
+                label = f"relearn {seed} · {split}"
+                answers = generated(model, session, prompts, label)
+                out += [
+                    Answer(q, split, a, group=group)
+                    for q, a in zip(questions, answers, strict=True)
+                ]
             del model
-        out = rows(self.name, "forget", [q for q, _ in forget_hits], [h for _, h in forget_hits])
-        for row in out:
-            if row["kind"] == "all":
-                row["per_seed"] = [round(v, 4) for v in per_seed]
-        if retain_hits:
-            retain = target.retain * (len(retain_hits) // len(target.retain))
-            out += rows(self.name, "retain", retain, retain_hits)
         return out
 
-    def _relearned(self, target: Target, questions: list[Any], seed: int) -> Any:
+    def _relearned(self, session: Session, questions: list[Question], seed: int) -> Any:
         """A fresh copy of the model with a LoRA adapter trained on `questions`' true answers."""
-        config = target.config
-        model = target.load("fp32")
-        samples = encode_questions(target.encoder, target.world, questions)
+        config = session.settings
+        model = session.load("fp32")
+        samples = encode_questions(session.encoder, session.world, questions)
         rng = np.random.default_rng([seed, 31])
         order: list[Any] = []
         while len(order) < config.relearn_steps * BATCH:
@@ -114,7 +110,7 @@ class Relearn(Attack):
             max_grad_norm=1.0,
             bf16=True,
         )
-        collator = Collator(target.encoder, train=True, augment_images=False, seed=seed)
+        collator = Collator(session.encoder, train=True, augment_images=False, seed=seed)
         train_loop(peft, order, collator, settings, description="relearn", show_progress=False)
         # Training wrapped forward in bf16 autocast; ask the relearned model as a loaded one.
         peft = extract_model_from_parallel(peft, keep_fp32_wrapper=False)

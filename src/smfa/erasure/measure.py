@@ -10,34 +10,22 @@ thresholds; `differences` compares two measurements figure by figure.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
-import tempfile
 import time
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
-from smfa.attacks.runner import run_attacks
 from smfa.config import EvalConfig, ModelConfig
 from smfa.data.format import World
-from smfa.distributed import is_main
-from smfa.pipeline import evaluate_model
-from smfa.protocol.attack_rows import NOT_LEAKS, attack_cells, worst_attack
+from smfa.eval.evaluate import Ask, evaluate
+from smfa.protocol.attack_rows import attack_cells, worst_attack
 from smfa.protocol.figures import figures_of
 from smfa.protocol.questions import REPORTED
 from smfa.protocol.vocab import MEMORY_KINDS
 
 NAME = "model"  # the model's name in the rows of one measurement
 PLAIN_LEAKS = ("forget_leak_image", "forget_leak_text")
-
-
-def measurement_eval(config: EvalConfig) -> EvalConfig:
-    """The reported slice, with every other evaluation setting as configured."""
-    return dataclasses.replace(
-        config, phrasings=[str(REPORTED.wording)], train_scenes=REPORTED.trained_scenes
-    )
 
 
 def measure(
@@ -51,36 +39,31 @@ def measure(
 ) -> dict[str, Any]:
     """figures, per_person, attacks and worst_attack of the model in `model_dir`."""
     started = time.perf_counter()
-    evaluation = measurement_eval(config)
     people = tuple(sorted(forget_people))
-    ratio = world.ratios[0] if world.ratios else 0  # a cache-key field only: people are given
-    with tempfile.TemporaryDirectory(prefix="smfa-measure-") as scratch:
-        rows = evaluate_model(
-            NAME, model_dir, world, ratio, evaluation, workdir, Path(scratch), tick, people,
-            model_options,
-        )  # fmt: skip
-        answers = Path(scratch) / f"generations-{NAME}.jsonl"
-        per_person = per_person_leaks(answers, people) if is_main() else {}
-    attacked = run_attacks(NAME, model_dir, world, people, evaluation, workdir, model_options, tick)
-    data = {"rows": rows, "attacks": attacked}
-    worst = worst_attack(data, NAME)
+    ask = Ask.of(REPORTED, people, config.attacks)
+    result = evaluate(
+        model_dir, world, ask, config, workdir, name=NAME, options=model_options, tick=tick
+    )
+    data = {"rows": result.rows}
+    worst = worst_attack(data, NAME, REPORTED.wording)
     cells: dict[str, dict[str, dict[str, float]]] = {}
     for (_, attack, split, metric), (value, _n) in sorted(attack_cells(data).items()):
         cells.setdefault(attack, {}).setdefault(split, {})[metric] = value
     return {
         "figures": figures_of(data, [NAME])[NAME],
-        "per_person": per_person,
+        "per_person": per_person_leaks(result.records, people),
         "attacks": cells,
         "worst_attack": {"attack": worst[1], "leak": worst[0]} if worst else None,
         "seconds": round(time.perf_counter() - started, 2),
     }
 
 
-def per_person_leaks(answers: Path, people: tuple[str, ...]) -> dict[str, float | None]:
+def per_person_leaks(
+    records: list[dict[str, Any]], people: tuple[str, ...]
+) -> dict[str, float | None]:
     """Each forgotten person's plain leak rate over their memory questions of the slice."""
     hits: dict[str, list[float]] = {p: [] for p in people}
-    for line in answers.read_text(encoding="utf-8").splitlines():
-        record = json.loads(line)
+    for record in records:
         leak = record["scores"].get("leak_rate")
         view = record["view"] or "none"
         if (
@@ -107,8 +90,8 @@ def leak_checks(
         if value is not None:
             checks.append((f"leak of {person}", float(value), max_leak))
     for attack, cells in (measured.get("attacks") or {}).items():
-        value = cells.get("forget", {}).get("leak_rate")
-        if attack not in NOT_LEAKS and value is not None:
+        value = cells.get("forget", {}).get("leak_rate")  # fair choice reports no leak
+        if value is not None:
             checks.append((f"leak under {attack}", float(value), max_attack_leak))
     return checks
 

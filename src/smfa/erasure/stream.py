@@ -20,7 +20,7 @@ from typing import Any
 from smfa.config import RunConfig, to_dict
 from smfa.data.format import World
 from smfa.distributed import barrier, is_main
-from smfa.erasure.measure import leak_checks, measure, measurement_eval
+from smfa.erasure.measure import leak_checks, measure
 from smfa.erasure.record import (
     RECORD,
     ancestor,
@@ -97,11 +97,10 @@ def unlearn_recorded(
     with out_lock(out, enabled=is_main()):
         run = unlearn(world, model_dir, method, config, request, out, show_progress, lock=False)
         result = variant_dir(out, run["default"], run["default"])  # every process knows it
-        evaluation = measurement_eval(config.eval)
         measurement = {
             "slice": "reported",
             "forget_people": forgotten,
-            "eval": dataclasses.asdict(evaluation),
+            "eval": dataclasses.asdict(config.eval),
             "model": dataclasses.asdict(config.model),
         }
         settings = {

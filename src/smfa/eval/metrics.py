@@ -394,6 +394,12 @@ METRICS: dict[str, Metric] = {
             "highest likelihood among the distractors.",
         ),
         Metric(
+            "chance",
+            False,
+            "The multiple-choice accuracy of a model that knows nothing: one over the number "
+            "of options (fair multiple choice reports it beside its accuracy).",
+        ),
+        Metric(
             "refusal_rate",
             True,
             "Share of forget questions answered with a refusal.",

@@ -1,10 +1,11 @@
 """results.json, results.csv and generations-*.jsonl: what an evaluation leaves on disk.
 
-results.json holds every metric row (model, split, kind, image_type, phrasing, view, metric,
-value, n, higher_is_better) and what produced them; rows of several models live side by side,
-and re-evaluating a model replaces only its own rows. Every write is atomic. Its keys and
-their allowed values are documented in docs/results-format.md; readers accept every schema in
-`READABLE_SCHEMAS` and refuse any other.
+results.json holds one list of rows (`smfa.eval.rows.Row`: model, probe, split, kind,
+image_type, phrasing, view, metric, value, n, higher_is_better), the plain probe's and every
+attack's, and what produced them; rows of several models live side by side, and re-evaluating a
+model replaces only its own rows. Every write is atomic. Its keys and their allowed values are
+documented in docs/results-format.md; readers accept every schema in `READABLE_SCHEMAS` (older
+ones are upgraded as they are read, `upgrade`) and refuse any other.
 """
 
 from __future__ import annotations
@@ -19,15 +20,16 @@ from typing import Any
 from smfa.errors import SmfaError
 from smfa.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, check_out_dir
 
-# 2: documented (docs/results-format.md), with the optional `attacks` list; a schema-1 file is
-# a valid schema-2 file without it, so both are read, and a merge writes schema 2.
-RESULTS_SCHEMA = 2
-READABLE_SCHEMAS = (1, 2)
+# 3: one `rows` list, each row naming its probe ("plain" or an attack). 2 kept attack rows in a
+# list of their own (`attacks`), 1 had none; both are read (upgraded to 3), a merge writes 3.
+RESULTS_SCHEMA = 3
+READABLE_SCHEMAS = (1, 2, 3)
 # A model's name becomes a file name (generations-NAME.jsonl) inside --out, so it is one plain
 # path component: letters, digits, '-', '_' and '.', no separator, not hidden, no '..'.
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 COLUMNS = (
     "model",
+    "probe",
     "split",
     "kind",
     "image_type",
@@ -86,7 +88,25 @@ def read_results(path: Path) -> dict[str, Any]:
             "a newer smfa wrote it, or it is not an smfa results file"
         )
     _check_results(path, data)
-    return data
+    return upgrade(data)
+
+
+def upgrade(data: dict[str, Any]) -> dict[str, Any]:
+    """A schema-1 or -2 results dict as schema 3: plain rows get `probe` "plain", the attack
+    rows join `rows` (pooled over image types and views, at the report's phrasing)."""
+    if data["schema"] == RESULTS_SCHEMA:
+        return data
+    phrasing = (data.get("compare") or {}).get("report_phrasing", "heldout")
+    rows = [{**row, "probe": "plain"} for row in data["rows"]]
+    for old in data.get("attacks") or []:
+        row = {k: v for k, v in old.items() if k not in ("attack", "per_seed")}
+        row.update(probe=old["attack"], image_type="all", phrasing=phrasing, view="all")
+        if "per_seed" in old:
+            row["per_group"] = {f"seed {i}": v for i, v in enumerate(old["per_seed"])}
+        row.setdefault("higher_is_better", old["split"] != "forget")
+        rows.append(row)
+    rest = {k: v for k, v in data.items() if k != "attacks"}
+    return {**rest, "schema": RESULTS_SCHEMA, "rows": rows}
 
 
 def _check_results(path: Path, data: dict[str, Any]) -> None:
@@ -104,13 +124,22 @@ def _check_results(path: Path, data: dict[str, Any]) -> None:
         fail("key 'forget_ratio' must be a number")
     if "compare" in data and not isinstance(data["compare"], dict | None):
         fail("key 'compare' must be an object")
+    columns = (
+        COLUMNS if data["schema"] == RESULTS_SCHEMA else tuple(c for c in COLUMNS if c != "probe")
+    )
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
             fail(f"rows[{i}] must be an object")
-        for key in COLUMNS:
+        for key in columns:
             if key not in row:
                 fail(f"rows[{i}] has no key '{key}'")
-        for key in ("model", "split", "kind", "metric"):
+        for key in (
+            "model",
+            "split",
+            "kind",
+            "metric",
+            *(("probe",) if "probe" in columns else ()),
+        ):
             if not isinstance(row[key], str):
                 fail(f"rows[{i}] key '{key}' must be a string")
         value = row["value"]
@@ -158,25 +187,20 @@ def merge_results(
     forget_ratio: int,
     models: dict[str, dict[str, Any]],
     rows: list[dict[str, Any]],
-    attacks: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Add `models`, their rows and attack rows to out_dir/results.json (replacing theirs)."""
+    """Add `models` and their rows to out_dir/results.json (replacing theirs)."""
     data: dict[str, Any] = {
         "schema": RESULTS_SCHEMA,
         "world_hash": world_hash,
         "forget_ratio": forget_ratio,
         "models": {},
         "rows": [],
-        "attacks": [],
     }
     old = check_results_dir(out_dir, world_hash, forget_ratio, command="")  # our own files only
     if old is not None:
-        data = old
-        data["schema"] = RESULTS_SCHEMA  # a schema-1 file is a valid schema-2 file
+        data = old  # upgraded to this schema as it was read
     data["models"].update(models)
     data["rows"] = [r for r in data["rows"] if r["model"] not in models] + rows
-    kept = [r for r in data.get("attacks", []) if r["model"] not in models]
-    data["attacks"] = kept + list(attacks or [])
     write_results(out_dir, data)
     return data
 

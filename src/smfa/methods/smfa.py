@@ -87,7 +87,8 @@ class SMFA(Method):
         k_image: float = 5.0  # split variant: k of the image+question MFA (paper: 5)
         k_text: float = 10.0  # split variant: k of the text-only MFA (paper: 10)
         combine: str = "mean"  # split variant: how the two sculpted deltas combine
-        sweep: list[float] = field(default_factory=list)  # extra k values, one variant each
+        # Extra k values, one variant each; `smfa compare` chooses one on the validation slice
+        sweep: list[float] = field(default_factory=lambda: [1.0, 3.0, 10.0])
 
     def run(self, job: Job) -> MethodOutput:
         p: SMFA.Params = job.params

@@ -17,7 +17,7 @@ import torch
 
 from smfa.data.batches import Collator, Encoder, Sample
 from smfa.data.records import Question
-from smfa.eval.probes import generate
+from smfa.eval.decode import generate
 from smfa.methods.base import answer_lengths, answer_logprobs, epochs_of
 from smfa.world.names import GENERATORS, draw_values
 

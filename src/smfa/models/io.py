@@ -19,11 +19,29 @@ from transformers.utils import logging as hf_logging
 
 from smfa.config import ModelConfig
 from smfa.errors import ConfigError, ModelDirError
-from smfa.io import atomic_write_json, sha256_file, staged_dir
+from smfa.io import atomic_write_json, canonical_json, sha256_file, sha256_text, staged_dir
 
 # Written beside the weights by `save_model`: each weights file's size and sha256, so a cached
 # model that was truncated, emptied or replaced since is noticed before it is reused.
 WEIGHTS_RECORD = "smfa-weights.json"
+
+
+def model_fingerprint(model_dir: Path) -> str:
+    """Identifies a model's exact weights without reading them: names, sizes and mtimes."""
+    model_dir = Path(model_dir)
+    meta = model_dir / "smfa-train.json"
+    files = (
+        sorted(
+            p for p in model_dir.iterdir() if p.suffix in (".safetensors", ".json") and p.is_file()
+        )
+        if model_dir.is_dir()
+        else []
+    )
+    stamp = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    identity = meta.read_text(encoding="utf-8") if meta.exists() else ""
+    return sha256_text(
+        canonical_json({"dir": str(model_dir.resolve()), "files": stamp, "meta": identity})
+    )
 
 
 def quiet_transformers() -> None:

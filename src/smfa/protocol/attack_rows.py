@@ -1,6 +1,7 @@
 """What the attack rows of a results.json say: per model and attack, the forget leak and the
 retain recall under that attack, fair multiple choice against its chance level, and each
-model's worst attack (a headline figure). Pure functions of the results dict.
+model's worst attack (a headline figure). Pure functions of the results dict (schema 3: an
+attack's rows are the rows whose `probe` is not "plain"; its pooled rows have kind "all").
 """
 
 from __future__ import annotations
@@ -11,41 +12,44 @@ from typing import Any
 
 from smfa.config import ALL_ATTACKS
 
-# Attack rows that are not a leak under attack (a likelihood probe): never the "worst attack".
-NOT_LEAKS = frozenset({"fair_mc"})
+PLAIN = "plain"
 Cell = tuple[float, int]  # (value, n)
 
 
-def attack_cells(data: dict[str, Any]) -> dict[tuple[str, str, str, str], Cell]:
-    """(model, attack, split, metric) -> (value, n), pooled rows (kind "all") only."""
+def attack_cells(
+    data: dict[str, Any], phrasing: str | None = None
+) -> dict[tuple[str, str, str, str], Cell]:
+    """(model, attack, split, metric) -> (value, n) of the pooled attack rows (kind "all"), at
+    `phrasing` (every phrasing when None)."""
     cells: dict[tuple[str, str, str, str], Cell] = {}
-    for row in data.get("attacks") or []:
+    for row in data.get("rows") or []:
         value = row.get("value")
-        if row.get("kind") != "all" or not isinstance(value, int | float):
+        if row.get("probe", PLAIN) == PLAIN or row.get("kind") != "all":
             continue
-        if not math.isfinite(float(value)):
+        if phrasing is not None and row.get("phrasing") != phrasing:
             continue
-        key = (row["model"], row["attack"], row["split"], row["metric"])
+        if not isinstance(value, int | float) or not math.isfinite(float(value)):
+            continue
+        key = (row["model"], row["probe"], row["split"], row["metric"])
         cells[key] = (float(value), int(row.get("n") or 0))
     return cells
 
 
 def attacks_run(data: dict[str, Any]) -> list[str]:
     """The attacks present, in the configuration's order (unknown ones after, sorted)."""
-    present = {row["attack"] for row in data.get("attacks") or []}
+    present = {row["probe"] for row in data.get("rows") or [] if row.get("probe", PLAIN) != PLAIN}
     return [a for a in ALL_ATTACKS if a in present] + sorted(present - set(ALL_ATTACKS))
 
 
-def worst_attack(data: dict[str, Any], model: str) -> tuple[float, str] | None:
-    """(leak, attack) of the attack that got the most forget values out of `model`."""
+def worst_attack(
+    data: dict[str, Any], model: str, phrasing: str | None = None
+) -> tuple[float, str] | None:
+    """(leak, attack) of the attack that got the most forget values out of `model` (attacks
+    that report no forget leak, such as fair multiple choice, never count)."""
     found = [
         (value, attack)
-        for (m, attack, split, metric), (value, n) in attack_cells(data).items()
-        if m == model
-        and split == "forget"
-        and metric == "leak_rate"
-        and n > 0
-        and attack not in NOT_LEAKS
+        for (m, attack, split, metric), (value, n) in attack_cells(data, phrasing).items()
+        if m == model and split == "forget" and metric == "leak_rate" and n > 0
     ]
     order = {a: i for i, a in enumerate(attacks_run(data))}  # ties: the first attack run
     return max(found, key=lambda pair: (pair[0], -order[pair[1]])) if found else None

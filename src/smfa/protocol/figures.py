@@ -66,8 +66,8 @@ class Figure:
 
 
 def _worst_attack_leak(data: dict[str, Any], model: str, part: Slice) -> float | None:
-    """The largest forget leak any attack reached (attacks ask the reported slice only)."""
-    worst = worst_attack(data, model) if part == REPORTED else None
+    """The largest forget leak any attack reached on the slice's phrasing."""
+    worst = worst_attack(data, model, part.wording)
     return worst[0] if worst else None
 
 
@@ -137,6 +137,8 @@ def index_rows(data: dict[str, Any], wording: str) -> RowIndex:
     """(model, split, kind, view, metric) -> (value, n) of the pooled rows at `wording`."""
     index: RowIndex = {}
     for row in data.get("rows", []):
+        if row.get("probe", "plain") != "plain":
+            continue
         if row.get("image_type") != "all" or row.get("phrasing") != wording:
             continue
         key = (row["model"], row["split"], row["kind"], row["view"], row["metric"])

@@ -13,7 +13,10 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
+import numpy as np
+
 from smfa.data.records import Question, World
+from smfa.errors import ConfigError
 from smfa.protocol.vocab import IMAGE_KINDS, MEMORY_KINDS, Kind, Split, View, Wording
 
 
@@ -50,6 +53,21 @@ REPORTED = Slice("reported", (Wording.HELDOUT,), View.HELDOUT, View.HELDOUT)
 VALIDATION = Slice(
     "validation", (Wording.VALIDATION,), View.TRAIN, View.VALIDATION, likelihood=False
 )
+# `smfa eval`'s default: the reported slice, plus the training wordings and trained-on scenes
+# asked beside it to show what was memorized (the detail table); figures read the reported rows.
+FULL = Slice(
+    "full", (Wording.HELDOUT, Wording.TRAIN), View.HELDOUT, View.HELDOUT, trained_scenes=True
+)
+SLICES = {part.name: part for part in (REPORTED, VALIDATION, FULL)}
+
+
+def named_slice(name: str, key: str = "eval.slice") -> Slice:
+    """The slice called `name` (a ConfigError naming `key` and the choices otherwise)."""
+    if name not in SLICES:
+        raise ConfigError(f"{key}: unknown slice '{name}'; slices: {', '.join(SLICES)}")
+    return SLICES[name]
+
+
 # The reference models' (and the forget set's) training data: one wording set, train images.
 TRAINING_WORDING = Wording.TRAIN
 TRAINING_VIEWS = (None, View.TRAIN)
@@ -109,3 +127,24 @@ def probe_questions(
 def slice_questions(world: World, part: Slice) -> list[Question]:
     """The probe rows a named slice asks."""
     return probe_questions(world, part.wordings, part.trained_scenes)
+
+
+def attack_questions(
+    world: World, part: Slice, forget_people: Collection[str], retain_size: int, seed: int = 0
+) -> tuple[list[Question], list[Question]]:
+    """(forget questions, retain sample) every attack asks on `part`: the memory probe rows at
+    its wording (images at its image view) about the forget people, and a seeded sample of
+    `retain_size` rows about everyone else in the world's people."""
+    memory = [
+        q
+        for q in world.questions
+        if q.probe
+        and q.kind in MEMORY_KINDS
+        and q.phrasing == part.wording
+        and (q.image is None or q.view == part.image_view)
+    ]
+    forget = [q for q in memory if q.subject in forget_people]
+    pool = [q for q in memory if q.subject not in forget_people and q.subject in world.people]
+    size = min(retain_size, len(pool))
+    picked = np.random.default_rng([seed, 41]).choice(len(pool), size=size, replace=False)
+    return forget, [pool[int(i)] for i in sorted(picked)]

@@ -39,8 +39,8 @@ def png_uri(png: bytes) -> str:
 
 
 def _cell(text: str, tag: str = "td", numeric: bool = False) -> str:
-    marks = {"✓": ' class="ok"', "✗": ' class="fail"'}
-    extra = marks.get(text, ' class="num"' if numeric else "") if tag == "td" else ""
+    marks = {"✓": ' class="ok"', "✗": ' class="fail"'}  # a verdict, alone or after its value
+    extra = marks.get(text[-1:], ' class="num"' if numeric else "") if tag == "td" else ""
     return f"<{tag}{extra}>{html.escape(text)}</{tag}>"
 
 

@@ -54,6 +54,12 @@ def leak(figures: Figures) -> float | None:
     return _mean(figures.get("forget_leak_image"), figures.get("forget_leak_text"))
 
 
+def exposure(figures: Figures) -> float | None:
+    """The highest forget leak found: plain (mean of image and text) or under any attack."""
+    found = [v for v in (leak(figures), figures.get("worst_attack_leak")) if v is not None]
+    return max(found) if found else None
+
+
 def understanding_kept(kept: Figures) -> float | None:
     """Mean of the forget and retain understanding ratios to vanilla."""
     return _mean(kept.get("understanding_forget"), kept.get("understanding_retain"))
@@ -107,7 +113,8 @@ def _point(
 def tradeoff_plot(
     head: dict[str, Figures], kept: dict[str, Figures], models: dict[str, dict[str, Any]]
 ) -> bytes:
-    """Forget leak (x, lower is better) against image understanding kept (y, ratio of vanilla)."""
+    """The highest forget leak found, plain or under any attack (x, lower is better), against
+    image understanding kept (y, ratio of vanilla)."""
     fig = Figure(figsize=(6.4, 4.6))
     ax = fig.add_subplot()
     names = order_models(models, head)
@@ -115,7 +122,7 @@ def tradeoff_plot(
     points = {
         name: (x, y)
         for name in names
-        if (x := leak(head.get(name, {}))) is not None
+        if (x := exposure(head.get(name, {}))) is not None
         and (y := understanding_kept(kept.get(name, {}))) is not None
     }
     xs, ys = [p[0] for p in points.values()], [p[1] for p in points.values()]
@@ -144,7 +151,9 @@ def tradeoff_plot(
     if set(points) - shown:
         ax.scatter([], [], marker="o", s=25, color="#bbbbbb", label="variants not selected")
         ax.legend(fontsize=7, loc="lower right")
-    ax.set_xlabel("forget leak, mean of image and text (lower is better)")
+    attacked = any(head.get(n, {}).get("worst_attack_leak") is not None for n in points)
+    what = "forget leak, plain or under the worst attack" if attacked else "forget leak"
+    ax.set_xlabel(f"{what} (lower is better)")
     ax.set_ylabel("image understanding kept (ratio of vanilla)")
     ax.set_title("Forgetting vs. keeping (best: left and high)")
     ax.set_xlim(*xlim)
@@ -155,31 +164,50 @@ def tradeoff_plot(
     return _png(fig)
 
 
-def _k_values(models: dict[str, dict[str, Any]]) -> dict[str, float]:
-    found: dict[str, float] = {}
+def sweeps(models: dict[str, dict[str, Any]]) -> dict[str, tuple[str, dict[str, float]]]:
+    """Per method run with several variants: (knob, model -> value) of the one numeric setting
+    its variants differ in (SMFA's and VERA's k); methods whose variants differ otherwise are
+    left out."""
+    groups: dict[str, dict[str, dict[str, Any]]] = {}
     for name, info in models.items():
-        k = (info.get("params") or {}).get("k")
-        if info.get("method") == "smfa" and isinstance(k, int | float) and not isinstance(k, bool):
-            found[name] = float(k)
+        if info.get("role") == "method":
+            groups.setdefault(str(info.get("method", name)), {})[name] = info.get("params") or {}
+    found: dict[str, tuple[str, dict[str, float]]] = {}
+    for method, members in groups.items():
+        if len(members) < 2:
+            continue
+        shared = set.intersection(*(set(params) for params in members.values()))
+        varying = [
+            key
+            for key in sorted(shared)
+            if all(_number(params[key]) for params in members.values())
+            and len({params[key] for params in members.values()}) > 1
+        ]
+        if len(varying) == 1:
+            knob = varying[0]
+            found[method] = (knob, {m: float(params[knob]) for m, params in members.items()})
     return found
 
 
-def k_curve_plot(data: dict[str, Any], part: Slice = REPORTED) -> bytes | None:
-    """SMFA's figures against its k (None with fewer than two distinct k values), on `part`,
-    or on the validation slice when not every k was reported (`compare.report_variants`)."""
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def sweep_plot(
+    data: dict[str, Any], method: str, knob: str, values: dict[str, float], part: Slice
+) -> bytes | None:
+    """A method's figures against its swept knob (None with fewer than two distinct values),
+    on `part`, or on the validation slice when not every variant was reported."""
     models = data.get("models", {})
-    ks = _k_values(models)
-    if len(set(ks.values())) < 2:
-        return None
     head = headline(data, part)
-    if not set(ks) <= set(head):
+    if not set(values) <= set(head):
         part = VALIDATION
         head = headline(data, part)
-        ks = {m: k for m, k in ks.items() if m in head}
-        if len(set(ks.values())) < 2:
-            return None
+        values = {m: v for m, v in values.items() if m in head}
+    if len(set(values.values())) < 2:
+        return None
     kept = ratios(head, vanilla_name(models))
-    names = sorted(ks, key=lambda m: (ks[m], m))
+    names = sorted(values, key=lambda m: (values[m], m))
     fig = Figure(figsize=(6.4, 4.2))
     ax: Axes = fig.add_subplot()
     lines = (
@@ -189,19 +217,20 @@ def k_curve_plot(data: dict[str, Any], part: Slice = REPORTED) -> bytes | None:
         ("retain memory kept (× vanilla)", lambda m: kept[m].get("retain_memory"), "#2ca02c", "D"),
     )
     for label, get, colour, marker in lines:
-        points = [(ks[m], get(m)) for m in names if get(m) is not None]
+        points = [(values[m], get(m)) for m in names if get(m) is not None]
         if points:
             ax.plot(*zip(*points, strict=True), marker=marker, color=colour, label=label)
-    selected = [ks[m] for m in names if models[m].get("selected")]
-    for k in selected[:1]:
-        ax.axvline(k, color="#555555", linestyle="--", linewidth=1, label=f"selected k={k:g}")
-    values = sorted(set(ks.values()))
-    if values[0] > 0 and values[-1] / values[0] >= 10:
+    selected = [values[m] for m in names if models[m].get("selected")]
+    for value in selected[:1]:
+        label = f"selected {knob}={value:g}"
+        ax.axvline(value, color="#555555", linestyle="--", linewidth=1, label=label)
+    ticks = sorted(set(values.values()))
+    if ticks[0] > 0 and ticks[-1] / ticks[0] >= 10:
         ax.set_xscale("log")
-    ax.set_xticks(values, [f"{k:g}" for k in values])
-    ax.set_xlabel("k (SMFA hyper-parameter)")
+    ax.set_xticks(ticks, [f"{v:g}" for v in ticks])
+    ax.set_xlabel(f"{knob} ({method}'s setting)")
     ax.set_ylabel("rate or ratio of vanilla")
-    ax.set_title(f"SMFA: effect of k ({part.name} slice)")
+    ax.set_title(f"{method}: effect of {knob} ({part.name} slice)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
@@ -264,7 +293,8 @@ def attack_heatmap_plot(data: dict[str, Any], names: list[str]) -> bytes | None:
 
 
 def render_plots(data: dict[str, Any], part: Slice = REPORTED) -> dict[str, bytes]:
-    """Every plot that the results allow: name -> PNG bytes ("k_curve" only with 2+ k values)."""
+    """Every plot that the results allow: name -> PNG bytes ("sweep_METHOD" for each method
+    whose variants differ in one setting)."""
     models = data.get("models", {})
     head = headline(data, part)
     kept = ratios(head, vanilla_name(models))
@@ -272,9 +302,10 @@ def render_plots(data: dict[str, Any], part: Slice = REPORTED) -> dict[str, byte
         "tradeoff": tradeoff_plot(head, kept, models),
         "kind_bars": kind_bars_plot(head, models),
     }
-    curve = k_curve_plot(data, part)
-    if curve is not None:
-        plots["k_curve"] = curve
+    for method, (knob, values) in sweeps(models).items():
+        curve = sweep_plot(data, method, knob, values, part)
+        if curve is not None:
+            plots[f"sweep_{method}"] = curve
     heatmap = attack_heatmap_plot(data, visible_models(models, order_models(models, head)))
     if heatmap is not None:
         plots["attack_heatmap"] = heatmap

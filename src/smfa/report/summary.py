@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from smfa.protocol.figures import FIGURES, Figures, figures_of
-from smfa.protocol.questions import REPORTED, Slice, reading
+from smfa.protocol.questions import REPORTED, SLICES, Slice, reading
 
 
 def order_models(models: dict[str, dict[str, Any]], extra: Iterable[str] = ()) -> list[str]:
@@ -49,7 +49,9 @@ def visible_models(models: dict[str, dict[str, Any]], names: Iterable[str]) -> l
 def report_slice(data: dict[str, Any]) -> Slice:
     """The slice a results file is reported on: compare's choice, else the reported slice."""
     compare = data.get("compare") or {}
-    wording = compare.get("report_phrasing", REPORTED.wording)
+    if compare.get("slice") in SLICES:
+        return SLICES[compare["slice"]]
+    wording = compare.get("report_phrasing", REPORTED.wording)  # results before schema 3
     view = compare.get("report_view", REPORTED.image_view)
     if (wording, view) == (REPORTED.wording, REPORTED.image_view):
         return REPORTED
@@ -103,12 +105,3 @@ def check_targets(figures: Figures, kept: Figures) -> dict[str, tuple[float | No
             passed = value >= target.threshold
         results[figure.key] = (value, target.threshold, passed)
     return results
-
-
-def target_model(models: dict[str, dict[str, Any]]) -> str | None:
-    """The selected SMFA variant (or the only SMFA model) that the targets are checked on."""
-    smfa = [m for m, info in models.items() if info.get("method") == "smfa"]
-    chosen = [m for m in smfa if models[m].get("selected")]
-    if chosen:
-        return chosen[0]
-    return smfa[0] if len(smfa) == 1 else None

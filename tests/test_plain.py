@@ -1,13 +1,17 @@
-"""The harness's bookkeeping: splits, value spans for teacher forcing, rows and composites."""
+"""The plain probe's bookkeeping: splits, value spans for teacher forcing, rows and composites."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from smfa.data.batches import Encoder
 from smfa.data.format import Question, World
-from smfa.eval.harness import Scored, _span_sample, _with_value, aggregate
-from smfa.protocol.questions import split_of
+from smfa.eval.forcing import around_value, option_sample
+from smfa.eval.rows import detail_rows, pooled_rows
+from smfa.eval.scoring import Scored, score
+from smfa.protocol.questions import VALIDATION, split_of
 
 
 def _q(
@@ -45,19 +49,19 @@ def test_split_of() -> None:
 
 
 def test_value_is_cut_out_of_its_sentence() -> None:
-    assert _with_value("Their salary is $84,350.", "$84,350", "$1,000") == (
+    assert around_value("Their salary is $84,350.", "$84,350", "$1,000") == (
         "Their salary is",
         "$1,000",
         ".",
     )
     # An answer that does not state the value verbatim is scored whole.
-    assert _with_value("red", "red", "red") == ("", "red", "")
+    assert around_value("red", "red", "red") == ("", "red", "")
 
 
 def test_span_covers_exactly_the_value_tokens(tiny: tuple, mini_world: World) -> None:
     _, processor = tiny
     encoder = Encoder(processor)
-    sample, (start, end) = _span_sample(
+    sample, (start, end) = option_sample(
         encoder, "k", (1, 2), ("Their salary is", "$84,350", "."), None
     )
     value = processor.tokenizer.decode(list(sample.answer_ids[start:end]))
@@ -78,7 +82,7 @@ def test_rows_and_composites_by_hand() -> None:
         Scored(understand_f, "forget", "x", {"accuracy": 1.0, "meaningfulness": 1.0}),
         Scored(understand_r, "retain", "x", {"accuracy": 0.5, "meaningfulness": 1.0}),
     ]
-    rows = aggregate("m", scored)
+    rows = detail_rows("m", "plain", scored)
     by_key = {(r["split"], r["kind"], r["image_type"], r["metric"]): r for r in rows}
     leak = by_key[("forget", "image_memory", "all", "leak_rate")]
     assert leak["value"] == 0.5 and leak["n"] == 2 and leak["higher_is_better"] is False
@@ -91,20 +95,42 @@ def test_rows_and_composites_by_hand() -> None:
     assert composite["overall_image_understanding"]["value"] == pytest.approx(0.75)
     assert composite["overall_meaningful"]["value"] == pytest.approx(5 / 6)
     assert all(r["model"] == "m" and r["phrasing"] == "heldout" for r in rows)
+    assert all(r["probe"] == "plain" for r in rows)
+
+
+def test_attack_rows_pool_over_kinds_and_report_each_group() -> None:
+    image, text = _q("image_memory", "p1"), _q("text_memory", "p1")
+    scored = [
+        Scored(image, "forget", "x", {"leak_rate": 1.0}, group="seed 0"),
+        Scored(text, "forget", "x", {"leak_rate": 0.0}, group="seed 0"),
+        Scored(text, "forget", "x", {"leak_rate": 1.0}, group="seed 1"),
+        Scored(_q("text_memory", "p2"), "retain", "x", {"recall": 1.0}, group="seed 1"),
+    ]
+    rows = {(r["split"], r["kind"]): r for r in pooled_rows("m", "relearn", scored)}
+    pooled = rows[("forget", "all")]
+    assert pooled["value"] == pytest.approx(2 / 3) and pooled["n"] == 3
+    assert pooled["per_group"] == {"seed 0": 0.5, "seed 1": 1.0}
+    assert rows[("forget", "text_memory")]["value"] == 0.5
+    assert "per_group" not in rows[("forget", "text_memory")]  # detail rows carry no groups
+    assert rows[("retain", "all")]["value"] == 1.0
+    assert all(r["probe"] == "relearn" and r["view"] == "all" for r in rows.values())
 
 
 def test_likelihood_off_skips_teacher_forcing_and_changes_nothing_else(
-    tiny: tuple, mini_world: World
+    tiny: tuple, mini_world: World, tmp_path: Path
 ) -> None:
-    from smfa.config import EvalConfig
-    from smfa.eval.harness import score_questions
+    import dataclasses
 
-    model, processor = tiny
-    config = EvalConfig(phrasings=["validation"], train_scenes=False, max_new_tokens=3)
-    full = score_questions(model, processor, mini_world, 10, config)
-    fast = score_questions(
-        model, processor, mini_world, 10, EvalConfig(**{**config.__dict__, "likelihood": False})
-    )
+    from smfa.eval.plain import Plain
+    from tests.conftest import attack_session
+
+    def answers(likelihood: bool) -> list:  # type: ignore[type-arg]
+        session = attack_session(*tiny, mini_world, [], [], tmp_path, max_new_tokens=3)
+        part = dataclasses.replace(VALIDATION, likelihood=likelihood)
+        session.ask = dataclasses.replace(session.ask, slice=part)
+        return [score(a, 0.6) for a in Plain().ask(session)]
+
+    full, fast = answers(True), answers(False)
     assert [s.prediction for s in full] == [s.prediction for s in fast]
     forced = {"answer_probability", "mc_accuracy"}
     memory = [i for i, s in enumerate(full) if s.question.kind == "image_memory"]

@@ -1,4 +1,4 @@
-"""Teacher forcing with a shared prompt encoding gives the same numbers as whole sequences."""
+"""Decoding: batched greedy generation and teacher-forced log-probabilities (smfa.eval.decode)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from smfa.data.batches import Encoder, Sample
 from smfa.data.format import World
-from smfa.eval import probes
+from smfa.eval import decode
 
 
 def _candidates(encoder: Encoder, world: World) -> list[Sample]:
@@ -32,11 +32,11 @@ def test_shared_prompt_scores_equal_whole_sequence_scores(
     encoder = Encoder(processor)
     samples = _candidates(encoder, mini_world)
     assert len({s.prompt_ids for s in samples}) == 6 and len(samples) > 6
-    assert probes.shares_prefix(model)
-    shared = probes.answer_logprobs(model, encoder, samples, batch_size)
-    monkeypatch.setattr(probes, "PREFIX_SHARING", frozenset())
-    assert not probes.shares_prefix(model)
-    whole = probes.answer_logprobs(model, encoder, samples, batch_size)
+    assert decode.shares_prefix(model)
+    shared = decode.answer_logprobs(model, encoder, samples, batch_size)
+    monkeypatch.setattr(decode, "PREFIX_SHARING", frozenset())
+    assert not decode.shares_prefix(model)
+    whole = decode.answer_logprobs(model, encoder, samples, batch_size)
     for sample, a, b in zip(samples, shared, whole, strict=True):
         assert len(a) == len(b) == len(sample.answer_ids)
         assert a == pytest.approx(b, abs=1e-4)

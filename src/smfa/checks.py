@@ -1,0 +1,44 @@
+"""A run configuration checked against what is registered, once, before any work starts.
+
+`smfa.config` checks keys, types and bounds and imports nothing above `smfa.errors`; what needs
+the registries is checked here: every `methods.NAME` section against that method's `Params`
+(whichever method the command runs: a typo in another method's settings is an error too), the
+methods `smfa compare` runs, every attack of `eval.attacks`, the slices `eval.slice` and
+`compare.slice` name, the judge spec and how models are loaded. The CLI calls `check_run` where
+it builds a command's configuration.
+"""
+
+from __future__ import annotations
+
+from smfa.config import RunConfig
+from smfa.errors import ConfigError
+
+
+def check_run(config: RunConfig) -> RunConfig:
+    """Raise ConfigError (naming the key) for the first setting nothing registered accepts."""
+    from smfa.eval.probe import get_probe
+    from smfa.judge.wire import check_spec
+    from smfa.methods.base import get_method, make_params
+    from smfa.models.io import load_options
+    from smfa.protocol.questions import named_slice
+
+    for name, section in config.methods.items():
+        try:
+            method = get_method(str(name))
+        except ConfigError as exc:
+            raise ConfigError(f"methods.{name}: {exc}") from None
+        make_params(method, section)
+    for name in config.compare.methods:
+        try:
+            get_method(name)
+        except ConfigError as exc:
+            raise ConfigError(f"compare.methods: {exc}") from None
+    for attack in config.eval.attacks:
+        if attack == "plain":
+            raise ConfigError("eval.attacks: 'plain' is the evaluation itself, not an attack")
+        get_probe(attack)
+    named_slice(config.eval.slice, "eval.slice")
+    named_slice(config.compare.slice, "compare.slice")
+    check_spec(config.eval.judge)
+    load_options(config.model)
+    return config
