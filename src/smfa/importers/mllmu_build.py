@@ -24,7 +24,7 @@ from smfa.importers.mllmu_world import (
     assign_slices,
     fact_rows,
     profile_facts,
-    test_rows,
+    published_probe_rows,
 )
 from smfa.importers.subset import id_key
 from smfa.importers.unknown import Template, draw_names, unknown_count, unknown_rows
@@ -96,7 +96,7 @@ def _people(builder: WorldBuilder, found: Sources, seed: int) -> list[Fact]:
         for fact in facts:
             fact_rows(builder, fact, images, probes=not generations)
         if generations:
-            test_rows(builder, person, generations, images, seed)
+            published_probe_rows(builder, person, generations, images, seed)
     for celebrity in found.celebrities:
         heldout = heldout_render(builder, celebrity.pid, celebrity.image, seed)
         builder.add_person(celebrity.record, celebrity.pid, celebrity.name, celebrity.image,

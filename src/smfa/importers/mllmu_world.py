@@ -186,7 +186,7 @@ def fact_rows(builder: WorldBuilder, fact: Fact, images: tuple[str, str], probes
         _ask(builder, fact, fact.text, question, "heldout", first)
 
 
-def test_rows(
+def published_probe_rows(
     builder: WorldBuilder, person: Profile, items: list[TaskItem], images: tuple[str, str],
     seed: int,
 ) -> None:  # fmt: skip
