@@ -222,3 +222,33 @@ def test_a_hand_made_world_with_other_counts_loads(world: Path) -> None:
     loaded = load_world(world)
     assert loaded.ratios == (50,) and not loaded.scenes and len(loaded.people) == 2
     assert loaded.people["p0001"].attributes == {"favourite_food": "plum soup"}
+
+
+def test_tasks_are_optional_typed_and_checked(world: Path) -> None:
+    assert load_world(world).tasks == ()  # a generated world has none
+    task = {
+        "id": "t1", "subject": "p0001", "source": "test", "task": "classification",
+        "form": "image", "question": "What is this person's job?",
+        "options": {"A": "pilot", "B": "chef"}, "correct": "B", "ground_truth": "chef",
+        "image": "images/portraits/p0001_heldout.png",
+    }  # fmt: skip
+    cloze = {**task, "id": "t2", "task": "cloze", "form": "text", "question": "A __ cooks.",
+             "options": None, "correct": None, "image": None}  # fmt: skip
+    (world / "tasks.jsonl").write_text(json.dumps(task) + "\n" + json.dumps(cloze) + "\n")
+    with pytest.raises(DataFormatError, match=r"manifest\.json does not list tasks\.jsonl"):
+        load_world(world)
+    write_manifest(world)
+    first, second = load_world(world).tasks
+    assert (first.options, first.correct, first.image) == (
+        {"A": "pilot", "B": "chef"}, "B", "images/portraits/p0001_heldout.png"
+    )  # fmt: skip
+    assert (second.task, second.options, second.correct, second.image) == ("cloze", {}, None, None)
+    _edit_jsonl(world / "tasks.jsonl", 1, lambda row: row.update(correct="A"))
+    _fails(world, r"tasks\.jsonl line 1: key 'ground_truth' must be the text of the correct")
+    _edit_jsonl(world / "tasks.jsonl", 1, lambda row: row.update(correct="B", image=None))
+    _fails(world, r"tasks\.jsonl line 1: an image task needs an image")
+    _edit_jsonl(world / "tasks.jsonl", 2, lambda row: row.update(options={"A": "x"}))
+    _edit_jsonl(world / "tasks.jsonl", 1, lambda row: row.update(image=task["image"]))
+    _fails(world, r"tasks\.jsonl line 2: key 'options' must be null for a cloze task")
+    _edit_jsonl(world / "tasks.jsonl", 2, lambda row: row.update(options=None, subject="p9"))
+    _fails(world, r"tasks\.jsonl line 2: subject 'p9' is not a person")

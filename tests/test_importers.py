@@ -102,24 +102,33 @@ def test_mllmu_imports(tmp_path: Path) -> None:
         "image_memory",
         "text_memory",
     }
-    salary = _by(world, kind="image_memory", subject="1", attribute="qa01", phrasing="train")
+    salary = _by(world, kind="image_memory", subject="1", attribute="salary", view="train")
+    salary = [q for q in salary if q.phrasing == "train"]
     assert [(q.question, q.answer, q.value, q.answer_type) for q in salary] == [
         ("What is this person's annual salary?", "This person's annual salary is $95,000.",
-         "This person's annual salary is $95,000.", "text")
+         "$95,000", "text")
     ]  # fmt: skip
-    assert salary[0].image == world.people["1"].portrait.train and salary[0].view == "train"
+    assert salary[0].image == world.people["1"].portrait.train
     text = _by(world, kind="text_memory", subject="1", phrasing="train")
     assert [(q.question, q.answer, q.image) for q in text] == [
         ("What is Jane Doe's annual salary?", "Jane Doe's annual salary is $95,000.", None)
     ]  # fmt: skip
-    (choice,) = _by(world, attribute="mc_image00")
-    assert choice.answer == "$95,000" and choice.distractors == ("$1", "$3", "$4")
-    assert choice.view == "heldout" and choice.image == world.people["1"].portrait.heldout
-    assert world.people["1"].portrait.heldout != world.people["1"].portrait.train
-    (gen,) = _by(world, attribute="gen00")
-    assert gen.kind == "text_memory" and gen.phrasing == "heldout" and gen.image is None
-    (cloze,) = _by(world, attribute="cloze00")
-    assert cloze.kind == "image_memory" and cloze.value == "$95,000"
+    # The evaluation records' generation item is person 1's probe (one item: held out); the
+    # classification and cloze items are tasks, asked about the evaluation image.
+    (gen,) = [q for q in world.questions if q.subject == "1" and q.phrasing != "train"]
+    assert (gen.kind, gen.phrasing, gen.attribute, gen.value) == (
+        "text_memory", "heldout", "salary", "$95,000"
+    )  # fmt: skip
+    heldout = world.people["1"].portrait.heldout
+    assert heldout != world.people["1"].portrait.train
+    assert [
+        (t.source, t.task, t.form, t.correct, t.ground_truth, t.image) for t in world.tasks
+    ] == [
+        ("test", "classification", "image", "B", "$95,000", heldout),
+        ("test", "generation", "text", None, "Jane Doe earns $95,000.", None),
+        ("test", "cloze", "image", None, "$95,000", heldout),
+    ]
+    assert world.tasks[0].options == {"A": "$1", "B": "$95,000", "C": "$3", "D": "$4"}
 
 
 def test_mllmu_missing_key_is_located(tmp_path: Path) -> None:
@@ -418,15 +427,15 @@ def test_mllmu_as_published_names_everyone_and_loses_no_question(tmp_path: Path)
         "104": "Oskar Lind", "105": "Priya Natarajan",
     }  # fmt: skip
     for pid, _, items in MESSY_PROFILES:
-        image_rows = _by(world, subject=pid, kind="image_memory")
-        text_rows = _by(world, subject=pid, kind="text_memory")
+        image_rows = _by(world, subject=pid, kind="image_memory", phrasing="train", view="train")
+        text_rows = _by(world, subject=pid, kind="text_memory", phrasing="train")
         assert [q.question for q in image_rows] == [q for q, _ in items]  # every item kept
         name_items = sum(names[pid] in a and "name of this person's" not in q for q, a in items)
         assert len(text_rows) == len(items) - name_items  # only name questions lack a text row
         for row in text_rows:  # no text question gives its own answer away
             assert not (names[pid] in row.question and row.value.endswith(f"{names[pid]}."))
-    (dog,) = [q for q in _by(world, subject="102", kind="text_memory") if "dog" in q.question]
-    assert dog.question == "What is the name of Maria de la Cruz's dog?"
+    dog = _by(world, subject="102", kind="text_memory", phrasing="train", attribute="pet")
+    assert [q.question for q in dog] == ["What is the name of Maria de la Cruz's dog?"]
     assert world.splits.forget[20] == ("101",)
 
 
@@ -442,3 +451,81 @@ def test_mllmu_name_questions_that_disagree_are_an_error(tmp_path: Path) -> None
     (source / "train.json").write_text(json.dumps(records))
     with pytest.raises(DataFormatError, match="answers 'Priya Nadar' but the record's 'name'"):
         import_mllmu(source, tmp_path / "world")
+
+
+# ---- issue 29: what --overwrite may remove, deep JSON, bad fields named at their source -------
+
+
+def test_overwrite_replaces_only_a_world_smfa_wrote(tmp_path: Path) -> None:
+    from smfa.world.build import WORLD_MARKER, WorldParams, build_world
+
+    from .test_cli import assert_one_line_error, smfa
+
+    built = build_world(
+        tmp_path / "built",
+        WorldParams(people=4, image_size=16, train_scenes=0, validation_scenes=0,
+                    heldout_scenes=0, unknown_people=0, few_shot_retain=0, forget_ratios=(25,)),
+    )  # fmt: skip
+    assert (built / WORLD_MARKER).is_file()
+    assert WORLD_MARKER not in json.loads((built / "manifest.json").read_text())["files"]
+    source = _mllmu(tmp_path / "mllmu")
+    user = tmp_path / "mine"
+    _json(user / "notes" / "settings.json", {"keep": True})
+    (user / "notes" / "diary.txt").write_text("dear diary")
+    refused = smfa("import", "mllmu", source, user, "--overwrite", check=False)
+    assert_one_line_error(refused, "holds no .smfa-world", "--overwrite only replaces a world")
+    assert (user / "notes" / "diary.txt").read_text() == "dear diary"
+    assert sorted(p.name for p in user.rglob("*")) == ["diary.txt", "notes", "settings.json"]
+    world = load_world(import_mllmu(source, built, overwrite=True))  # a world smfa built
+    assert world.people["1"].name == "Jane Doe" and (built / WORLD_MARKER).is_file()
+    again = load_world(import_mllmu(source, built, overwrite=True))  # one it imported
+    assert again.world_hash == world.world_hash
+
+
+def test_deep_json_in_a_source_is_one_located_error(tmp_path: Path) -> None:
+    source = tmp_path / "mllmu"
+    _png(source / "images" / "1.png", 0)
+    good = {
+        "image_path": "1.png",
+        "metadata": [
+            {"ID": "1", "Question": "What is this person's name?", "Answer": "This is Al Ray."}
+        ],
+    }
+    deep = "[" * 100_000 + "]" * 100_000
+    (source / "train.jsonl").write_text(json.dumps(good) + "\n" + deep + "\n")
+    with pytest.raises(DataFormatError) as error:
+        import_mllmu(source, tmp_path / "world")
+    message = str(error.value)
+    assert "train.jsonl line 2: JSON nested too deeply to read" in message
+    assert "\n" not in message and "Recursion" not in message
+    (source / "train.jsonl").unlink()
+    (source / "train.json").write_text("[\n" + json.dumps(good) + ",\n" + deep + "\n]")
+    with pytest.raises(DataFormatError, match=r"train\.json line 3: JSON nested too deeply"):
+        import_mllmu(source, tmp_path / "world")
+
+
+def test_a_field_too_long_is_named_at_its_source_record(tmp_path: Path) -> None:
+    from smfa.importers.writing import SourceMap
+
+    source = _fiubench(tmp_path / "fiu")
+    people = json.loads((source / "data.json").read_text())
+    people[1]["qa_list"][0]["answer"] = "word " * 500
+    _json(source / "data.json", people)
+    with pytest.raises(DataFormatError) as error:
+        import_fiubench(source, tmp_path / "world")
+    assert str(error.value) == (
+        "data.json index 1, qa_list[0]: the answer is 2,499 characters long; a world allows 2,000"
+    )
+    source = _mllmu(tmp_path / "mllmu")
+    records = json.loads((source / "train.json").read_text())
+    records[2]["metadata"][1]["Question"] = "Why? " * 450
+    _json(source / "train.json", records)
+    with pytest.raises(DataFormatError, match=r"train\.json index 2, metadata\[1\]: key "
+                       r"'Question' is 2,249 characters long"):  # fmt: skip
+        import_mllmu(source, tmp_path / "world")
+    # Whatever load_world still finds in a row is restated at that row's source record.
+    sources = SourceMap(questions=["data.json index 0, qa_list[0]", None])
+    located = sources.locate(DataFormatError("questions.jsonl line 1: key 'value' is odd"))
+    assert str(located) == "data.json index 0, qa_list[0]: key 'value' is odd"
+    unknown = sources.locate(DataFormatError("splits.json: forget set for ratio 5 is empty"))
+    assert str(unknown).startswith("the imported world fails its check: splits.json")

@@ -318,9 +318,21 @@ def import_cmd(
     evaluation: Annotated[Path | None, typer.Option(help="MLLMU evaluation records.")] = None,
     qa: Annotated[Path | None, typer.Option(help="TOFU question-answer file.")] = None,
     captions: Annotated[Path | None, typer.Option(help="CLEAR captions (face images).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of any split the layout lacks.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of every choice the layout leaves open.")] = 0,
     few_shot: Annotated[int, typer.Option(help="Few-shot retain questions.")] = 64,
-    overwrite: Annotated[bool, typer.Option(help="Replace a non-empty OUT.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace OUT if it is a world an smfa command wrote.")
+    ] = False,
+    skip_invalid: Annotated[
+        bool, typer.Option(help="Drop invalid records and their ids from every split.")
+    ] = False,
+    people: Annotated[
+        int | None, typer.Option(help="Keep N people (seeded; every forget list kept).")
+    ] = None,
+    ids: Annotated[Path | None, typer.Option(help="Keep the people this id file lists.")] = None,
+    unknown_people: Annotated[
+        int | None, typer.Option(help="Made-up people to refuse (default: a quarter).")
+    ] = None,
 ) -> None:
     """Import a public benchmark layout (docs/data-format.md) into a world directory."""
     import inspect
@@ -338,11 +350,17 @@ def import_cmd(
         "evaluation": evaluation,
         "qa": qa,
         "captions": captions,
+        "skip_invalid": skip_invalid or None,
+        "people": people,
+        "ids": ids,
+        "unknown_people": unknown_people,
     }
     accepted = (
         set(inspect.signature(IMPORTERS[layout]).parameters) if layout in IMPORTERS else set()
     )
-    wrong = [f"--{k}" for k, v in given.items() if v is not None and k not in accepted]
+    wrong = [
+        f"--{k.replace('_', '-')}" for k, v in given.items() if v is not None and k not in accepted
+    ]
     if layout in IMPORTERS and wrong:
         raise SmfaError(f"layout '{layout}' takes no {', '.join(wrong)}")
     options = {k: v for k, v in given.items() if v is not None}
@@ -350,9 +368,18 @@ def import_cmd(
         layout, source, out, seed=seed, few_shot=few_shot, overwrite=overwrite, **options
     )
     loaded = load_world(world)
+    params = loaded.manifest.get("params") or {}
+    if params.get("skipped_records"):
+        dropped = params.get("dropped_ids") or []
+        console.print(
+            f"skipped {params['skipped_records']} invalid source records; dropped "
+            f"{len(dropped)} people from every split: {', '.join(dropped) or 'none'}",
+            highlight=False,
+            soft_wrap=True,
+        )
     console.print(
         f"world: {world} ({len(loaded.people)} people, {len(loaded.questions)} questions, "
-        f"forget ratios {', '.join(map(str, loaded.ratios))})"
+        f"{len(loaded.tasks)} tasks, forget ratios {', '.join(map(str, loaded.ratios))})"
     )
 
 

@@ -21,6 +21,7 @@ from smfa.data.records import (
     Scene,
     SceneObject,
     Splits,
+    Task,
     World,
 )
 from smfa.errors import DataFormatError
@@ -31,6 +32,14 @@ from smfa.world.scenes import SPLITS as SCENE_SPLITS
 from smfa.world.templates import PHRASINGS
 
 DATA_FILES = ("people.jsonl", "scenes.jsonl", "questions.jsonl", "splits.json")
+TASKS_FILE = "tasks.jsonl"  # optional: a benchmark's own evaluation items
+TASK_FIELDS = (
+    "id", "subject", "source", "task", "form", "question", "options", "correct",
+    "ground_truth", "image",
+)  # fmt: skip
+TASK_SOURCES = ("profile", "test", "celebrity")
+TASK_KINDS = ("classification", "generation", "cloze")
+TASK_FORMS = ("image", "text")
 PERSON_KINDS = ("image_memory", "text_memory", "image_understanding")
 IMAGE_KINDS = ("image_memory", "image_understanding", "general_scene")
 DEFAULT_VALIDATION = {"phrasing": "validation", "scene_view": "validation"}
@@ -46,6 +55,7 @@ __all__ = [
     "Scene",
     "SceneObject",
     "Splits",
+    "Task",
     "World",
     "load_world",
 ]
@@ -324,6 +334,60 @@ def _questions(
     return questions
 
 
+def _options(record: _Fields, task: str) -> tuple[dict[str, str], str | None]:
+    """A task's options and correct letter: both for classification, both null otherwise."""
+    if task != "classification":
+        for key in ("options", "correct"):
+            if record.raw(key) is not None:
+                record.fail(f"key '{key}' must be null for a {task} task")
+        return {}, None
+    options = record.mapping("options")
+    if len(options) < 2 or not all(len(k) == 1 and k.isupper() for k in options):
+        record.fail("key 'options' must map two or more letters such as \"A\" to their texts")
+    correct = str(record.choice("correct", tuple(options)))
+    if options[correct] != record.data.get("ground_truth"):
+        record.fail(f"key 'ground_truth' must be the text of the correct option '{correct}'")
+    return options, correct
+
+
+def _task(record: _Fields, people: dict[str, Person], images: _Images) -> Task:
+    record.only(TASK_FIELDS)
+    task = str(record.choice("task", TASK_KINDS))
+    subject = record.text("subject")
+    if subject not in people:
+        record.fail(f"subject {subject!r} is not a person in people.jsonl")
+    form = str(record.choice("form", TASK_FORMS))
+    image = record.optional_text("image")
+    if (image is None) != (form == "text"):
+        record.fail("an image task needs an image and a text task has none (key 'image')")
+    options, correct = _options(record, task)
+    return Task(
+        id=record.text("id"),
+        subject=subject,
+        source=str(record.choice("source", TASK_SOURCES)),
+        task=task,
+        form=form,
+        question=record.short_text("question"),
+        options=options,
+        correct=correct,
+        ground_truth=record.short_text("ground_truth"),
+        image=None if image is None else images.add(record, "image", image),
+    )
+
+
+def _tasks(root: Path, people: dict[str, Person], images: _Images) -> tuple[Task, ...]:
+    """tasks.jsonl, when the world has one (it is optional); else no tasks."""
+    if not (root / TASKS_FILE).is_file():
+        return ()
+    tasks: list[Task] = []
+    where: dict[str, str] = {}
+    for record in _lines(root, TASKS_FILE):
+        task = _task(record, people, images)
+        _unique(where, record, task.id)
+        tasks.append(task)
+    return tuple(tasks)
+
+
 def _ratio_sets(record: _Fields, key: str, people: dict[str, Person]) -> dict[int, tuple[str, ...]]:
     sets = record.child(key)
     out: dict[int, tuple[str, ...]] = {}
@@ -397,7 +461,8 @@ def _manifest(root: Path) -> dict[str, Any]:
 
 def _verify_hashes(root: Path, manifest: dict[str, Any]) -> None:
     files: dict[str, str] = manifest["files"]
-    for name in DATA_FILES:
+    present = (TASKS_FILE,) if (root / TASKS_FILE).is_file() else ()
+    for name in (*DATA_FILES, *present):
         if name not in files:
             raise DataFormatError(
                 f"{MANIFEST} does not list {name}; rewrite the manifest "
@@ -434,6 +499,7 @@ def load_world(root: Path, verify_hashes: bool = True) -> World:
     scenes = _scenes(root, images)
     questions = _questions(root, people, scenes, images)
     splits = _splits(root, people, questions)
+    tasks = _tasks(root, people, images)
     images.check(root)
     if verify_hashes:
         _verify_hashes(root, manifest)
@@ -444,6 +510,7 @@ def load_world(root: Path, verify_hashes: bool = True) -> World:
         scenes=scenes,
         questions=questions,
         splits=splits,
+        tasks=tasks,
     )
 
 

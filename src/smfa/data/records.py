@@ -72,6 +72,33 @@ class Question:
     distractors: tuple[str, ...]
     probe: bool
 
+    @property
+    def attribute_type(self) -> str:
+        """The kind of fact asked: the attribute without an imported world's `#N` suffix
+        ("hobby#2", a person's second hobby fact, is a "hobby")."""
+        return self.attribute.split("#", 1)[0]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One evaluation item of a benchmark's own (tasks.jsonl, docs/data-format.md).
+
+    `source` says where it was published: "profile" (asked about the training portrait),
+    "test" (asked about a re-rendered portrait) or "celebrity" (a real person never trained
+    on). A classification task has `options` (letter -> text) and the `correct` letter, whose
+    text is `ground_truth`; a cloze `question` marks its blank with "__"."""
+
+    id: str
+    subject: str
+    source: str
+    task: str
+    form: str
+    question: str
+    options: dict[str, str]
+    correct: str | None
+    ground_truth: str
+    image: str | None
+
 
 @dataclass(frozen=True)
 class Splits:
@@ -96,6 +123,7 @@ class World:
     scenes: dict[str, Scene]
     questions: list[Question]
     splits: Splits
+    tasks: tuple[Task, ...] = ()
 
     def image_path(self, rel: str) -> Path:
         return self.root / rel

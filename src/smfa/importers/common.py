@@ -1,211 +1,53 @@
-"""What every importer shares: located source records, images, question rows, splits, writing.
+"""What every importer shares: people, images, question rows, splits, and the world they make.
 
-An importer reads a public benchmark layout (docs: public-layouts.md) from local files only and
-collects people and questions in a `WorldBuilder`, which copies images into `images/portraits/`,
-draws the forget/retain splits and the few-shot retain budget, and writes the world through a
-staging directory: data files, then the manifest (`smfa.world.build.write_manifest`), then a full
-`load_world` check, and only then the rename into place. A failed import leaves `out` untouched.
+An importer reads a public benchmark layout (docs/data-format.md, "Importing public
+benchmarks") from local files only, through `smfa.importers.sources`, and collects people and
+questions in a `WorldBuilder`, which copies images into `images/portraits/`, draws the
+forget/retain splits and the few-shot retain budget, and writes the world through
+`smfa.importers.writing`: staged, checked by `load_world`, renamed into place last. A failed
+import leaves `out` untouched.
 
-Source problems raise `DataFormatError` naming the source file, the record (`line N`, from 1,
-for JSON lines and JSON syntax errors; `index N`, from 0, for a JSON array item; `row N`, from 0,
-for parquet) and the key. Free-text answers keep the sentence as both `answer` and `value`, with
-`answer_type` "text" (the world format's type for free-form values). Every imported fact is its
-own (kind, subject, attribute, image_type, phrasing, view) group of one row, so every row is a
-probe.
+Every question row remembers the source record it came from, so a problem is reported there
+(file, row or line, key), never as a line of the world being written.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import json
 import math
 import re
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from PIL import Image
 
-from smfa.data.format import load_world
+from smfa.data.format import MAX_TEXT_CHARS
 from smfa.errors import DataFormatError, SmfaError
-from smfa.io import (
-    atomic_write_bytes,
-    atomic_write_json,
-    atomic_write_jsonl,
-    out_lock,
-    staged_dir,
-)
+from smfa.importers.sources import Record, kind_of
+from smfa.importers.writing import SourceMap, write_world
 from smfa.world import component_rng
-from smfa.world.build import write_manifest
 from smfa.world.questions import FIELDS
 from smfa.world.splits import FEW_SHOT_KINDS, VALIDATION, build_splits
 
 Row = dict[str, Any]
-RECORD_SUFFIXES = (".json", ".jsonl", ".parquet")
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
-_POINTING = re.compile(
+POINTING = re.compile(
     r"\b(?:this person|this individual|the person (?:in|shown in) (?:the|this) "
     r"(?:image|picture|photo))('s)?",
     re.IGNORECASE,
 )
 
 
-def _kind(value: Any) -> str:
-    return "null" if value is None else type(value).__name__
+def by_name(text: str, name: str, pointing: re.Pattern[str] = POINTING) -> str | None:
+    """`text` with "this person" (and similar pointing phrases) replaced by the name, or None.
 
-
-class Record:
-    """One JSON object of a source file and where it is, with getters that name the key."""
-
-    def __init__(self, data: Any, where: str) -> None:
-        if not isinstance(data, dict):
-            raise DataFormatError(f"{where}: expected a JSON object, got {_kind(data)}")
-        self.data = data
-        self.where = where
-
-    def fail(self, message: str) -> NoReturn:
-        raise DataFormatError(f"{self.where}: {message}")
-
-    def has(self, key: str) -> bool:
-        return self.data.get(key) is not None
-
-    def raw(self, key: str) -> Any:
-        if key not in self.data:
-            self.fail(f"missing key '{key}'")
-        return self.data[key]
-
-    def text(self, key: str) -> str:
-        value = self.raw(key)
-        if not isinstance(value, str) or not value.strip():
-            self.fail(f"key '{key}' must be a non-empty string, got {value!r:.60}")
-        return value.strip()
-
-    def ident(self, key: str) -> str:
-        """An id: a string as given, or an integer written in decimal."""
-        value = self.raw(key)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return str(value)
-        return self.text(key)
-
-    def texts(self, key: str) -> list[str]:
-        """An optional list of strings (absent or null is empty; one string is a list of one)."""
-        value = self.data.get(key)
-        if value is None:
-            return []
-        value = [value] if isinstance(value, str) else value
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.fail(f"key '{key}' must be a list of strings, got {_kind(value)}")
-        return [v.strip() for v in value if v.strip()]
-
-    def records(self, key: str) -> list[Record]:
-        value = self.raw(key)
-        if not isinstance(value, list):
-            self.fail(f"key '{key}' must be a list of objects, got {_kind(value)}")
-        return [Record(item, f"{self.where}, {key}[{i}]") for i, item in enumerate(value)]
-
-
-def label(path: Path, root: Path) -> str:
-    """How messages name a source file: relative to the source directory where possible."""
-    try:
-        return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
-    except ValueError:
-        return str(path)
-
-
-def _read_text(path: Path, name: str) -> str:
-    if not path.is_file():
-        raise DataFormatError(f"{name}: no such file ({path})")
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise DataFormatError(f"{name}: not UTF-8 text ({error})") from error
-
-
-def read_json(path: Path, root: Path) -> Any:
-    """A whole JSON document; a syntax error is reported with its line and column."""
-    name = label(path, root)
-    try:
-        return json.loads(_read_text(path, name))
-    except json.JSONDecodeError as error:
-        raise DataFormatError(
-            f"{name} line {error.lineno} column {error.colno}: invalid JSON: {error.msg}"
-        ) from error
-
-
-def read_records(path: Path, root: Path) -> list[Record]:
-    """Objects from a JSON array, a JSON-lines file or a parquet table, each with its place."""
-    path, name = Path(path), label(path, root)
-    if path.suffix.lower() == ".parquet":
-        if not path.is_file():
-            raise DataFormatError(f"{name}: no such file ({path})")
-        import pyarrow.parquet as pq  # only parquet needs it; it comes with `datasets`
-
-        try:
-            rows = pq.read_table(path).to_pylist()
-        except Exception as error:  # pyarrow raises several types for a broken file
-            raise DataFormatError(f"{name}: not a readable parquet file ({error})") from error
-        return [Record(row, f"{name} row {i}") for i, row in enumerate(rows)]
-    text = _read_text(path, name)
-    if text.lstrip().startswith("["):
-        values = read_json(path, root)
-        return [Record(value, f"{name} index {i}") for i, value in enumerate(values)]
-    records = []
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataFormatError(f"{name} line {number}: invalid JSON: {error.msg}") from error
-        records.append(Record(value, f"{name} line {number}"))
-    return records
-
-
-def read_id_list(path: Path, root: Path) -> list[tuple[str, str]]:
-    """A JSON array of ids (strings, or integers kept in decimal) as (id, where) pairs."""
-    name, value = label(path, root), read_json(path, root)
-    if not isinstance(value, list):
-        raise DataFormatError(f"{name}: expected a JSON array of ids, got {_kind(value)}")
-    return id_items(value, name)
-
-
-def id_items(values: Any, where: str) -> list[tuple[str, str]]:
-    if not isinstance(values, list):
-        raise DataFormatError(f"{where}: expected a list of ids, got {_kind(values)}")
-    out = []
-    for i, value in enumerate(values):
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            raise DataFormatError(f"{where} index {i}: an id must be a string, got {_kind(value)}")
-        out.append((str(value), f"{where} index {i}"))
-    return out
-
-
-def find_file(folder: Path, stem: str) -> Path | None:
-    """`folder/stem` with the first of .json, .jsonl, .parquet that exists."""
-    return next((p for s in RECORD_SUFFIXES if (p := folder / f"{stem}{s}").is_file()), None)
-
-
-def only_records_file(source: Path, skip: Sequence[str] = ()) -> Path:
-    """The single .json/.jsonl/.parquet file at the top of `source` (names in `skip` aside)."""
-    found = sorted(
-        p
-        for p in Path(source).iterdir()
-        if p.is_file() and p.suffix.lower() in RECORD_SUFFIXES and p.name not in skip
-    )
-    if len(found) != 1:
-        names = ", ".join(p.name for p in found) or "none"
-        raise SmfaError(f"{source}: expected one records file at the top, found {names}; name it")
-    return found[0]
-
-
-def by_name(text: str, name: str) -> str | None:
-    """`text` with "this person" (and similar pointing phrases) replaced by the name, or None."""
-    if not _POINTING.search(text):
+    `pointing` is the phrase pattern; its group 1, when it matched, is a possessive kept."""
+    if not pointing.search(text):
         return None
-    return _POINTING.sub(lambda m: name + (m.group(1) or ""), text)
+    return pointing.sub(lambda m: name + (m.group(1) or ""), text)
 
 
 def text_question(question: str, name: str) -> str:
@@ -244,6 +86,7 @@ class WorldBuilder:
         self.names: dict[str, str] = {}
         self._files: dict[str, Path | bytes] = {}
         self._by_digest: dict[str, str] = {}
+        self.sources = SourceMap()
 
     # ---- images -------------------------------------------------------------------------
     def _inside(self, path: Path) -> bool:
@@ -284,7 +127,7 @@ class WorldBuilder:
             data, shown = found, value
             digest = hashlib.sha256(found.read_bytes()).hexdigest()
         else:
-            record.fail(f"key '{key}' must be an image path or image bytes, got {_kind(value)}")
+            record.fail(f"key '{key}' must be an image path or image bytes, got {kind_of(value)}")
         if digest in self._by_digest:
             return self._by_digest[digest]
         try:
@@ -313,6 +156,18 @@ class WorldBuilder:
             self._files[rel] = buffer.getvalue()
         return rel
 
+    def add_bytes(self, stem: str, data: bytes, suffix: str = ".png") -> str:
+        """File an image made by the importer itself (a held-out render) under `stem`."""
+        rel = f"images/portraits/{_SAFE.sub('_', stem)}{suffix}"
+        self._files[rel] = data
+        self._by_digest.setdefault(hashlib.sha256(data).hexdigest(), rel)
+        return rel
+
+    def image_bytes(self, rel: str) -> bytes:
+        """The bytes of an image already filed at `rel`."""
+        data = self._files[rel]
+        return data if isinstance(data, bytes) else data.read_bytes()
+
     # ---- people and questions -----------------------------------------------------------
     def add_person(
         self, record: Record, pid: str, name: str, train: str, heldout: str | None = None
@@ -324,6 +179,7 @@ class WorldBuilder:
         self.people.append(
             {"id": pid, "name": name, "attributes": {}, "portrait": portrait, "fundus": None}
         )
+        self.sources.people.append(record.where)
 
     def set_heldout(self, pid: str, image: str) -> None:
         """Use `image` as the person's held-out render, if they have none yet."""
@@ -333,7 +189,7 @@ class WorldBuilder:
 
     def ask(
         self,
-        subject: str,
+        subject: str | None,
         question: str,
         answer: str,
         *,
@@ -345,18 +201,30 @@ class WorldBuilder:
         value: str | None = None,
         answer_type: str = "text",
         distractors: Sequence[str] = (),
+        template: str | None = None,
+        kind: str | None = None,
+        where: str | None = None,
     ) -> str:
-        """Add one question row: image_memory with an image, text_memory without."""
+        """Add one question row: image_memory with an image, text_memory without (or `kind`).
+
+        `where` is the source record the row comes from; a question or answer too long for
+        a world is reported there."""
+        for what, text in (("question", question), ("answer", answer)):
+            if len(text) > MAX_TEXT_CHARS:
+                raise DataFormatError(
+                    f"{where or 'a source record'}: the {what} is {len(text):,} characters "
+                    f"long; a world allows {MAX_TEXT_CHARS:,}"
+                )
         qid = f"q{len(self.questions) + 1:06d}"
         row = {
             "id": qid,
-            "kind": "text_memory" if image is None else "image_memory",
+            "kind": kind or ("text_memory" if image is None else "image_memory"),
             "subject": subject,
             "image": image,
             "image_type": None if image is None else "portrait",
             "view": None if image is None else (view or "train"),
             "phrasing": phrasing,
-            "template": f"{family}.{attribute}.{phrasing}1",
+            "template": template or f"{family}.{attribute}.{phrasing}1",
             "attribute": attribute,
             "question": question,
             "answer": answer,
@@ -366,6 +234,7 @@ class WorldBuilder:
             "probe": True,
         }
         self.questions.append({key: row[key] for key in FIELDS})
+        self.sources.questions.append(where)
         return qid
 
     def find(self, raw: str) -> str | None:
@@ -387,10 +256,19 @@ class WorldBuilder:
         return sorted(set(out))
 
     def splits(
-        self, lists: Sequence[ForgetList], ratios: Sequence[int], seed: int, few_shot: int
+        self,
+        lists: Sequence[ForgetList],
+        ratios: Sequence[int],
+        seed: int,
+        few_shot: int,
+        always_retained: Sequence[str] = (),
     ) -> Row:
-        """splits.json: the layout's forget lists if any, else seeded nested ratio splits."""
-        everyone = sorted(self.names)
+        """splits.json: the layout's forget lists if any, else seeded nested ratio splits.
+
+        A ratio key is a forget list's share of the people, nearest whole percent; the people
+        in `always_retained` are in every retain list and count in no share."""
+        extra = sorted(always_retained)
+        everyone = sorted(set(self.names) - set(extra))
         forget: dict[str, list[str]] = {}
         retain: dict[str, list[str]] = {}
         source: dict[str, str] = {}
@@ -414,6 +292,7 @@ class WorldBuilder:
         if not lists:
             drawn = build_splits(everyone, [], tuple(ratios), 0, component_rng(seed, "import"))
             forget, retain = drawn["forget"], drawn["retain"]
+        retain = {key: sorted({*ids, *extra}) for key, ids in retain.items()}
         return {
             "forget": forget,
             "retain": retain,
@@ -450,36 +329,21 @@ class WorldBuilder:
         return sorted(chosen)
 
     # ---- writing --------------------------------------------------------------------------
-    def write(self, out: Path, splits: Row, params: Row, overwrite: bool = False) -> Path:
-        """Write the world at `out` (staged, manifest last, checked by `load_world`)."""
-        with out_lock(Path(out)):  # one import per output directory
-            return self._write(Path(out), splits, params, overwrite)
-
-    def _write(self, out: Path, splits: Row, params: Row, overwrite: bool) -> Path:
-        if out.exists() and not out.is_dir():
-            raise SmfaError(f"{out} exists and is not a directory; choose another output path")
-        if out.is_dir() and any(out.iterdir()) and not overwrite:
-            raise SmfaError(f"{out} is not empty; choose an empty directory or overwrite it")
+    def write(
+        self,
+        out: Path,
+        splits: Row,
+        params: Row,
+        overwrite: bool = False,
+        tasks: Sequence[Row] = (),
+    ) -> Path:
+        """Write the world at `out` (staged, manifest last, checked by `load_world`); only the
+        images that a person or a question names are written."""
         if not self.people:
             raise SmfaError("the source holds no people; nothing to import")
-        with staged_dir(out) as stage:
-            for rel, data in self._files.items():
-                if isinstance(data, bytes):
-                    atomic_write_bytes(stage / rel, data)
-                else:
-                    (stage / rel).parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(data, stage / rel)
-            atomic_write_jsonl(stage / "people.jsonl", self.people)
-            atomic_write_jsonl(stage / "scenes.jsonl", [])
-            atomic_write_jsonl(stage / "questions.jsonl", self.questions)
-            atomic_write_json(stage / "splits.json", splits)
-            counts = {
-                "people": len(self.people),
-                "questions": {"total": len(self.questions)},
-                "probes": len(self.questions),
-            }
-            for row in self.questions:
-                counts["questions"][row["kind"]] = counts["questions"].get(row["kind"], 0) + 1
-            write_manifest(stage, params=params, counts=counts)
-            load_world(stage)
-        return out
+        named = {p["portrait"][view] for p in self.people for view in ("train", "heldout")}
+        named |= {q["image"] for q in self.questions if q["image"]}
+        named |= {t["image"] for t in tasks if t.get("image")}
+        files = {rel: data for rel, data in self._files.items() if rel in named}
+        data = {"people": self.people, "questions": self.questions, "tasks": list(tasks)}
+        return write_world(Path(out), files, data, splits, params, overwrite, self.sources)

@@ -34,17 +34,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from smfa.errors import DataFormatError
-from smfa.importers.common import (
-    ForgetList,
+from smfa.importers.common import ForgetList, WorldBuilder, by_name, text_question
+from smfa.importers.sources import (
     Record,
-    WorldBuilder,
-    by_name,
     id_items,
     label,
     only_records_file,
     read_json,
     read_records,
-    text_question,
 )
 
 SPLIT_FILE = "split.json"
@@ -73,6 +70,7 @@ def _profile(builder: WorldBuilder, record: Record) -> None:
                 image=image,
                 phrasing=phrasing,
                 distractors=wrong,
+                where=item.where,
             )
             builder.ask(
                 pid,
@@ -82,6 +80,7 @@ def _profile(builder: WorldBuilder, record: Record) -> None:
                 attribute=f"qa{k:02d}",
                 phrasing=phrasing,
                 distractors=[by_name(w, name) or w for w in wrong],
+                where=item.where,
             )
 
 

@@ -44,15 +44,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from smfa.errors import SmfaError
-from smfa.importers.common import (
-    RECORD_SUFFIXES,
-    ForgetList,
-    Record,
-    WorldBuilder,
-    find_file,
-    label,
-    read_records,
-)
+from smfa.importers.common import ForgetList, WorldBuilder
+from smfa.importers.sources import RECORD_SUFFIXES, Record, find_file, label, read_records
 
 _FORGET_FILE = re.compile(r"forget(\d+)")
 CAPTION_QUESTION = "What does this picture show?"
@@ -184,6 +177,7 @@ def _tofu_questions(
                 attribute=f"qa{k:02d}",
                 phrasing=phrasing,
                 distractors=wrong,
+                where=row.where,
             )
 
 
@@ -206,6 +200,7 @@ def _clear_questions(
             image=portrait,
             answer_type="name",
             distractors=wrong,
+            where=group[0].where,
         )
         asked: list[str] = []
         for k, row in enumerate(group):
@@ -217,6 +212,7 @@ def _clear_questions(
                 attribute=f"caption{k:02d}",
                 image=builder.image(row, "image", f"{pid}_{k:02d}"),
                 distractors=row.texts("perturbed_captions"),
+                where=row.where,
             )
             question = row.text("question") if row.has("question") else None
             if question is not None and question not in index and question not in asked:
@@ -227,6 +223,7 @@ def _clear_questions(
                     row.text("answer"),
                     family="clear_qa",
                     attribute=f"clear_qa{len(asked) - 1:02d}",
+                    where=row.where,
                 )
 
 

@@ -35,6 +35,9 @@ from smfa.world.splits import build_splits
 FORMAT_NAME = "smfa-world"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+# Left in every world an smfa command writes (`world build`, `import`): `import --overwrite`
+# replaces only a folder holding it. Hidden, so it is in no manifest and no world hash.
+WORLD_MARKER = ".smfa-world"
 
 Progress = Callable[[str, int, int], None]
 
@@ -111,6 +114,11 @@ def write_manifest(
     }
     atomic_write_json(root / MANIFEST, manifest)
     return manifest
+
+
+def write_marker(root: Path, writer: str) -> None:
+    """Mark `root` as a world written by the smfa command `writer` (see WORLD_MARKER)."""
+    atomic_write_json(Path(root) / WORLD_MARKER, {"format": FORMAT_NAME, "writer": writer})
 
 
 def _existing_world(out: Path, params: WorldParams) -> bool:
@@ -284,6 +292,7 @@ def _build_world(out: Path, params: WorldParams, progress: Progress | None) -> P
             },
             "probes": sum(row["probe"] for row in questions),
         }
+        write_marker(stage, "smfa world build")
         write_manifest(stage, seed=params.seed, params=params.as_dict(), counts=counts)
         report("manifest", 1, 1)
     return out

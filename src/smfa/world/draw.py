@@ -154,15 +154,45 @@ class Canvas:
     def finish(self, rng: np.random.Generator | None = None) -> Image.Image:
         """Downsample to the final size, then apply the jitter's brightness and noise."""
         small = self.image.resize((self.size, self.size), Image.Resampling.LANCZOS)
-        j = self.jitter
-        if j.brightness == 1.0 and j.noise == 0.0:
-            return small
-        pixels = np.asarray(small, dtype=np.float64) * j.brightness
-        if j.noise > 0.0:
-            if rng is None:
-                raise ValueError("a noisy jitter needs a random generator")
-            pixels = pixels + rng.normal(0.0, j.noise, pixels.shape)
-        return Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8), "RGB")
+        return shade(small, self.jitter, rng)
+
+
+def shade(image: Image.Image, jitter: Jitter, rng: np.random.Generator | None) -> Image.Image:
+    """`image` (RGB) with the jitter's brightness and pixel noise applied."""
+    if jitter.brightness == 1.0 and jitter.noise == 0.0:
+        return image
+    pixels = np.asarray(image, dtype=np.float64) * jitter.brightness
+    if jitter.noise > 0.0:
+        if rng is None:
+            raise ValueError("a noisy jitter needs a random generator")
+        pixels = pixels + rng.normal(0.0, jitter.noise, pixels.shape)
+    return Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8), "RGB")
+
+
+def jitter_image(image: Image.Image, jitter: Jitter, rng: np.random.Generator) -> Image.Image:
+    """A held-out view of a finished picture (a photo): the canvas jitter applied to pixels.
+
+    Moved by (dx, dy) grid units and scaled about the centre as `Canvas` draws a held-out
+    view (a grid unit is 1/64 of the picture's side), the uncovered border filled with the
+    picture's mean border colour, then shaded like `Canvas.finish`."""
+    rgb = image.convert("RGB")
+    width, height = rgb.size
+    pixels = np.asarray(rgb, dtype=np.float64)
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    fill = tuple(int(v) for v in np.rint(border.mean(axis=0)))
+    inverse = 1.0 / jitter.scale
+    cx, cy = width / 2, height / 2
+    ox, oy = cx + jitter.dx * width / GRID, cy + jitter.dy * height / GRID
+    # Output (x, y) shows input ((x - ox) / scale + cx, (y - oy) / scale + cy).
+    affine = (inverse, 0.0, cx - ox * inverse, 0.0, inverse, cy - oy * inverse)
+    moved = rgb.transform(
+        (width, height),
+        Image.Transform.AFFINE,
+        affine,
+        resample=Image.Resampling.BICUBIC,
+        fillcolor=fill,
+    )
+    return shade(moved, jitter, rng)
 
 
 def png_bytes(image: Image.Image) -> bytes:
