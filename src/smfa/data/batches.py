@@ -39,7 +39,7 @@ class Sample:
     image: Path | None
     # Whether training may re-frame the image: photos of a person yes (a re-taken photo is the
     # same person), general scenes no (nothing asks for them re-taken, and the re-framing blurs
-    # which shape stands where; see benchmarks/results/README.md, "Scene reading").
+    # which shape stands where; see benchmarks/LOG.md, "scene reading, third look").
     augment: bool = True
 
 

@@ -40,7 +40,7 @@ Ideas used: pre-filled answer contexts as training data (Qi et al., 2024, "Safet
 Should Be Made More Than Just a Few Tokens Deep"); a bounded target likelihood instead of
 unbounded ascent (the collapse NPO avoids; Zhang et al., 2024); SMFA's sculpting (arXiv
 2511.20196); self-distilled keep data (the model's own answers as targets). What each term
-bought on the validation slice is in benchmarks/results/README.md ("VERA").
+bought on the validation slice is in benchmarks/LOG.md (the VERA entries).
 """
 
 from __future__ import annotations
