@@ -9,6 +9,7 @@ refusal-relabelled answers) and the few-shot retain sample, and returns dense we
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -140,8 +141,10 @@ class Method(ABC):
 
 
 def make_params(method: type[Method], raw: dict[str, Any] | None) -> Any:
-    """The method's Params with `raw` applied (unknown keys get a did-you-mean hint)."""
-    return apply_section(method.Params(), dict(raw or {}), f"methods.{method.name}")
+    """The method's Params with `raw` applied (unknown keys get a did-you-mean hint), built
+    again from the final values so that its `__post_init__` checks them."""
+    checked = apply_section(method.Params(), dict(raw or {}), f"methods.{method.name}")
+    return dataclasses.replace(checked)
 
 
 def params_dict(params: Any) -> dict[str, Any]:

@@ -46,32 +46,14 @@ bought on the validation slice is in benchmarks/LOG.md (the VERA entries).
 from __future__ import annotations
 
 import dataclasses
-import itertools
-import math
 import time
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-import torch
-import torch.nn.functional as F
-
 from smfa.data.batches import Collator, Sample
-from smfa.errors import ConfigError
-from smfa.methods.base import (
-    Deltas,
-    Job,
-    Method,
-    MethodOutput,
-    Variant,
-    answer_lengths,
-    answer_logprobs,
-    epochs_of,
-    params_dict,
-)
-from smfa.methods.rehearsal import rehearsed, split_attributes
+from smfa.errors import ConfigError, SmfaError
+from smfa.methods.base import Deltas, Job, Method, MethodOutput, Variant, epochs_of, params_dict
 from smfa.methods.smfa import sculpt
 from smfa.methods.vera_data import (
     alternatives,
@@ -83,11 +65,10 @@ from smfa.methods.vera_data import (
     memory_anchors,
     visual_anchors,
 )
+from smfa.methods.vera_loss import Item, VeraLoss
 from smfa.models.adapters import attach_lora, dense_deltas, lora_session
-
-# (forget question answered by a refusal, its value-erasure sample or None, a keep sample,
-# a retain value to hold or None)
-Item = tuple[Sample, "Sample | None", Sample, "Sample | None"]
+from smfa.protocol.vocab import MEMORY_KINDS
+from smfa.train import TrainResult
 
 
 class Vera(Method):
@@ -132,242 +113,201 @@ class Vera(Method):
         rehearse_hold: bool = True  # the held retain values levelled after the step as well
         rehearse_every: int = 1  # rehearse at one training step in this many (its cost)
 
+        def __post_init__(self) -> None:
+            if (
+                self.erase_weight < 0
+                or self.alternatives < 1
+                or self.epochs < 0
+                or self.anchor_tokens < 1
+                or self.memory_tokens < 1
+                or not 0.0 <= self.anchor_share < 1.0
+                or self.rank < 0
+                or not 0 <= self.live <= self.alternatives
+                or self.rehearse < 0
+                or self.rehearse_radius < 0
+                or self.rehearse_steps < 1
+                or self.rehearse_every < 1
+            ):
+                raise ConfigError(
+                    "methods.vera: erase_weight >= 0, alternatives >= 1, epochs >= 0, "
+                    "anchor_tokens and memory_tokens >= 1, 0 <= anchor_share < 1, rank >= 0, "
+                    "0 <= live <= alternatives, rehearse >= 0, rehearse_radius >= 0, "
+                    "rehearse_steps >= 1 and rehearse_every >= 1 "
+                    f"(got {dataclasses.asdict(self)})"
+                )
+
     def run(self, job: Job) -> MethodOutput:
         p: Vera.Params = job.params or self.Params()
-        if (
-            p.erase_weight < 0
-            or p.alternatives < 1
-            or p.epochs < 0
-            or p.anchor_tokens < 1
-            or p.memory_tokens < 1
-            or not 0.0 <= p.anchor_share < 1.0
-            or p.rank < 0
-            or not 0 <= p.live <= p.alternatives
-            or p.rehearse < 0
-            or p.rehearse_radius < 0
-            or p.rehearse_steps < 1
-            or p.rehearse_every < 1
-        ):
-            raise ConfigError(
-                "methods.vera: erase_weight >= 0, alternatives >= 1, epochs >= 0, anchor_tokens "
-                f"and memory_tokens >= 1, 0 <= anchor_share < 1, rank >= 0, 0 <= live <= "
-                f"alternatives, rehearse >= 0, rehearse_radius >= 0, rehearse_steps >= 1 and "
-                f"rehearse_every >= 1 (got {params_dict(p)})"
-            )
-        data, c = job.data, job.config
-        if len(data.forget_questions) != len(data.forget) or len(data.retain_questions) != len(
-            data.retain
-        ):
-            raise ConfigError("method vera needs the questions beside their samples")
-        started = time.perf_counter()
-        encoder = data.collator.encoder
-        plain = Collator(encoder, train=True)
-        pairs = list(zip(data.forget_questions, data.forget, strict=True))
-        kept_pairs = list(zip(data.retain_questions, data.retain, strict=True))
-        others: dict[str, list[str]] = defaultdict(list)
-        for q in [*data.forget_questions, *data.retain_questions]:
-            others[q.attribute].append(q.value)
-
-        # Forget values: the target is the never-learned alternatives' mean level, less a margin.
-        erase: dict[str, Sample] = {}
-        n = p.value_tokens
-        alts: dict[str, list[Sample]] = {}  # forget sample key -> its never-learned values
-        for q, s in pairs:
-            options = alternatives(q, p.alternatives, c.seed, others) if erasable(q) else []
-            if options:
-                erase[s.key] = erase_sample(encoder, q, s, q.value, s.key, n)
-                alts[s.key] = [
-                    erase_sample(encoder, q, s, o, f"{s.key}:alt{i}", n)
-                    for i, o in enumerate(options)
-                ]
-        levels = iter(mean_logprobs(job.model, plain, [a for v in alts.values() for a in v], 32))
-        targets = {key: sum(next(levels) for _ in v) / len(v) - p.margin for key, v in alts.items()}
-        true_level = mean_logprobs(job.model, plain, list(erase.values()), 32)
-        # Retain values under the same contexts: held where the vanilla model puts them.
-        hold = [
-            erase_sample(encoder, q, s, q.value, s.key, n)
-            for q, s in kept_pairs
-            if p.hold and erasable(q) and q.kind in ("image_memory", "text_memory")
-        ]
-        targets.update(
-            zip([h.key for h in hold], mean_logprobs(job.model, plain, hold, 32), strict=True)
-        )
-        anchors = (
-            visual_anchors(job.model, encoder, pairs, data.retain_questions, p.anchor_tokens)
-            if p.anchors
-            else []
-        )
-        recalled = (
-            memory_anchors(job.model, encoder, kept_pairs, p.memory_tokens)
-            if p.memory_anchors
-            else []
-        )
-        prepared = time.perf_counter()
-
-        refusals = {s.key: s for s in data.forget_refusals}
-        order = epochs_of([s for _, s in pairs], p.epochs or c.epochs, c.seed)
-        keep = keep_stream(data.retain + recalled, anchors, len(order), p.anchor_share, c.seed + 1)
-        held = cycled(hold, len(order), c.seed + 2) if hold else [None] * len(order)
-        items: list[Item] = [
-            (refusals[s.key], erase.get(s.key), k, h)
-            for s, k, h in zip(order, keep, held, strict=True)
-        ]
-        weight = p.erase_weight
-        collator = data.collator
-        attributes = sorted({q.attribute for q, s in pairs if s.key in erase})
-
-        live = {key: v[: p.live] for key, v in alts.items() if p.live}
-
-        def levelled(samples: Sequence[Sample]) -> dict[str, Any] | None:
-            """Values to level, their targets, and the live alternatives scored beside them."""
-            if not samples:
-                return None
-            scored = [a for e in samples for a in live.get(e.key, [])]
-            return {
-                "values": collator(samples),
-                "target": torch.tensor([targets[x.key] for x in samples]),
-                "alts": collator(scored) if scored else None,
-                "owners": torch.tensor(
-                    [i for i, e in enumerate(samples) for _ in live.get(e.key, [])],
-                    dtype=torch.long,
-                ),
-            }
-
-        def level_loss(model: Any, part: dict[str, Any]) -> torch.Tensor:
-            level = answer_logprobs(model, part["values"]) / answer_lengths(part["values"])
-            target = part["target"].to(level.device)
-            if part["alts"] is not None:  # the alternatives' levels now, no gradient
-                with torch.no_grad():
-                    now = answer_logprobs(model, part["alts"]) / answer_lengths(part["alts"])
-                target = live_levels(target, now, part["owners"], p.margin)
-            gap = level - target
-            return F.smooth_l1_loss(gap, torch.zeros_like(gap))
-
-        # Relearning rehearsal: per step, a random half of the attribute types is relearned
-        # (true answers) and the other half's values are levelled after it (rehearsal.py).
-        teach = [
-            (q.attribute, s)
-            for q, s in pairs
-            if q.kind in ("image_memory", "text_memory") and q.attribute in attributes
-        ]
-        probes = [(q.attribute, erase[s.key]) for q, s in pairs if s.key in erase]
-        draw = np.random.default_rng([c.seed, 43])
-        gains: list[float] = []
-        ticks = itertools.count()  # rehearsals
-        batches = itertools.count()  # training steps
-
-        def rehearsal(size: int) -> dict[str, Any] | None:
-            if len(attributes) < 2:
-                return None
-            taught, measured = split_attributes(attributes, draw)
-            shown = [s for a, s in teach if a in taught]
-            probed = [e for a, e in probes if a in measured]
-            if not shown or not probed:
-                return None
-            shown = [shown[int(i)] for i in draw.permutation(len(shown))[:size]]
-            probed = [probed[int(i)] for i in draw.permutation(len(probed))[:size]]
-            if p.rehearse_hold and hold:  # retain values held after the relearning step too
-                probed += [hold[int(i)] for i in draw.permutation(len(hold))[:size]]
-            return {"relearn": collator(shown), "probe": levelled(probed)}
-
-        def collate(batch: Sequence[Item]) -> dict[str, Any]:
-            values = [e for _, e, _, _ in batch if e is not None]
-            return {
-                "refuse": collator([r for r, _, _, _ in batch]),
-                "keep": collator([k for _, _, k, _ in batch]),
-                "level": levelled(values + [h for _, _, _, h in batch if h is not None]),
-                # The global batch's size, not this process's share: under data parallelism
-                # every process rehearses the same draw, and the average is one process's.
-                "rehearse": rehearsal(c.batch_size)
-                if p.rehearse > 0 and next(batches) % p.rehearse_every == 0
-                else None,
-            }
-
-        def loss_fn(model: Any, batch: dict[str, Any]) -> torch.Tensor:
-            loss = torch.zeros(())
-            if batch["rehearse"] is not None:  # first: it moves the weights and puts them back
-                after, gain = rehearsed(
-                    model,
-                    batch["rehearse"]["relearn"],
-                    lambda m: level_loss(m, batch["rehearse"]["probe"]),
-                    p.rehearse_radius,
-                    p.rehearse_steps,
-                    measure=next(ticks) % 8 == 0,  # one step in 8 measures the attacker's gain
-                )
-                if math.isfinite(gain):
-                    gains.append(gain)
-                loss = p.rehearse * after
-            loss = loss + model(**batch["refuse"]).loss + model(**batch["keep"]).loss
-            if batch["level"] is not None and weight > 0:
-                loss = loss + weight * level_loss(model, batch["level"])
-            return loss
-
+        clock = [time.perf_counter()]
+        data = prepare(job, p)
+        clock.append(time.perf_counter())
+        loss = VeraLoss(p, data, job.data.collator, job.config)
         lora = job.lora if not p.rank else dataclasses.replace(job.lora, r=p.rank, alpha=p.rank)
         with lora_session(job.model) as session:
-            peft = attach_lora(job.model, lora, "forget", c.seed)
-            session["model"] = peft
+            session["model"] = attach_lora(job.model, lora, "forget", job.config.seed)
             result = job.train(
-                peft, items, "vera: forget adapter", loss_fn=loss_fn, collate=collate
+                session["model"], data.items, "vera: forget adapter", loss, loss.collate
             )
-            trained = time.perf_counter()
-            after = mean_logprobs(peft, plain, list(erase.values()), 32)
-            checked = time.perf_counter()
-            deltas = dense_deltas(peft, "forget")
-            anchor: Deltas = {}
-            if p.k >= 0 or any(k >= 0 for k in p.sweep):
-                session["model"] = attach_lora(session["model"], lora, "anchor", c.seed + 1)
-                kept = data.retain + anchors + recalled
-                rows = epochs_of(kept, p.epochs or c.epochs, c.seed + 1)
-                job.train(session["model"], rows, "vera: retaining anchor")
-                anchor = dense_deltas(session["model"], "anchor")
+            clock.append(time.perf_counter())
+            plain = Collator(job.data.collator.encoder, train=True)
+            after = mean_logprobs(session["model"], plain, list(data.erase.values()), 32)
+            clock.append(time.perf_counter())
+            deltas = dense_deltas(session["model"], "forget")
+            anchor = _retaining_anchor(job, p, session, lora, data)
             session["model"].save_pretrained(str(job.artifacts / "adapters"))
-        anchored = time.perf_counter()
-        stats = {
-            "steps": result.steps,
-            "final_loss": result.final_loss,
-            "erasable": len(erase),
-            "held": len(hold),
-            "anchors": len(anchors),
-            "memory_anchors": len(recalled),
-            # Mean (value level - target) over the forget values, before and after training.
-            "value_gap_before": _mean_gap(erase, true_level, targets),
-            "value_gap_after": _mean_gap(erase, after, targets),
-            # What the simulated relearning steps lowered the relearning loss by, on average.
-            "rehearsal_gain": sum(gains) / len(gains) if gains else 0.0,
-        }
-        variants: dict[str, Variant] = {}
-        for k in dict.fromkeys([p.k, *p.sweep]):
-            label = f"k={k:g}" if k >= 0 else "unmasked"
-            params = {**params_dict(p), "k": k}
-            if k < 0:
-                variants[label] = Variant(params, lambda: deltas)
-            else:
-                variants[label] = Variant(
-                    params,
-                    lambda k=k: sculpt(deltas, anchor, k)[0],  # type: ignore[misc]
-                )
+        clock.append(time.perf_counter())
+        stages = ("prepare", "forget_adapter", "check", "anchor")
+        variants = _variants(p, deltas, anchor)
         return MethodOutput(
             variants=variants,
             default=next(iter(variants)),
-            stats=stats,
+            stats=_stats(result, data, after, loss),
             timings={
-                "prepare": round(prepared - started, 3),
-                "forget_adapter": round(trained - prepared, 3),
-                "check": round(checked - trained, 3),
-                "anchor": round(anchored - checked, 3),
+                s: round(b - a, 3) for s, a, b in zip(stages, clock[:-1], clock[1:], strict=True)
             },
         )
 
 
-def live_levels(
-    target: torch.Tensor, alternatives: torch.Tensor, owners: torch.Tensor, margin: float
-) -> torch.Tensor:
-    """`target` with every row that owns alternatives (`owners[i]`: the row of
-    `alternatives[i]`) set to their mean level less `margin`; other rows unchanged."""
-    owners = owners.to(target.device)
-    sums = torch.zeros_like(target).index_add(0, owners, alternatives.to(target))
-    counts = torch.zeros_like(target).index_add(0, owners, torch.ones_like(alternatives).to(target))
-    return torch.where(counts > 0, sums / counts.clamp(min=1) - margin, target)
+@dataclass
+class Prepared:
+    """What VERA trains on, built once before training (`prepare`)."""
+
+    erase: dict[str, Sample]  # forget sample key -> its value under the answer's prefill
+    alts: dict[str, list[Sample]]  # forget sample key -> never-learned values, same context
+    targets: dict[str, float]  # value sample key -> the level it is pulled (or held) to
+    true_level: list[float]  # the forget values' levels before training (as `erase`)
+    hold: list[Sample]  # retain values under the same contexts, held where vanilla puts them
+    anchors: list[Sample]  # the forget people's pictures asked understanding questions
+    recalled: list[Sample]  # the retain sample's pictures asked what the sample lacks
+    items: list[Item]  # one per training example: refusal, erasure, keep, hold
+    attributes: list[str]  # the attribute types with a value to erase
+    teach: list[tuple[str, Sample]]  # (attribute, true answer) a rehearsal relearns
+    probes: list[tuple[str, Sample]]  # (attribute, value sample) a rehearsal levels
+
+
+def prepare(job: Job, p: Vera.Params) -> Prepared:
+    """Value samples and their targets, anchors, and the training stream, from the budget."""
+    data, c = job.data, job.config
+    if len(data.forget_questions) != len(data.forget) or len(data.retain_questions) != len(
+        data.retain
+    ):
+        raise ConfigError("method vera needs the questions beside their samples")
+    encoder = data.collator.encoder
+    plain = Collator(encoder, train=True)
+    pairs = list(zip(data.forget_questions, data.forget, strict=True))
+    kept_pairs = list(zip(data.retain_questions, data.retain, strict=True))
+    erase, alts = _values(job, p, pairs, kept_pairs)
+    levels = iter(mean_logprobs(job.model, plain, [a for v in alts.values() for a in v], 32))
+    targets = {key: sum(next(levels) for _ in v) / len(v) - p.margin for key, v in alts.items()}
+    true_level = mean_logprobs(job.model, plain, list(erase.values()), 32)
+    # Retain values under the same contexts: held where the vanilla model puts them.
+    hold = [
+        erase_sample(encoder, q, s, q.value, s.key, p.value_tokens)
+        for q, s in kept_pairs
+        if p.hold and erasable(q) and q.kind in MEMORY_KINDS
+    ]
+    targets.update(
+        zip([h.key for h in hold], mean_logprobs(job.model, plain, hold, 32), strict=True)
+    )
+    anchors = (
+        visual_anchors(job.model, encoder, pairs, data.retain_questions, p.anchor_tokens)
+        if p.anchors
+        else []
+    )
+    recalled = (
+        memory_anchors(job.model, encoder, kept_pairs, p.memory_tokens) if p.memory_anchors else []
+    )
+    refusals = {s.key: s for s in data.forget_refusals}
+    order = epochs_of([s for _, s in pairs], p.epochs or c.epochs, c.seed)
+    keep = keep_stream(data.retain + recalled, anchors, len(order), p.anchor_share, c.seed + 1)
+    held = cycled(hold, len(order), c.seed + 2) if hold else [None] * len(order)
+    items: list[Item] = [
+        (refusals[s.key], erase.get(s.key), k, h) for s, k, h in zip(order, keep, held, strict=True)
+    ]
+    attributes = sorted({q.attribute for q, s in pairs if s.key in erase})
+    teach = [
+        (q.attribute, s) for q, s in pairs if q.kind in MEMORY_KINDS and q.attribute in attributes
+    ]
+    probes = [(q.attribute, erase[s.key]) for q, s in pairs if s.key in erase]
+    return Prepared(
+        erase, alts, targets, true_level, hold, anchors, recalled, items, attributes, teach, probes
+    )
+
+
+def _values(
+    job: Job, p: Vera.Params, pairs: list[tuple[Any, Sample]], kept: list[tuple[Any, Sample]]
+) -> tuple[dict[str, Sample], dict[str, list[Sample]]]:
+    """Each forget value under its answer's prefill, and never-learned values in its place.
+
+    Nothing to erase (no forget answer states a value, or no attribute has an alternative) is
+    an error: a run that would only refuse is not VERA."""
+    encoder, n = job.data.collator.encoder, p.value_tokens
+    others: dict[str, list[str]] = defaultdict(list)
+    for q, _ in [*pairs, *kept]:
+        others[q.attribute].append(q.value)
+    erase: dict[str, Sample] = {}
+    alts: dict[str, list[Sample]] = {}
+    for q, s in pairs:
+        options = alternatives(q, p.alternatives, job.config.seed, others) if erasable(q) else []
+        if options:
+            erase[s.key] = erase_sample(encoder, q, s, q.value, s.key, n)
+            alts[s.key] = [
+                erase_sample(encoder, q, s, o, f"{s.key}:alt{i}", n) for i, o in enumerate(options)
+            ]
+    if not erase:
+        raise SmfaError(
+            f"vera: nothing to erase in {len(pairs)} forget questions (no answer states a value "
+            "that another value of its attribute could stand in for); use smfa or idk instead"
+        )
+    return erase, alts
+
+
+def _retaining_anchor(
+    job: Job, p: Vera.Params, session: dict[str, Any], lora: Any, data: Prepared
+) -> Deltas:
+    """SMFA's retaining anchor on the retain sample and both kinds of anchors (when sculpting)."""
+    if p.k < 0 and all(k < 0 for k in p.sweep):
+        return {}
+    seed = job.config.seed + 1
+    session["model"] = attach_lora(session["model"], lora, "anchor", seed)
+    kept = job.data.retain + data.anchors + data.recalled
+    rows = epochs_of(kept, p.epochs or job.config.epochs, seed)
+    job.train(session["model"], rows, "vera: retaining anchor")
+    return dense_deltas(session["model"], "anchor")
+
+
+def _variants(p: Vera.Params, deltas: Deltas, anchor: Deltas) -> dict[str, Variant]:
+    """One variant per k (`k` and `sweep`): sculpted against the anchor, or unmasked (k < 0)."""
+    variants: dict[str, Variant] = {}
+    for k in dict.fromkeys([p.k, *p.sweep]):
+        label = f"k={k:g}" if k >= 0 else "unmasked"
+        params = {**params_dict(p), "k": k}
+        if k < 0:
+            variants[label] = Variant(params, lambda: deltas)
+        else:
+            variants[label] = Variant(
+                params,
+                lambda k=k: sculpt(deltas, anchor, k)[0],  # type: ignore[misc]
+            )
+    return variants
+
+
+def _stats(
+    result: TrainResult, data: Prepared, after: list[float], loss: VeraLoss
+) -> dict[str, Any]:
+    return {
+        "steps": result.steps,
+        "final_loss": result.final_loss,
+        "erasable": len(data.erase),
+        "held": len(data.hold),
+        "anchors": len(data.anchors),
+        "memory_anchors": len(data.recalled),
+        # Mean (value level - target) over the forget values, before and after training.
+        "value_gap_before": _mean_gap(data.erase, data.true_level, data.targets),
+        "value_gap_after": _mean_gap(data.erase, after, data.targets),
+        # What the simulated relearning steps lowered the relearning loss by, on average.
+        "rehearsal_gain": sum(loss.gains) / len(loss.gains) if loss.gains else 0.0,
+    }
 
 
 def _mean_gap(erase: dict[str, Sample], levels: list[float], targets: dict[str, float]) -> float:
