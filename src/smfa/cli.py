@@ -155,6 +155,21 @@ def evaluate(
         console.print(f"results: {out / 'results.json'}")
 
 
+# Signing and trusting erasure records (unlearn, stream, verify).
+SignKeyOpt = Annotated[
+    Path | None,
+    typer.Option("--sign-key", help="Sign the erasure record with this private key (smfa keygen)."),
+]
+TrustOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--trust", help="A public key whose signatures are trusted (repeatable)."),
+]
+RequireSignatureOpt = Annotated[
+    bool,
+    typer.Option("--require-signature", help="Accept only records signed by a key --trust names."),
+]
+
+
 @app.command("unlearn")
 def unlearn_cmd(
     world: Annotated[Path, typer.Option(help="World directory.")],
@@ -170,18 +185,25 @@ def unlearn_cmd(
     forget_file: Annotated[
         Path | None, typer.Option(help="Questions to forget (questions.jsonl format).")
     ] = None,
+    sign_key: SignKeyOpt = None,
+    trust: TrustOpt = None,
+    require_signature: RequireSignatureOpt = False,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
     """Unlearn a forget request with one method; writes the merged model, adapters, delta and
-    the erasure record (erasure.json). MODEL may be a previous unlearn output: it chains."""
+    the erasure record (erasure.json). MODEL may be a previous unlearn output: it chains (its
+    record is checked first: seal, signature, with --trust/--require-signature, and world)."""
     from smfa.data.format import load_world
     from smfa.distributed import is_main
     from smfa.erasure.show import record_line
+    from smfa.erasure.signing import Trust, load_private_key
     from smfa.erasure.stream import unlearn_recorded
     from smfa.unlearn import resolve_request
 
     cfg = _config(config, set_)
+    signer = load_private_key(sign_key) if sign_key is not None else None
+    trusted = Trust.of(trust or [], require_signature)
     loaded = load_world(world)
     if ratio is None and not forget and forget_file is None:
         ratio = cfg.forget_ratio
@@ -192,14 +214,15 @@ def unlearn_cmd(
             f"({len(request.questions)} questions), retain budget {cfg.unlearn.retain_budget}"
         )
     meta, record = unlearn_recorded(
-        loaded, model, method, cfg, request, out, show_progress=is_main()
+        loaded, model, method, cfg, request, out, is_main(), signer=signer, trust=trusted
     )
     if is_main():  # under `accelerate launch` the other processes have nothing to report
         console.print(
             f"unlearned model: {out / meta['variants'][meta['default']]['model']} "
             f"({meta['timings']['total']:.0f}s); run record: {out / 'run.json'}"
         )
-        console.print(f"erasure record: {out / 'erasure.json'}; {record_line(record)}")
+        signed = f" (signed, key {record['signature']['fingerprint'][:16]})" if signer else ""
+        console.print(f"erasure record: {out / 'erasure.json'}{signed}; {record_line(record)}")
 
 
 @app.command()
@@ -211,42 +234,72 @@ def verify(
     world: Annotated[
         Path | None, typer.Option(help="The world (default: the record's own path).")
     ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option(help="Your policy: YAML with erasure, eval, model settings (default: ours)."),
+    ] = None,
     tolerance: Annotated[
         float | None, typer.Option(help="Largest difference to a recorded figure (0-1).")
     ] = None,
+    trust: TrustOpt = None,
+    require_signature: RequireSignatureOpt = False,
     hashes_only: Annotated[
         bool, typer.Option("--hashes-only", help="Recompute the hashes only; run no model.")
     ] = False,
     set_: SetOpt = None,
 ) -> None:
-    """Recompute an erasure record's hashes and figures; exit 1 on a mismatch or a leak."""
+    """Recompute an erasure record's hashes, check its signature, measure its model under your
+    policy (never the record's); exit 1 on a mismatch, a leak or an unaccepted signature."""
     from smfa.distributed import require_single
 
     require_single("verify")
-    from smfa.erasure.show import print_checks
+    from rich.markup import escape
+
+    from smfa.erasure.policy import describe, load_policy
+    from smfa.erasure.show import print_checks, verdict_line
+    from smfa.erasure.signing import Trust
     from smfa.erasure.verify import failures
     from smfa.erasure.verify import verify as run_verify
     from smfa.train import progress_bar
 
     if tolerance is not None and not 0 <= tolerance <= 1:
         raise SmfaError(f"--tolerance must be between 0 and 1, got {tolerance}")
+    extra = [f"erasure.tolerance={tolerance}"] if tolerance is not None else []
+    rules = load_policy(policy, [*(set_ or []), *extra])
+    trusted = Trust.of(trust or [], require_signature)
+    terminal_console().print(escape(describe(rules)), soft_wrap=True, highlight=False)
     with progress_bar(loss=False) as bar:
         task = bar.add_task("verify", total=None)
 
         def tick(label: str, done: int, total: int) -> None:
             bar.update(task, description=f"verify · {label}", completed=done, total=total)
 
-        checks = run_verify(record, model, world, tolerance, set_ or [], tick, hashes_only)
+        checks = run_verify(record, rules, model, world, trusted, tick, hashes_only)
     print_checks(checks, terminal_console())
-    failed = failures(checks)
-    if failed:
-        console.print(
-            f"[bold red]verification failed[/bold red]: {len(failed)} of {len(checks)} checks "
-            f"({', '.join(f'{c.what}: {c.status}' for c in failed[:4])})",
-            soft_wrap=True,
-        )
+    line = escape(verdict_line(checks, rules.sha256()))
+    if failures(checks):
+        console.print(f"[bold red]{line}[/bold red]", soft_wrap=True, highlight=False)
         raise typer.Exit(1)
-    console.print(f"verified: all {len(checks)} checks passed")
+    console.print(line, soft_wrap=True, highlight=False)
+
+
+@app.command()
+def keygen(
+    prefix: Annotated[
+        Path, typer.Argument(help="Writes PREFIX.key (private, mode 0600) and PREFIX.pub.")
+    ],
+) -> None:
+    """Make an ed25519 key pair for signing erasure records (unlearn/stream --sign-key PREFIX.key;
+    verifiers name PREFIX.pub with --trust)."""
+    from smfa.erasure.signing import fingerprint, generate_key_pair, load_public_key
+
+    private, public = generate_key_pair(prefix)
+    console.print(f"private key: {private} (keep it secret; smfa unlearn --sign-key {private})")
+    console.print(
+        f"public key: {public} (for verifiers: smfa verify --trust {public}); fingerprint "
+        f"{fingerprint(load_public_key(public))}",
+        soft_wrap=True,
+    )
 
 
 @app.command()
@@ -258,19 +311,27 @@ def stream(
         list[str], typer.Option(help="People of one request, names or ids, comma-separated.")
     ],
     method: Annotated[str, typer.Option(help="smfa, idk, ga, gd, kl, npo, ...")] = "smfa",
+    sign_key: SignKeyOpt = None,
+    trust: TrustOpt = None,
+    require_signature: RequireSignatureOpt = False,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
-    """Run forget requests in sequence, each chained on the previous one's unlearned model."""
+    """Run forget requests in sequence, each chained on the previous one's unlearned model.
+    --trust/--require-signature apply to the record MODEL may come with; --sign-key signs
+    every record of the stream."""
     from smfa.distributed import require_single
 
     require_single("stream")
     from smfa.data.format import load_world
     from smfa.erasure.show import record_line
+    from smfa.erasure.signing import Trust, load_private_key
     from smfa.erasure.stream import run_stream
     from smfa.unlearn import resolve_request
 
     cfg = _config(config, set_)
+    signer = load_private_key(sign_key) if sign_key is not None else None
+    trusted = Trust.of(trust or [], require_signature)
     loaded = load_world(world)
     requests = []
     for item in request:
@@ -283,7 +344,9 @@ def stream(
         console.print(f"request {i} ({', '.join(requests[i - 1].people)}): {step}/erasure.json")
         console.print(f"  {record_line(record)}")
 
-    run_stream(loaded, model, method, cfg, requests, out, on_record=done)
+    run_stream(
+        loaded, model, method, cfg, requests, out, on_record=done, signer=signer, trust=trusted
+    )
 
 
 @app.command()

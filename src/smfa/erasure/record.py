@@ -5,7 +5,8 @@ value: the record must not leak what it certifies), the input and output models 
 of their safetensors files, the method with the whole run configuration, the figures measured
 on the result, versions, seed and time, and the lineage of earlier records when the input was
 itself an unlearned model. It carries its own hash (`record_sha256`, over the canonical JSON of
-every other key), is written atomically, and is validated key by key when read: a missing or
+every other key but `signature`), optionally an ed25519 signature over that (signing.py), is
+written atomically, and is validated key by key when read: a missing or
 malformed key is one error naming the file and the key. Every field: docs/erasure.md.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import platform
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -25,7 +27,7 @@ from smfa.errors import SmfaError
 from smfa.io import atomic_write_json, canonical_json, sha256_file, sha256_text
 
 RECORD = "erasure.json"
-RECORD_SCHEMA = 1
+RECORD_SCHEMA = 2
 
 _NUMBER = (int, float)
 # dotted key -> the types it may hold (None: may be null). Checked in this order.
@@ -73,6 +75,7 @@ _SHAPE: dict[str, tuple[type | None, ...]] = {
 }
 _MEASUREMENT = {"forget_people": (list,), "eval": (dict,), "model": (dict,)}
 _PERSON = {"id": (str,), "questions": (int,), "questions_sha256": (str,)}
+_SIGNATURE = {"algorithm": (str,), "public_key": (str,), "fingerprint": (str,), "value": (str,)}
 _ANCESTOR = {
     "record": (str,),
     "record_sha256": (str,),
@@ -82,13 +85,26 @@ _ANCESTOR = {
 }
 
 
-def weights_sha256(model_dir: Path) -> dict[str, Any]:
-    """{"sha256": ..., "files": {name: sha256}} of a model directory's safetensors files; the
-    combined hash is the sha256 of the canonical JSON of `files`."""
-    files = {p.name: sha256_file(p) for p in sorted(Path(model_dir).glob("*.safetensors"))}
-    if not files:
+def model_sha256(model_dir: Path, require_weights: bool = True) -> dict[str, Any]:
+    """{"sha256": ..., "files": {name: sha256}} over every file of a model folder (weights,
+    config, tokenizer, chat template, ...; names are paths relative to the folder, `/`-separated,
+    links to files followed); the combined hash is the sha256 of the canonical JSON of `files`."""
+    model_dir = Path(model_dir)
+    files = {
+        path.relative_to(model_dir).as_posix(): sha256_file(path)
+        for path in sorted(_files(model_dir), key=lambda p: p.relative_to(model_dir).as_posix())
+    }
+    if require_weights and not any(name.endswith(".safetensors") for name in files):
         raise SmfaError(f"{model_dir} holds no .safetensors weights to hash")
     return {"sha256": sha256_text(canonical_json(files)), "files": files}
+
+
+def _files(folder: Path) -> list[Path]:
+    """Every file under `folder`; folders linked from elsewhere are not walked into."""
+    found = []
+    for root, _dirs, names in os.walk(folder):
+        found.extend(Path(root) / name for name in names if (Path(root) / name).is_file())
+    return found
 
 
 def questions_sha256(questions: Sequence[Question]) -> str:
@@ -133,16 +149,27 @@ def now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+UNSEALED = ("record_sha256", "signature")  # the seal covers every other key
+
+
 def record_sha256(record: dict[str, Any]) -> str:
-    """The record's own hash: every key but `record_sha256`, as canonical JSON."""
-    return sha256_text(canonical_json({k: v for k, v in record.items() if k != "record_sha256"}))
+    """The record's own hash (its seal): every key but `record_sha256` and `signature`, as
+    canonical JSON."""
+    return sha256_text(canonical_json({k: v for k, v in record.items() if k not in UNSEALED}))
+
+
+def seal(record: dict[str, Any]) -> dict[str, Any]:
+    """The record without any signature, sealed with its own hash."""
+    body = {k: v for k, v in record.items() if k not in UNSEALED}
+    return {**body, "record_sha256": record_sha256(body)}
 
 
 def write_record(path: Path, record: dict[str, Any]) -> dict[str, Any]:
-    """Seal the record with its own hash and write it atomically; returns the sealed record."""
-    sealed = {**record, "record_sha256": record_sha256(record)}
-    atomic_write_json(Path(path), sealed)
-    return sealed
+    """Write a record atomically; returns it. A record without its seal is sealed first."""
+    if "record_sha256" not in record:
+        record = seal(record)
+    atomic_write_json(Path(path), record)
+    return record
 
 
 def ancestor(path: Path, record: dict[str, Any]) -> dict[str, Any]:
@@ -222,9 +249,10 @@ def read_record(path: Path) -> dict[str, Any]:
         raise SmfaError(f"{path}: an erasure record is a JSON object")
     schema = data.get("schema")
     if "schema" in data and schema != RECORD_SCHEMA:
+        older = " (schema 1 hashed only a model's weights; run smfa unlearn again)"
         raise SmfaError(
             f"{path}: key 'schema' is {schema!r}; this smfa reads erasure records of schema "
-            f"{RECORD_SCHEMA}"
+            f"{RECORD_SCHEMA}{older if schema == 1 else ''}"
         )
     _check(path, data, _SHAPE, "")
     for i, person in enumerate(data["request"]["people"]):
@@ -233,6 +261,19 @@ def read_record(path: Path) -> dict[str, Any]:
         _check(path, entry, _ANCESTOR, f"lineage[{i}].")
     if data["measurement"] is not None:
         _check(path, data["measurement"], _MEASUREMENT, "measurement.")
+    if "signature" in data:
+        _check(path, data["signature"], _SIGNATURE, "signature.")
+    where = data["model"]["path"]
+    if where in ("", ".", "..") or "/" in where or "\\" in where:
+        raise SmfaError(
+            f"{path}: key 'model.path' must name a folder beside the record, got {where!r:.40}"
+        )
+    for key in ("model", "base_model"):
+        files = data[key].get("files")
+        if files is not None and not (
+            isinstance(files, dict) and all(isinstance(v, str) for v in files.values())
+        ):
+            raise SmfaError(f"{path}: key '{key}.files' must map file names to sha256 text")
     for section in ("figures", "per_person"):
         for key, value in (data[section] or {}).items():
             if value is not None and (isinstance(value, bool) or not isinstance(value, _NUMBER)):

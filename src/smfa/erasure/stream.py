@@ -5,8 +5,10 @@ and writes erasure.json beside run.json, under the output's lock. Given a previo
 output as its model (the output directory, or its `model/` folder), it chains: the previous
 record must still match that model, its people stay out of the retain budget (so a later
 request never teaches their values back), the measurement's forget split covers everyone
-forgotten so far, and the new record's lineage lists every earlier record. `run_stream` is
-`smfa stream`: N requests in sequence, each chained on the one before, in OUT/request-N.
+forgotten so far, and the new record's lineage lists every earlier record. The earlier output
+is checked first (chain.py: model, seal, signature, world). With a signing key the record is
+signed (signing.py). `run_stream` is `smfa stream`: N requests in sequence, each chained on
+the one before, in OUT/request-N.
 """
 
 from __future__ import annotations
@@ -17,52 +19,37 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from smfa.config import RunConfig, to_dict
 from smfa.data.format import World
 from smfa.distributed import barrier, is_main
+from smfa.erasure.chain import check_earlier
 from smfa.erasure.measure import leak_checks, measure
 from smfa.erasure.record import (
     RECORD,
     ancestor,
     build_record,
+    model_sha256,
     read_record,
     record_sha256,
     request_entry,
-    weights_sha256,
+    seal,
     write_record,
 )
+from smfa.erasure.signing import Trust, raw_public, sign, signature_problem
 from smfa.errors import SmfaError
 from smfa.io import atomic_write_json, canonical_json, check_out_dir, out_lock, sha256_text
-from smfa.unlearn import RUN_META, ForgetRequest, unlearn, variant_dir
+from smfa.unlearn import ForgetRequest, unlearn, variant_dir
 
 STREAM_META = "stream.json"
 Tick = Callable[[str, int, int], None]
 
 
-def chained_model(path: Path) -> tuple[Path, Path | None]:
-    """(the model directory to unlearn, the erasure record it came with, if any).
-
-    `path` is a model directory, or an unlearn output (holding erasure.json): then its model.
-    """
-    path = Path(path)
-    if (path / RECORD).is_file():
-        record = read_record(path / RECORD)
-        return path / record["model"]["path"], path / RECORD
-    above = path.parent / RECORD
-    if above.is_file() and read_record(above)["model"]["path"] == path.name:
-        return path, above
-    if (path / RUN_META).is_file() and not (path / "config.json").is_file():
-        raise SmfaError(
-            f"{path} is an unlearn output without {RECORD} (made before records existed); "
-            f"give its model folder, {path / 'model'}, to start a new lineage"
-        )
-    return path, None
-
-
 def _model_entry(path: Path, relative_to: Path | None = None) -> dict[str, Any]:
     if not Path(path).is_dir():  # a hub id: nothing local to hash
         return {"path": str(path), "sha256": None, "files": None}
-    hashed = weights_sha256(path)
+    hashed = model_sha256(path)
     where = Path(path).name if relative_to is not None else str(Path(path).resolve())
     return {"path": where, **hashed}
 
@@ -76,21 +63,20 @@ def unlearn_recorded(
     out: Path,
     show_progress: bool = True,
     tick: Tick | None = None,
+    signer: Ed25519PrivateKey | None = None,
+    trust: Trust | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Unlearn `request` from `model` into `out` and write out/erasure.json: (run, record)."""
-    model_dir, previous_path = chained_model(Path(model))
+    """Unlearn `request` from `model` into `out` and write out/erasure.json: (run, record).
+
+    `signer` signs the record; `trust` is what an earlier record chained on must satisfy."""
+    previous = check_earlier(Path(model), world.world_hash, trust)
+    model_dir = previous.model_dir if previous is not None else Path(model)
     lineage: list[dict[str, Any]] = []
     earlier: list[str] = []
     base = _model_entry(model_dir)
-    if previous_path is not None:
-        previous = read_record(previous_path)
-        if previous["model"]["sha256"] != base["sha256"]:
-            raise SmfaError(
-                f"{model_dir} no longer matches its record {previous_path} (the weights' sha256 "
-                "differs); run `smfa verify` on it, or start from a model with no record"
-            )
-        lineage = [*previous["lineage"], ancestor(previous_path, previous)]
-        earlier = sorted(set(previous["forgotten"]) - set(request.people))
+    if previous is not None:
+        lineage = [*previous.record["lineage"], ancestor(previous.record_path, previous.record)]
+        earlier = sorted(set(previous.record["forgotten"]) - set(request.people))
     request = dataclasses.replace(request, earlier=tuple(earlier))
     forgotten = sorted({*earlier, *request.people})
     out = Path(out)
@@ -114,7 +100,7 @@ def unlearn_recorded(
         reused = _reusable(out / RECORD, key, built["sha256"])
         barrier()  # every process has looked before the main one may write a new record
         if reused is not None:
-            return run, reused
+            return run, _signed_by(out / RECORD, reused, signer)
         measured = None
         if config.erasure.measure:
             people = forgotten
@@ -139,10 +125,24 @@ def unlearn_recorded(
             checks=checks,
             key=key,
         )
+        record = sign(seal(record), signer) if signer is not None else seal(record)
         if is_main():
             record = write_record(out / RECORD, record)
         barrier()
     return run, record
+
+
+def _signed_by(
+    path: Path, record: dict[str, Any], signer: Ed25519PrivateKey | None
+) -> dict[str, Any]:
+    """A reused record, signed by `signer` when it is given and did not sign it already."""
+    signed_by = (record.get("signature") or {}).get("public_key")
+    if signer is None or signed_by == raw_public(signer).hex():
+        return record
+    record = sign(seal(record), signer)
+    if is_main():
+        write_record(path, record)
+    return record
 
 
 def _reusable(path: Path, key: str, model_sha256: str) -> dict[str, Any] | None:
@@ -153,7 +153,7 @@ def _reusable(path: Path, key: str, model_sha256: str) -> dict[str, Any] | None:
         record = read_record(path)
     except SmfaError:
         return None
-    whole = record["record_sha256"] == record_sha256(record)
+    whole = record["record_sha256"] == record_sha256(record) and signature_problem(record) is None
     same = record["key"] == key and record["model"]["sha256"] == model_sha256
     return record if whole and same else None
 
@@ -167,15 +167,20 @@ def run_stream(
     out: Path,
     on_record: Callable[[int, Path, dict[str, Any]], None] | None = None,
     show_progress: bool = True,
+    signer: Ed25519PrivateKey | None = None,
+    trust: Trust | None = None,
 ) -> list[Path]:
     """Each request in turn, chained on the previous one's output: OUT/request-1, ... .
 
     OUT/stream.json says what the stream is; a stream re-run with the same requests reuses
-    every finished step (each is a cached unlearn run with its record).
+    every finished step (each is a cached unlearn run with its record). `trust` applies to the
+    earlier record `model` may be (checked before anything is written); `signer` signs every
+    record of the stream.
     """
     if not requests:
         raise SmfaError("a stream needs at least one --request")
     out = Path(out)
+    check_earlier(Path(model), world.world_hash, trust)
     check_out_dir(out, STREAM_META, "stream")
     plan = {
         "model": str(Path(model).resolve()) if Path(model).exists() else str(model),
@@ -195,7 +200,10 @@ def run_stream(
     current, records = Path(model), []
     for i, request in enumerate(requests, start=1):
         step = out / f"request-{i}"
-        _, record = unlearn_recorded(world, current, method, config, request, step, show_progress)
+        _, record = unlearn_recorded(
+            world, current, method, config, request, step, show_progress,
+            signer=signer, trust=trust if i == 1 else None,
+        )  # fmt: skip
         records.append(
             {"request": i, "record": f"{step.name}/{RECORD}", "sha256": record["record_sha256"]}
         )
