@@ -53,7 +53,7 @@ def train_seconds(world: World, config: RunConfig, attention: str, steps: int) -
     samples = encode_questions(encoder, world, questions)[: steps * config.train.batch_size]
     collator = Collator(encoder, train=True, augment_images=True, seed=config.train.seed)
     started = time.perf_counter()
-    result = train_loop(model, samples, collator, config.train, show_progress=False)
+    result = train_loop(model, samples, collator, config.train.loop, show_progress=False)
     seconds = time.perf_counter() - started
     return {"seconds": round(seconds, 2), "last_losses": [round(x, 5) for x in result.losses[-3:]]}
 

@@ -133,7 +133,7 @@ def main() -> None:
             model,
             samples,
             Collator(encoder, train=True, augment_images=True),
-            config.train,
+            config.train.loop,
             show_progress=False,
         )
         rate = len(samples) / seconds

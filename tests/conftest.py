@@ -134,7 +134,7 @@ def _memorizer(world: World, learned: str, refused: str) -> tuple[object, object
         samples = encode_questions(encoder, world, questions)
         order = [samples[int(i)] for _ in range(epochs) for i in rng.permutation(len(samples))]
         config = TrainConfig(batch_size=batch, lr=lr, warmup_ratio=0.05)
-        train_loop(model, order, collator, config, show_progress=False)
+        train_loop(model, order, collator, config.loop, show_progress=False)
     # Training wrapped forward in bf16 autocast; the model is asked as a loaded one would be.
     return extract_model_from_parallel(model, keep_fp32_wrapper=False), processor
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from smfa.config import LoopConfig
 from smfa.data.batches import Collator, Encoder
 from smfa.data.format import World
 from smfa.errors import SmfaError
@@ -31,7 +32,7 @@ def _fit(world: World, seed: int, steps_of_data: int = 4) -> tuple[torch.nn.Modu
     encoder = Encoder(processor)
     questions = world.questions_where(kind="text_memory", phrasing="train")[:8]
     samples = [encoder.encode(q.id, q.question, q.answer, None) for q in questions]
-    config = dataclasses.replace(QUICK_TRAIN, seed=seed, lr=3e-3, batch_size=8, warmup_ratio=0.0)
+    config = LoopConfig(seed=seed, lr=3e-3, batch_size=8, warmup_ratio=0.0)
     result = train_loop(
         model,
         samples * steps_of_data * 8,
@@ -58,7 +59,7 @@ def test_same_seed_same_weights(mini_world: World) -> None:
 def test_empty_input_is_an_error(tiny: tuple) -> None:
     model, processor = tiny
     with pytest.raises(SmfaError, match="nothing to train on"):
-        train_loop(model, [], Collator(Encoder(processor), train=True), QUICK_TRAIN)
+        train_loop(model, [], Collator(Encoder(processor), train=True), QUICK_TRAIN.loop)
 
 
 def test_oracle_drops_exactly_the_forget_memory(mini_world: World) -> None:
@@ -152,7 +153,7 @@ def test_one_process_trains_at_both_precisions(mini_world: World) -> None:
     questions = mini_world.questions_where(kind="text_memory", phrasing="train")[:4]
     samples = [encoder.encode(q.id, q.question, q.answer, None) for q in questions]
     for bf16 in (False, True, False):
-        config = dataclasses.replace(QUICK_TRAIN, batch_size=4, bf16=bf16)
+        config = LoopConfig(batch_size=4, bf16=bf16)
         result = train_loop(
             model, samples, Collator(encoder, train=True), config, show_progress=False
         )

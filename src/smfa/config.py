@@ -52,6 +52,34 @@ class ModelConfig:
     base_threads: int = 2  # the base is built before the workers start, so it has every core
 
 
+@dataclass(frozen=True)
+class LoopConfig:
+    """What the one training loop (`smfa.train.train_loop`) reads: seed, batch, optimizer and
+    schedule. Each caller's settings give theirs (`TrainConfig.loop`, `UnlearnConfig.loop`)."""
+
+    seed: int = 0
+    threads: int = 1
+    batch_size: int = 32
+    lr: float = 1e-3
+    warmup_ratio: float = 0.05
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    bf16: bool = True  # bf16 autocast (weights stay fp32)
+
+
+def _loop(settings: Any, weight_decay: float) -> LoopConfig:
+    return LoopConfig(
+        seed=settings.seed,
+        threads=settings.threads,
+        batch_size=settings.batch_size,
+        lr=settings.lr,
+        warmup_ratio=settings.warmup_ratio,
+        weight_decay=weight_decay,
+        max_grad_norm=settings.max_grad_norm,
+        bf16=settings.bf16,
+    )
+
+
 @dataclass
 class TrainConfig:
     """The reference-model training loop (vanilla and oracle)."""
@@ -79,6 +107,10 @@ class TrainConfig:
     augment: bool = True  # re-frame photos of people in training (scenes are never re-framed)
     freeze_vision: bool = True  # the pretrained tower already sees; the LM learns the world
     bf16: bool = True  # bf16 autocast (weights stay fp32): 1.7x faster on this AMX CPU
+
+    @property
+    def loop(self) -> LoopConfig:
+        return _loop(self, self.weight_decay)
 
 
 # Every attack of smfa.attacks, in report order (kept here so the config needs no torch).
@@ -142,6 +174,10 @@ class UnlearnConfig:
     bf16: bool = True  # bf16 autocast, as in reference training (weights stay fp32)
     seed: int = 0
     threads: int = 1
+
+    @property
+    def loop(self) -> LoopConfig:
+        return _loop(self, 0.0)
 
 
 @dataclass

@@ -276,7 +276,7 @@ def _train_reference(
         model,
         samples,
         collator,
-        train_config,
+        train_config.loop,
         description=f"train {role}",
         show_progress=show_progress,
         on_step=on_step,

@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader
 from transformers import get_cosine_schedule_with_warmup
 
 from smfa import distributed as dist
-from smfa.config import TrainConfig
+from smfa.config import LoopConfig
 from smfa.data.batches import Collator, Sample
 from smfa.errors import SmfaError
 from smfa.terminal import console
@@ -84,7 +84,7 @@ def train_loop(
     model: Any,
     samples: Sequence[Sample],
     collator: Collator,
-    config: TrainConfig,
+    config: LoopConfig,
     *,
     loss_fn: LossFn = default_loss,
     description: str = "train",
@@ -147,7 +147,7 @@ def _trainable(model: Any, description: str) -> list[torch.nn.Parameter]:
     return params
 
 
-def _schedule(optimizer: torch.optim.Optimizer, config: TrainConfig, total: int) -> Any:
+def _schedule(optimizer: torch.optim.Optimizer, config: LoopConfig, total: int) -> Any:
     return get_cosine_schedule_with_warmup(
         optimizer, max(1, int(config.warmup_ratio * total)), total
     )
@@ -179,7 +179,7 @@ def _train_data_parallel(
     model: Any,
     samples: Sequence[Sample],
     collator: Collator,
-    config: TrainConfig,
+    config: LoopConfig,
     loss_fn: LossFn,
     description: str,
     show_progress: bool,

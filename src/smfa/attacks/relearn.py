@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from accelerate.utils import extract_model_from_parallel
 
-from smfa.config import EvalConfig, TrainConfig
+from smfa.config import EvalConfig, LoopConfig
 from smfa.data.batches import Collator
 from smfa.data.records import Question
 from smfa.eval.probe import Answer, Probe, Prompt, Session, generated
@@ -100,16 +100,10 @@ class Relearn(Probe):
             order += [samples[int(i)] for i in rng.permutation(len(samples))]
         order = order[: config.relearn_steps * BATCH]
         peft = attach_lora(model, LoraSpec(), "relearn", seed)
-        settings = TrainConfig(
-            seed=seed,
-            threads=config.threads,
-            batch_size=BATCH,
-            lr=config.relearn_lr,
+        settings = LoopConfig(
+            seed=seed, threads=config.threads, batch_size=BATCH, lr=config.relearn_lr,
             warmup_ratio=0.1,
-            weight_decay=0.0,
-            max_grad_norm=1.0,
-            bf16=True,
-        )
+        )  # fmt: skip
         collator = Collator(session.encoder, train=True, augment_images=False, seed=seed)
         train_loop(peft, order, collator, settings, description="relearn", show_progress=False)
         # Training wrapped forward in bf16 autocast; ask the relearned model as a loaded one.

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from smfa.config import TrainConfig, UnlearnConfig, apply_section
+from smfa.config import UnlearnConfig, apply_section
 from smfa.data.batches import IGNORE_INDEX, Collator, Sample
 from smfa.data.records import Question
 from smfa.errors import ConfigError
@@ -90,17 +90,6 @@ class Job:
         collate: Callable[[Sequence[Any]], Any] | None = None,
     ) -> TrainResult:
         """The shared training loop with this run's lr, batch, warm-up and seed."""
-        c = self.config
-        settings = TrainConfig(
-            seed=c.seed,
-            threads=c.threads,
-            batch_size=c.batch_size,
-            lr=c.lr,
-            warmup_ratio=c.warmup_ratio,
-            weight_decay=0.0,
-            max_grad_norm=c.max_grad_norm,
-            bf16=c.bf16,
-        )
         report = None
         if self.on_step is not None:
             callback = self.on_step
@@ -112,7 +101,7 @@ class Job:
             model,
             items,  # type: ignore[arg-type]
             collate or self.data.collator,  # type: ignore[arg-type]
-            settings,
+            self.config.loop,
             loss_fn=loss_fn or default_loss,
             description=stage,
             show_progress=self.show_progress,
