@@ -743,3 +743,138 @@ def test_an_output_moved_aside_by_a_killed_run_is_put_back(tmp_path: Path) -> No
         raise RuntimeError("this run fails too")
     assert (final / "old" / "result").read_text() == "previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+# Issue 29: the last silent failures. Each test below failed on cec9c75.
+
+
+def _serve_http(handler: Any) -> Any:
+    """A real HTTP server on 127.0.0.1 in a thread; `.url` is its base URL."""
+    import threading
+
+    from .test_judge import QuietServer
+
+    server = QuietServer(("127.0.0.1", 0), handler)
+    server.url = f"http://127.0.0.1:{server.server_address[1]}"  # type: ignore[attr-defined]
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
+    return server
+
+
+@pytest.mark.parametrize("status", [302, 307])
+def test_the_judge_key_never_follows_a_redirect(
+    status: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from http.server import BaseHTTPRequestHandler
+
+    from smfa.errors import JudgeError
+    from smfa.judge.http import HttpJudge
+
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SMFA_JUDGE_API_KEY", "sk-secret-29")
+    received: list[str | None] = []  # the Authorization header of every request, any method
+
+    class Records(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def answer(self) -> None:
+            received.append(self.headers.get("Authorization"))
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            reply = {"choices": [{"message": {"role": "assistant", "content": "7"}}]}
+            data = json.dumps(reply).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = answer
+
+    elsewhere = _serve_http(Records)  # another host, as far as the key is concerned
+    target = f"{elsewhere.url}/v1/chat/completions"
+
+    class Redirects(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(status)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    first = _serve_http(Redirects)
+    try:
+        judge = HttpJudge(f"{first.url}/v1", "m", backoff=0)
+        with pytest.raises(
+            JudgeError, match=f"redirects to {target} \\(HTTP {status}\\)"
+        ) as caught:
+            judge.score_meaning(["Q?"], ["one two"])
+        assert received == []  # nothing reached the other host, so neither did the key
+        assert "sk-secret-29" not in str(caught.value)
+        # The recording server does see the key when it is the endpoint given.
+        assert HttpJudge(f"{elsewhere.url}/v1", "m").score_meaning(["Q?"], ["x"]) == [7.0]
+        assert received == ["Bearer sk-secret-29"]
+    finally:
+        for server in (first, elsewhere):
+            server.shutdown()
+            server.server_close()
+
+
+def _children(pid: int) -> list[int]:
+    """Every live descendant of `pid` (Linux /proc)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        below = [p for p, parent in parents.items() if parent in frontier]
+        found += below
+        frontier = below
+    return found
+
+
+def _running(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie waiting to be reaped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def test_workers_end_with_a_parent_killed_by_sigkill(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom smfa.workers import run_jobs\n"
+        "from tests.jobs import SleepsForever\n"
+        "run_jobs([SleepsForever(sys.argv[1], n) for n in ('a', 'b')], workers=2)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    parent = subprocess.Popen([*_python(code), tmp_path], env=env, stderr=subprocess.DEVNULL)
+    helpers: set[int] = set()
+    try:
+        _wait_for(lambda: all((tmp_path / n).is_file() for n in ("a", "b")), 120)
+        workers = {int((tmp_path / n).read_text()) for n in ("a", "b")}
+        helpers = set(_children(parent.pid))  # the workers and multiprocessing's own helpers
+        assert workers <= helpers and len(helpers) >= 3
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        _wait_for(lambda: not any(_running(pid) for pid in helpers), 10)
+    finally:
+        parent.kill()
+        parent.wait()
+        for pid in helpers:  # never leave them behind, even when this test fails
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
