@@ -740,3 +740,451 @@ def test_an_output_moved_aside_by_a_killed_run_is_put_back(tmp_path: Path) -> No
         raise RuntimeError("this run fails too")
     assert (final / "old" / "result").read_text() == "previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+# Issue 29: the last silent failures. Each test below failed on cec9c75.
+
+
+def _serve_http(handler: Any) -> Any:
+    """A real HTTP server on 127.0.0.1 in a thread; `.url` is its base URL."""
+    import threading
+
+    from .test_judge import QuietServer
+
+    server = QuietServer(("127.0.0.1", 0), handler)
+    server.url = f"http://127.0.0.1:{server.server_address[1]}"  # type: ignore[attr-defined]
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
+    return server
+
+
+@pytest.mark.parametrize("status", [302, 307])
+def test_the_judge_key_never_follows_a_redirect(
+    status: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from http.server import BaseHTTPRequestHandler
+
+    from smfa.errors import JudgeError
+    from smfa.judge.http import HttpJudge
+
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SMFA_JUDGE_API_KEY", "sk-secret-29")
+    received: list[str | None] = []  # the Authorization header of every request, any method
+
+    class Records(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def answer(self) -> None:
+            received.append(self.headers.get("Authorization"))
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            reply = {"choices": [{"message": {"role": "assistant", "content": "7"}}]}
+            data = json.dumps(reply).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = answer
+
+    elsewhere = _serve_http(Records)  # another host, as far as the key is concerned
+    target = f"{elsewhere.url}/v1/chat/completions"
+
+    class Redirects(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(status)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    first = _serve_http(Redirects)
+    try:
+        judge = HttpJudge(f"{first.url}/v1", "m", backoff=0)
+        with pytest.raises(
+            JudgeError, match=f"redirects to {target} \\(HTTP {status}\\)"
+        ) as caught:
+            judge.score_meaning(["Q?"], ["one two"])
+        assert received == []  # nothing reached the other host, so neither did the key
+        assert "sk-secret-29" not in str(caught.value)
+        # The recording server does see the key when it is the endpoint given.
+        assert HttpJudge(f"{elsewhere.url}/v1", "m").score_meaning(["Q?"], ["x"]) == [7.0]
+        assert received == ["Bearer sk-secret-29"]
+    finally:
+        for server in (first, elsewhere):
+            server.shutdown()
+            server.server_close()
+
+
+def _children(pid: int) -> list[int]:
+    """Every live descendant of `pid` (Linux /proc)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        below = [p for p, parent in parents.items() if parent in frontier]
+        found += below
+        frontier = below
+    return found
+
+
+def _running(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie waiting to be reaped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def test_workers_end_with_a_parent_killed_by_sigkill(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom smfa.workers import run_jobs\n"
+        "from tests.jobs import SleepsForever\n"
+        "run_jobs([SleepsForever(sys.argv[1], n) for n in ('a', 'b')], workers=2)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    parent = subprocess.Popen([*_python(code), tmp_path], env=env, stderr=subprocess.DEVNULL)
+    helpers: set[int] = set()
+    try:
+        _wait_for(lambda: all((tmp_path / n).is_file() for n in ("a", "b")), 120)
+        workers = {int((tmp_path / n).read_text()) for n in ("a", "b")}
+        helpers = set(_children(parent.pid))  # the workers and multiprocessing's own helpers
+        assert workers <= helpers and len(helpers) >= 3
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        _wait_for(lambda: not any(_running(pid) for pid in helpers), 10)
+    finally:
+        parent.kill()
+        parent.wait()
+        for pid in helpers:  # never leave them behind, even when this test fails
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_a_second_identical_training_waits_and_reuses_the_cache(
+    mini_world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import threading
+    import time
+
+    from smfa.reference import build_base, train_reference
+
+    from .conftest import QUICK_TRAIN, TINY_MODEL
+
+    # Only the refusal rows: a few steps, so that the test takes seconds.
+    few = dataclasses.replace(
+        QUICK_TRAIN, memory_repeats=0, understanding_repeats=0, fundus_repeats=0, scene_repeats=0
+    )
+    build_base(mini_world, TINY_MODEL, few.seed, tmp_path)
+    waiting = threading.Event()  # the first run trains on only once the second one waits
+    steps: dict[str, int] = {"first": 0, "second": 0}
+    results: dict[str, Any] = {}
+
+    def run(name: str) -> None:
+        def on_step(step: int, total: int, loss: float) -> None:
+            steps[name] += 1
+            waiting.wait(60)
+
+        try:
+            results[name] = train_reference(
+                mini_world, "vanilla", 10, TINY_MODEL, few, tmp_path, False, on_step
+            )
+        except Exception as exc:  # the second run's "in use" error, before the fix
+            results[name] = exc
+
+    first = threading.Thread(target=run, args=("first",))
+    first.start()
+    _wait_for(lambda: steps["first"] > 0)  # it holds the cache entry and is training
+    second = threading.Thread(target=run, args=("second",))
+    second.start()
+    seen = ""
+    deadline = time.time() + 60
+    while "waiting for" not in seen and second.is_alive() and time.time() < deadline:
+        seen += capsys.readouterr().err
+        time.sleep(0.05)
+    waiting.set()
+    first.join()
+    second.join()
+    assert isinstance(results["first"], Path), results["first"]
+    assert results["second"] == results["first"]  # the same cache entry, not an error
+    assert steps["second"] == 0  # reused, not trained again
+    assert f"waiting for {results['first']}: another smfa run (pid" in " ".join(seen.split())
+
+
+def test_every_numeric_setting_has_a_bound() -> None:
+    import typing
+
+    from smfa.config import BOUNDS, LIMITS, RunConfig
+
+    config = RunConfig()
+    numeric = []
+    for section in dataclasses.fields(config):
+        value = getattr(config, section.name)
+        if not dataclasses.is_dataclass(value):
+            numeric += [section.name] if isinstance(value, int | float) else []
+            continue
+        hints = typing.get_type_hints(type(value))
+        numeric += [f"{section.name}.{f.name}" for f in dataclasses.fields(value)
+                    if hints[f.name] in (int, float)]  # fmt: skip
+    assert sorted(set(numeric) - set(BOUNDS)) == []
+    assert {"world.seed", "train.seed", "unlearn.seed", "eval.relearn_lr"} <= set(BOUNDS)
+    assert set(LIMITS) <= set(numeric)  # no limit on a setting that does not exist
+    sized = [key for key in numeric if BOUNDS[key][1] is None and key in LIMITS]
+    assert {"world.image_size", "world.unknown_people", "world.people", "world.seed"} <= set(sized)
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("world.image_size=30000", "world.image_size must be at most 1,024, got 30000"),
+        ("world.unknown_people=1000000", "world.unknown_people must be at most 5,000"),
+        ("world.people=100000", "world.people must be at most 5,000, got 100000"),
+        ("world.train_scenes=10000000", "world.train_scenes must be at most 20,000"),
+        ("unlearn.lr=nan", "unlearn.lr must be a finite number, got nan"),
+        ("train.lr=.inf", "train.lr must be a finite number, got inf"),
+        ("compare.max_leak=nan", "compare.max_leak must be a finite number, got nan"),
+        ("train.batch_size=.inf", "train.batch_size must be a finite number, got inf"),
+        ("compare.smfa_k=1,nan", "compare.smfa_k values must be finite and not negative"),
+        ("train.seed=-1", "train.seed must be at least 0, got -1"),
+        ("unlearn.epochs=100000", "unlearn.epochs must be at most 1,000"),
+        ("unlearn.lr=5", "unlearn.lr must be at most 1, got 5.0"),
+    ],
+)
+def test_numbers_out_of_bounds_are_named_before_any_work(
+    setting: str, message: str, tmp_path: Path
+) -> None:
+    result = smfa("train", "--world", tmp_path / "no-world", "--set", setting, check=False)
+    assert_one_line_error(result, message)
+
+
+def test_world_build_refuses_a_negative_seed(tmp_path: Path) -> None:
+    out = tmp_path / "world"
+    result = smfa("world", "build", "--out", out, "--seed", "-1", check=False)
+    assert_one_line_error(result, "world.seed must be at least 0, got -1")
+    result = smfa("world", "build", "--out", out, "--people", "99999", check=False)
+    assert_one_line_error(result, "world.people must be at most 5,000, got 99999")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_lora_refuses_rank_zero(run_dir: Path, tmp_path: Path) -> None:
+    result = smfa("export-lora", "--run", run_dir, "--rank", "0", "--out", tmp_path / "a",
+                  check=False)  # fmt: skip
+    assert_one_line_error(result, "rank (--rank) must be at least 1, got 0")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_huge_portrait_is_refused_naming_the_file(
+    tiny: tuple[object, object], mini_world_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from PIL import Image
+
+    from smfa.data.batches import Encoder
+    from smfa.errors import DataFormatError
+    from smfa.world.build import write_manifest
+
+    world = tmp_path / "world"
+    shutil.copytree(mini_world_dir, world)
+    portrait = world / "images" / "portraits" / "p0003_train.png"
+    Image.new("1", (10000, 10000)).save(portrait)  # 1 bit a pixel: 12 MB to make, not 300
+    write_manifest(world)  # the hashes match: only the size is wrong
+    result = smfa("train", "--world", world, "--set", f"workdir={tmp_path / 'w'}", check=False)
+    assert_one_line_error(
+        result, "images/portraits/p0003_train.png (named in people.jsonl line 3", "10000x10000"
+    )
+    assert not (tmp_path / "w").exists()
+    with pytest.raises(DataFormatError, match=r"p0003_train\.png: the image is 10000x10000 pixels"):
+        Encoder(tiny[1]).image(portrait)  # an image read outside a world: the same bound
+
+
+def _disk_full(kind: str) -> Any:
+    """What the lowest write of a model raises on a full disk: safetensors' own error for the
+    weights, or an OSError that names no file (ENOSPC) from a plain write."""
+    import errno
+
+    from safetensors import SafetensorError
+
+    def write(*args: Any, **kwargs: Any) -> None:
+        if kind == "safetensors":
+            raise SafetensorError(
+                "Error while serializing: I/O error: No space left on device (os error 28)"
+            )
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    return write
+
+
+UNLEARN_FAST = ["--method", "ga", "--set", "unlearn.epochs=1", "--set", "unlearn.retain_budget=4",
+                "--set", "erasure.measure=false"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("command", "kind"), [("train", "oserror"), ("unlearn", "safetensors"), ("stream", "oserror")]
+)
+def test_a_full_disk_while_saving_a_model_names_it(
+    command: str,
+    kind: str,
+    model_dir: Path,
+    mini_world: World,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import transformers.modeling_utils
+
+    monkeypatch.setattr(transformers.modeling_utils, "safe_save_file", _disk_full(kind))
+    work = ["--set", f"workdir={tmp_path / 'work'}"]
+    out = tmp_path / "out"
+    person = mini_world.splits.forget[10][0]
+    args = {
+        "train": ["train", "--world", mini_world.root, *work, "--set", "model.vision_steps=1",
+                  "--set", "model.vision_batch=2"],
+        "unlearn": ["unlearn", "--world", mini_world.root, "--model", model_dir, "--out", out,
+                    "--forget", person, *UNLEARN_FAST, *work],
+        "stream": ["stream", "--world", mini_world.root, "--model", model_dir, "--out", out,
+                   "--request", person, *UNLEARN_FAST, *work],
+    }[command]  # fmt: skip
+    result = smfa(*args, check=False)
+    saved = {"train": "models/base-", "unlearn": str(out / "model"), "stream": "request-1/model"}
+    assert_one_line_error(result, saved[command], "cannot save the model", "No space left")
+    assert not any(p.name.endswith((".partial", ".tmp")) for p in tmp_path.rglob("*"))
+
+
+def test_a_binary_config_or_results_file_is_one_line(tmp_path: Path) -> None:
+    binary = bytes(range(256)) * 4
+    config = tmp_path / "config.yaml"
+    config.write_bytes(binary)
+    result = smfa("train", "--world", tmp_path, "--config", config, check=False)
+    assert_one_line_error(result, str(config), "not a YAML text file (not UTF-8")
+    results = tmp_path / "results.json"
+    results.write_bytes(binary)
+    for command in ("report", "show"):
+        assert_one_line_error(
+            smfa(command, results, check=False), str(results), "not a JSON text file"
+        )
+
+
+def test_deeply_nested_json_is_one_line(mini_world_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    nested = "[" * 100_000 + "]" * 100_000
+    world = tmp_path / "world"
+    shutil.copytree(mini_world_dir, world)
+    with (world / "people.jsonl").open("a") as handle:
+        handle.write(nested + "\n")
+    lines = len((world / "people.jsonl").read_text().splitlines())
+    result = smfa("train", "--world", world, check=False)
+    assert_one_line_error(result, f"people.jsonl line {lines}: invalid JSON: nested too deeply")
+    results = tmp_path / "results.json"
+    results.write_text(nested)
+    assert_one_line_error(smfa("show", results, check=False), str(results), "nested too deeply")
+    config = tmp_path / "config.yaml"
+    config.write_text(nested)
+    result = smfa("train", "--world", world, "--config", config, check=False)
+    assert_one_line_error(result, str(config), "nested too deeply")
+
+
+def test_a_write_past_the_file_size_limit_names_the_file(tmp_path: Path) -> None:
+    # A real EFBIG ("File too large", an OSError with no file name), as a full disk's ENOSPC.
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+
+    code = (
+        "import sys\nfrom pathlib import Path\nfrom smfa.io import atomic_write_bytes\n"
+        "try:\n    atomic_write_bytes(Path(sys.argv[1]), bytes(1 << 20))\n"
+        "except OSError as exc:\n    print(exc.filename, exc.strerror, sep='|')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    target = tmp_path / "big.bin"
+    result = subprocess.run([*_python(code), target], env=env, capture_output=True, text=True,
+                            preexec_fn=limit, timeout=60, check=True)  # fmt: skip
+    assert result.stdout.strip() == f"{target}|File too large"
+    assert list(tmp_path.iterdir()) == []  # no temporary file left either
+
+
+def test_a_bogus_role_is_refused_before_the_base_is_built(
+    mini_world_dir: Path, tmp_path: Path
+) -> None:
+    work = tmp_path / "work"
+    result = smfa("train", "--world", mini_world_dir, "--role", "bogus",
+                  "--set", f"workdir={work}", check=False)  # fmt: skip
+    assert_one_line_error(result, "--role 'bogus' is not one of vanilla, oracle")
+    assert not work.exists()
+
+
+@pytest.mark.parametrize("offline", ["", "1"])
+def test_a_hub_id_that_is_not_cached_is_one_line_at_once(
+    offline: str, mini_world_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))  # an empty cache
+    monkeypatch.delenv("SMFA_HUB_DOWNLOAD", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", offline)
+    started = time.time()
+    result = smfa("eval", "--model", "smfa-test/never-cached-29", "--world", mini_world_dir,
+                  "--out", tmp_path / "out", check=False)  # fmt: skip
+    assert_one_line_error(
+        result,
+        "smfa-test/never-cached-29: neither a local model folder nor in the Hugging Face cache",
+        "SMFA_HUB_DOWNLOAD=1",
+    )
+    assert time.time() - started < 30  # no request to the hub, so no retries
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_cached_hub_id_loads_from_the_cache_alone(
+    model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+    import time
+
+    from huggingface_hub import constants
+
+    from smfa.models.io import load_model
+
+    repo = tmp_path / "hub" / "models--smfa-test--tiny-29"  # the cache's own layout
+    shutil.copytree(model_dir, repo / "snapshots" / "0123abcd")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abcd")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.delenv("SMFA_HUB_DOWNLOAD", raising=False)
+    started = time.time()
+    model, _ = load_model("smfa-test/tiny-29")
+    assert time.time() - started < 30  # it asked the hub nothing (that retries for minutes)
+    assert Path(model.name_or_path) == repo / "snapshots" / "0123abcd"
+
+
+def test_an_existing_folder_with_an_equals_sign_is_never_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smfa.eval.results import parse_models
+
+    (tmp_path / "eq=dir" / "model").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    assert parse_models(["eq=dir/model"]) == {"model": Path("eq=dir/model")}
+    assert parse_models(["mine=eq=dir/model"]) == {"mine": Path("eq=dir/model")}
+    assert parse_models(["eq=elsewhere/model"]) == {"eq": Path("elsewhere/model")}

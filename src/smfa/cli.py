@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from smfa.config import RunConfig, load_config
+from smfa.config import RunConfig, check_values, load_config
 from smfa.errors import SmfaError
 from smfa.terminal import console as terminal_console
 
@@ -50,8 +50,8 @@ def _config(
 @world_app.command("build")
 def world_build(
     out: Annotated[Path, typer.Option(help="Directory to write the world into.")],
-    people: Annotated[int | None, typer.Option(help="Number of people.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    people: Annotated[int | None, typer.Option(help="Number of people (world.people).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed, >= 0 (world.seed).")] = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
@@ -66,6 +66,7 @@ def world_build(
         cfg.world.people = people
     if seed is not None:
         cfg.world.seed = seed
+    check_values(cfg)  # --people and --seed within world.people's and world.seed's bounds
     started = time.time()
     world = ensure_world(out, cfg.world)
     counts = world.manifest.get("counts", {})
@@ -85,8 +86,10 @@ def train(
     from smfa.data.format import load_world
     from smfa.distributed import is_main, main_process_first
     from smfa.pipeline import ensure_base
-    from smfa.reference import train_reference
+    from smfa.reference import ROLES, train_reference
 
+    if role not in ROLES:  # before any model work
+        raise SmfaError(f"--role {role!r} is not one of {', '.join(ROLES)}")
     cfg = _config(config, set_)
     ratio = forget_ratio if forget_ratio is not None else cfg.forget_ratio
     loaded = load_world(world)
@@ -463,8 +466,9 @@ def export_lora_cmd(
     from smfa.distributed import require_single
 
     require_single("export-lora")
-    from smfa.export import export_lora, run_source
+    from smfa.export import check_rank, export_lora, run_source
 
+    check_rank(rank)
     cfg = _config(config, set_)
     vanilla, unlearned = run_source(run)
     target = out or run / f"lora-r{rank}"

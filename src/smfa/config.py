@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -317,34 +318,59 @@ def load_config(
 ) -> RunConfig:
     """Defaults (or `base`), then the YAML file (if any), then `key.sub=value` overrides."""
     config = base if base is not None else RunConfig()
+
+    def apply(data: Any, where: str) -> None:
+        try:
+            _apply(config, data, "")
+        except OverflowError:  # int(inf): name the key as check_values names a float's
+            stack: list[tuple[str, Any]] = [("", data)]
+            while stack:
+                key, value = stack.pop()
+                if isinstance(value, dict):
+                    stack += [(f"{key}.{k}".lstrip("."), v) for k, v in value.items()]
+                elif isinstance(value, float) and not math.isfinite(value):
+                    raise ConfigError(
+                        f"{where}{key} must be a finite number, got {value!r}"
+                    ) from None
+            raise
+
     if path is not None:
         path = Path(path)
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except FileNotFoundError:
             raise ConfigError(f"config file not found: {path}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not a YAML text file (not UTF-8: {exc.reason})") from None
+        except RecursionError:
+            raise ConfigError(f"{path}: invalid YAML: nested too deeply") from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: invalid YAML: {exc}") from None
         try:
-            _apply(config, data, "")
+            apply(data, "")
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from None
     for item in overrides or []:
         if "=" not in item:
             raise ConfigError(f"override '{item}' must look like section.key=value")
         dotted, raw = item.split("=", 1)
-        nested: Any = yaml.safe_load(raw) if raw else ""
+        try:
+            nested: Any = yaml.safe_load(raw) if raw else ""
+        except (yaml.YAMLError, RecursionError):
+            raise ConfigError(f"override '{item}': the value is not valid YAML") from None
         for part in reversed(dotted.strip().split(".")):
             nested = {part: nested}
-        _apply(config, nested, "")
+        apply(nested, "")
     return check_values(config)
 
 
 # Bounds of the numeric settings, checked once at load time so that a zero batch size or a
-# negative learning rate is named by its key instead of failing deep inside a run.
+# negative learning rate is named by its key instead of failing deep inside a run. Every int and
+# float setting has an entry, and every value must be finite (NaN and inf pass no comparison).
 # key: (lowest, highest, whether the lowest itself is allowed)
 BOUNDS: dict[str, tuple[float, float | None, bool]] = {
     "world.people": (2, None, True),
+    "world.seed": (0, None, True),  # numpy's seeds are never negative
     "world.image_size": (16, None, True),
     "world.fundus_share": (0, 1, True),
     "world.train_scenes": (0, None, True),
@@ -356,6 +382,7 @@ BOUNDS: dict[str, tuple[float, float | None, bool]] = {
     "model.vision_batch": (1, None, True),
     "model.vision_lr": (0, None, False),
     "model.base_threads": (1, None, True),
+    "train.seed": (0, None, True),
     "train.threads": (1, None, True),
     "train.batch_size": (1, None, True),
     "train.lr": (0, None, False),
@@ -372,6 +399,10 @@ BOUNDS: dict[str, tuple[float, float | None, bool]] = {
     "eval.threads": (1, None, True),
     "eval.fuzzy_threshold": (0, 1, True),
     "eval.judge_timeout": (0, None, False),
+    "eval.attack_retain": (0, None, True),
+    "eval.relearn_steps": (1, None, True),
+    "eval.relearn_seeds": (1, None, True),
+    "eval.relearn_lr": (0, None, False),
     "unlearn.retain_budget": (0, None, True),
     "unlearn.lora_r": (1, None, True),
     "unlearn.lora_alpha": (0, None, False),
@@ -381,6 +412,7 @@ BOUNDS: dict[str, tuple[float, float | None, bool]] = {
     "unlearn.batch_size": (1, None, True),
     "unlearn.warmup_ratio": (0, 1, True),
     "unlearn.max_grad_norm": (0, None, False),
+    "unlearn.seed": (0, None, True),
     "unlearn.threads": (1, None, True),
     "compare.max_leak": (0, 1, True),
     "compare.workers": (1, None, True),
@@ -389,24 +421,81 @@ BOUNDS: dict[str, tuple[float, float | None, bool]] = {
     "erasure.tolerance": (0, 1, True),
     "forget_ratio": (1, 99, True),
 }
+# The most a setting may ask for, far above any sensible run: past these a run takes the
+# machine's memory (world.image_size=30000) or runs for days (world.unknown_people=1000000).
+# Documented in docs/hardening.md.
+MAX_SEED = 2**32 - 1  # what every library's seed accepts
+MAX_BATCH = 4096
+MAX_THREADS = 1024
+MAX_REPEATS = 1000
+LIMITS: dict[str, float] = {
+    "world.people": 5000,  # names, values and portraits are drawn per person
+    "world.seed": MAX_SEED,
+    "world.image_size": 1024,
+    "world.train_scenes": 20000,
+    "world.validation_scenes": 10000,
+    "world.heldout_scenes": 10000,
+    "world.unknown_people": 5000,
+    "world.few_shot_retain": 10000,
+    "model.vision_steps": 100000,
+    "model.vision_batch": MAX_BATCH,
+    "model.vision_lr": 1,
+    "model.base_threads": MAX_THREADS,
+    "train.seed": MAX_SEED,
+    "train.threads": MAX_THREADS,
+    "train.batch_size": MAX_BATCH,
+    "train.lr": 1,
+    "train.weight_decay": 1,
+    "train.memory_repeats": MAX_REPEATS,
+    "train.understanding_repeats": MAX_REPEATS,
+    "train.fundus_repeats": MAX_REPEATS,
+    "train.scene_repeats": MAX_REPEATS,
+    "train.refusal_repeats": MAX_REPEATS,
+    "eval.batch_size": MAX_BATCH,
+    "eval.max_new_tokens": 4096,
+    "eval.threads": MAX_THREADS,
+    "eval.judge_timeout": 3600,
+    "eval.attack_retain": 10000,
+    "eval.relearn_steps": 100000,
+    "eval.relearn_seeds": 100,
+    "eval.relearn_lr": 1,
+    "unlearn.retain_budget": 100000,
+    "unlearn.lora_r": 4096,
+    "unlearn.lr": 1,
+    "unlearn.epochs": MAX_REPEATS,
+    "unlearn.batch_size": MAX_BATCH,
+    "unlearn.seed": MAX_SEED,
+    "unlearn.threads": MAX_THREADS,
+    "compare.workers": 64,
+}
 
 
 REPORT_VARIANTS = ("selected", "all")  # compare.report_variants
 
 
 def check_values(config: RunConfig) -> RunConfig:
-    """Raise ConfigError naming the first numeric setting outside its bounds (BOUNDS)."""
+    """Raise ConfigError naming the first numeric setting that is not finite or lies outside
+    its bounds (BOUNDS) or above its limit (LIMITS)."""
+
+    def shown(number: float) -> str:
+        return f"{int(number):,}" if float(number).is_integer() else f"{number:g}"
+
     for key, (low, high, low_allowed) in BOUNDS.items():
         value: Any = config
         for part in key.split("."):
             value = getattr(value, part)
+        if not math.isfinite(value):
+            raise ConfigError(f"{key} must be a finite number, got {value!r}")
         too_low = value < low if low_allowed else value <= low
         if too_low or (high is not None and value > high):
             if high is not None:
-                wanted = f"between {low:g} and {high:g}"
+                wanted = f"between {shown(low)} and {shown(high)}"
             else:
-                wanted = f"at least {low:g}" if low_allowed else f"above {low:g}"
+                wanted = f"at least {shown(low)}" if low_allowed else f"above {shown(low)}"
             raise ConfigError(f"{key} must be {wanted}, got {value!r}")
+        limit = LIMITS.get(key)
+        if limit is not None and value > limit:
+            raise ConfigError(f"{key} must be at most {shown(limit)}, got {value!r}")
     if config.compare.report_variants not in REPORT_VARIANTS:
         raise ConfigError(
             f"compare.report_variants must be one of {', '.join(REPORT_VARIANTS)}, "

@@ -52,12 +52,19 @@ def factorize(delta: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tenso
     return a, b, kept
 
 
+def check_rank(rank: int) -> None:
+    """Refuse an adapter rank below 1 (a rank above a matrix's side is refused per matrix)."""
+    if rank < 1:
+        raise SmfaError(f"the adapter's rank (--rank) must be at least 1, got {rank}")
+
+
 @torch.no_grad()
 def export_lora(vanilla: Path, unlearned: Path, rank: int, out: Path) -> dict[str, Any]:
     """Write `out` (a PEFT adapter for `vanilla`) approximating `unlearned`; returns the stats.
 
     `out` is replaced whole, so it must be new, empty or an earlier export (with export.json).
     """
+    check_rank(rank)
     check_out_dir(Path(out), EXPORT_META, "export-lora")  # before the models load
     with out_lock(Path(out)):
         check_out_dir(Path(out), EXPORT_META, "export-lora")

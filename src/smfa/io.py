@@ -45,8 +45,10 @@ def check_out_dir(out: Path, marker: str, command: str) -> None:
 
 
 @contextlib.contextmanager
-def out_lock(out: Path, enabled: bool = True) -> Iterator[None]:
-    """Hold `out` for this run: a second run writing to the same output is refused at once.
+def out_lock(out: Path, enabled: bool = True, wait: bool = False) -> Iterator[None]:
+    """Hold `out` for this run: a second run writing to the same output is refused at once,
+    or, with `wait` (a cache entry, which the other run is making for both), waits for it with
+    a message, so that it can reuse what the other run wrote.
 
     The lock is `fcntl.flock` on `.NAME.smfa-lock` beside `out` (not inside: a finished run
     renames a staging directory onto `out`), holding the holder's pid for the message. It is
@@ -71,11 +73,24 @@ def out_lock(out: Path, enabled: bool = True) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-            os.close(fd)
-            raise SmfaError(
-                f"{out} is in use by another smfa run (pid {holder}); wait for it to finish "
-                "or choose another output"
-            ) from None
+            if not wait:
+                os.close(fd)
+                raise SmfaError(
+                    f"{out} is in use by another smfa run (pid {holder}); wait for it to "
+                    "finish or choose another output"
+                ) from None
+            from smfa.terminal import console
+
+            console(stderr=True).print(
+                f"waiting for {out}: another smfa run (pid {holder}) is writing it",
+                highlight=False,
+                markup=False,
+            )
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except BaseException:  # Ctrl-C while waiting
+                os.close(fd)
+                raise
         try:
             same = os.fstat(fd).st_ino == os.stat(path).st_ino
         except FileNotFoundError:
@@ -170,17 +185,30 @@ def clean_stale(parent: Path, name: str, suffix: str) -> list[Path]:
     return removed
 
 
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Name `path` in an OSError that names no file: a write to a full disk (ENOSPC) or past
+    the file-size limit (EFBIG) says only "No space left on device" or "File too large"."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None:
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     clean_stale(path.parent, path.name, ".tmp")
     fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path.name), suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        # mkstemp creates 0600; give the file the permissions a plain open() would have.
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        with writing(path):
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            # mkstemp creates 0600; give the file the permissions a plain open() would have.
+            os.chmod(tmp, 0o666 & ~_umask())
+            os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

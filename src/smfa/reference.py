@@ -153,7 +153,7 @@ def build_base(
     out = base_dir(workdir, world, model_config, seed)
     if is_cached(out, BASE_META):
         return out
-    with out_lock(out, enabled=is_main()):
+    with out_lock(out, enabled=is_main(), wait=True):
         if is_cached(out, BASE_META):  # built by another run while we waited
             return out
         return _build_base(world, model_config, seed, out, on_step)
@@ -241,8 +241,8 @@ def train_reference(
     out = reference_dir(workdir, world, role, ratio, model_config, train_config)
     if is_trained(out):
         return out
-    with out_lock(out, enabled=is_main()):  # one training run per cache entry
-        if is_trained(out):
+    with out_lock(out, enabled=is_main(), wait=True):  # one training run per cache entry
+        if is_trained(out):  # trained by another run while we waited
             return out
         return _train_reference(
             world, role, ratio, model_config, train_config, workdir, out, show_progress, on_step

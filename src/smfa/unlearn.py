@@ -241,7 +241,7 @@ def _unlearn(
             set_weights(model, w0, deltas)
             merge_seconds = time.perf_counter() - merge_started
             target = variant_dir(stage, label, output.default)
-            save_model(model, processor, target)
+            save_model(model, processor, target, shown=Path(out) / target.name)
             saved[label] = target.name
             if label == output.default:
                 output.timings["merge"] = round(merge_seconds, 4)

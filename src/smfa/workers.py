@@ -7,13 +7,25 @@ A job is any picklable object with a `name` and `execute(progress) -> result`, a
 importing torch and transformers (several seconds of CPU each time) is paid once per worker,
 not once per job. Every job seeds its own
 randomness, so the process a job lands in does not change its result.
+
+Workers end with the process that started them, even one killed with SIGKILL (which runs no
+clean-up): on Linux the kernel sends each worker SIGTERM when its parent dies
+(`prctl(PR_SET_PDEATHSIG)`), and a watchdog thread in every worker does the same wherever that
+is unavailable, so no worker is left holding its memory. The multiprocessing resource tracker
+ends on its own once the last worker is gone.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing as mp
+import os
 import queue
 import signal
+import sys
+import threading
+import time
 from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -26,11 +38,40 @@ def _terminated(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def _serve(tasks: Any, messages: Any) -> None:
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+WATCH_SECONDS = 0.5  # how often the watchdog looks for its parent
+
+
+def _parent_is_gone(parent: int) -> bool:
+    return os.getppid() != parent  # an orphan is adopted by init or a subreaper
+
+
+def _watch(parent: int) -> None:
+    """Watchdog thread: SIGTERM this worker once `parent` is gone; SIGKILL if that hangs."""
+    while not _parent_is_gone(parent):
+        time.sleep(WATCH_SECONDS)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(30)  # the SIGTERM unwinding (staging directories, locks) had its time
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def end_with_parent(parent: int) -> None:
+    """Make this process end when `parent` (the process that started it) ends."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if _parent_is_gone(parent):  # it died before the line above took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+    threading.Thread(target=_watch, args=(parent,), name="parent-watchdog", daemon=True).start()
+
+
+def _serve(tasks: Any, messages: Any, parent: int) -> None:
     """Worker-process body: run jobs from `tasks` until the stop sign (None)."""
-    # `_stop` terminates a worker with SIGTERM: unwind, so its staging directories and output
-    # locks are removed instead of left behind.
+    # `_stop` terminates a worker with SIGTERM, and so does the death of the parent: unwind, so
+    # its staging directories and output locks are removed instead of left behind.
     signal.signal(signal.SIGTERM, _terminated)
+    end_with_parent(parent)
     while True:
         job = tasks.get()
         if job is None:
@@ -103,7 +144,8 @@ def run_jobs(jobs: list[Any], workers: int = 2) -> dict[str, Any]:
 
     dispatch(set())
     processes = [
-        context.Process(target=_serve, args=(tasks, messages), daemon=True) for _ in range(count)
+        context.Process(target=_serve, args=(tasks, messages, os.getpid()), daemon=True)
+        for _ in range(count)
     ]
     for process in processes:
         process.start()

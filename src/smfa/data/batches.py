@@ -13,6 +13,7 @@ template writes none).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from smfa.data.format import image_too_large
 from smfa.errors import DataFormatError
 from smfa.models.families import family_of_processor
 
@@ -86,10 +88,17 @@ class Encoder:
     def image(self, path: Path) -> Image.Image:
         if path not in self._images:
             try:
-                with Image.open(path) as handle:
-                    self._images[path] = handle.convert("RGB")
+                with warnings.catch_warnings():  # the size is bounded here, by our own limit
+                    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                    handle = Image.open(path)
+                with handle:
+                    problem = image_too_large(handle.size)
+                    if problem is None:
+                        self._images[path] = handle.convert("RGB")
             except (FileNotFoundError, UnidentifiedImageError, OSError) as exc:
                 raise DataFormatError(f"{path}: cannot read image ({exc})") from None
+            if problem:
+                raise DataFormatError(f"{path}: the image {problem}")
         return self._images[path]
 
     def prompt_text(self, question: str, has_image: bool) -> str:

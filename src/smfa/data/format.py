@@ -8,6 +8,7 @@ counts, so a world a user writes by hand loads as long as it follows the documen
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any, NoReturn
@@ -47,6 +48,22 @@ DEFAULT_VALIDATION = {"phrasing": "validation", "scene_view": "validation"}
 # padded to its batch's longest, so one runaway text costs the memory of a whole batch of them
 # (a 6,000-word question took 11 GB); real benchmark questions and answers stay far below.
 MAX_TEXT_CHARS = 2000
+# The most pixels an image may have (docs/data-format.md): the processor scales every image
+# down to the model's input anyway, and decoding a 10000x10000 one takes 300 MB per copy.
+MAX_IMAGE_SIDE = 4096
+MAX_IMAGE_PIXELS = MAX_IMAGE_SIDE * MAX_IMAGE_SIDE
+
+
+def image_too_large(size: tuple[int, int]) -> str | None:
+    """Why an image of `size` (width, height) is refused, or None."""
+    width, height = size
+    if width * height <= MAX_IMAGE_PIXELS:
+        return None
+    return (
+        f"is {width}x{height} pixels, more than the {MAX_IMAGE_PIXELS:,} "
+        f"({MAX_IMAGE_SIDE}x{MAX_IMAGE_SIDE}) an image may have; scale it down"
+    )
+
 
 __all__ = [
     "ImageSet",
@@ -171,6 +188,10 @@ def _lines(root: Path, name: str) -> Iterator[_Fields]:
             value = json.loads(line)
         except json.JSONDecodeError as error:
             raise DataFormatError(f"{name} line {number}: invalid JSON: {error}") from error
+        except RecursionError:
+            raise DataFormatError(
+                f"{name} line {number}: invalid JSON: nested too deeply"
+            ) from None
         if not isinstance(value, dict):
             raise DataFormatError(
                 f"{name} line {number}: expected a JSON object, got {_kind_of(value)}"
@@ -186,6 +207,8 @@ def _json_object(root: Path, name: str) -> dict[str, Any]:
         value = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise DataFormatError(f"{name}: invalid JSON: {error}") from error
+    except RecursionError:
+        raise DataFormatError(f"{name}: invalid JSON: nested too deeply") from None
     if not isinstance(value, dict):
         raise DataFormatError(f"{name}: expected a JSON object, got {_kind_of(value)}")
     return value
@@ -216,12 +239,20 @@ class _Images:
                     f"{path.resolve()}; copy the file inside instead of linking it"
                 )
             try:
-                with Image.open(path) as image:
-                    image.verify()
+                with warnings.catch_warnings():  # the size is bounded below, by our own limit
+                    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                    image = Image.open(path)
+                with image:
+                    size = image.size
+                    if image_too_large(size) is None:  # never decode a huge one
+                        image.verify()
             except Exception as error:  # PIL raises many types for a broken file
                 raise DataFormatError(
                     f"image {rel} (named in {where}) is not a readable image: {error}"
                 ) from error
+            problem = image_too_large(size)
+            if problem:
+                raise DataFormatError(f"image {rel} (named in {where}) {problem}")
 
 
 def _unique(ids: dict[str, str], record: _Fields, value: str) -> None:

@@ -54,13 +54,12 @@ def check_model_name(name: str) -> str:
 def parse_models(items: list[str]) -> dict[str, Path]:
     """`--model NAME=DIR` or `--model DIR` (named after the folder), split on the first '='.
 
-    A DIR whose own path holds '=' is taken whole when what precedes its first '=' is no valid
-    name and the path exists.
+    A DIR whose own path holds '=' is taken whole when the whole item is an existing path.
     """
     named: dict[str, Path] = {}
     for item in items:
         name, sep, path = item.partition("=")
-        if not sep or (not MODEL_NAME.fullmatch(name) and Path(item).exists()):
+        if not sep or Path(item).exists():  # an existing folder is never split at its '='
             name, path = Path(item).name, item
         check_model_name(name)
         if not path:
@@ -78,6 +77,10 @@ def read_results(path: Path) -> dict[str, Any]:
         raise SmfaError(f"{path}: no results file") from None
     except json.JSONDecodeError as exc:
         raise SmfaError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    except UnicodeDecodeError as exc:
+        raise SmfaError(f"{path}: not a JSON text file (not UTF-8: {exc.reason})") from None
+    except RecursionError:
+        raise SmfaError(f"{path}: invalid JSON: nested too deeply") from None
     if not isinstance(data, dict) or "schema" not in data:
         raise SmfaError(f"{path}: not an smfa results file (no schema)")
     schema = data["schema"]

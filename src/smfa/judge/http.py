@@ -4,8 +4,10 @@ Any server that speaks `POST {base_url}/chat/completions` works: vLLM, llama.cpp
 Ollama's /v1, text-generation-inference, or a hosted API. Each conversation is one request
 with `temperature` 0; a batch runs `concurrency` requests at a time. The API key, if any, is
 read from the environment variable named by `key_env` and sent as a bearer token; it never
-appears in messages or errors. Timeouts, refused connections, HTTP 429 and 5xx are retried
-`retries` times with exponential back-off, then raise `JudgeError` naming the endpoint.
+appears in messages or errors, and it goes to that endpoint only: a redirect is never followed
+(urllib would send the key on to any host the server names) but raises `JudgeError` naming its
+target. Timeouts, refused connections, HTTP 429 and 5xx are retried `retries` times with
+exponential back-off, then raise `JudgeError` naming the endpoint.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import os
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +28,13 @@ from smfa.judge.prompts import Message
 
 DEFAULT_KEY_ENV = "SMFA_JUDGE_API_KEY"
 _RETRIED_STATUS = {408, 409, 429}
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Follows no redirect: the 3xx reaches `chat` as an `HTTPError`."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
 
 
 def chat_url(base_url: str) -> str:
@@ -90,12 +100,15 @@ class HttpJudge(PromptJudge):
     def chat(self, messages: list[Message]) -> str:
         """The reply text to one conversation; raises `JudgeError` once retries are spent."""
         data = json.dumps(self.request_body(messages)).encode("utf-8")
+        opener = urllib.request.build_opener(_NoRedirect)  # proxies from the environment now
         for attempt in range(self.retries + 1):
             request = urllib.request.Request(self.url, data, self._headers(), method="POST")
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                with opener.open(request, timeout=self.timeout) as response:
                     return self._content(response.read())
             except urllib.error.HTTPError as error:
+                if 300 <= error.code < 400:
+                    raise self._redirected(error) from None
                 detail = error.read()[:300].decode("utf-8", "replace")
                 problem = f"answered HTTP {error.code}: {detail!r}"
                 if error.code not in _RETRIED_STATUS and error.code < 500:
@@ -113,6 +126,15 @@ class HttpJudge(PromptJudge):
                 time.sleep(self.backoff * 2**attempt)
         tries = self.retries + 1
         raise JudgeError(f"{self.where} {problem} ({tries} attempt{'s' * (tries > 1)})")
+
+    def _redirected(self, error: urllib.error.HTTPError) -> JudgeError:
+        location = error.headers.get("Location")
+        target = urllib.parse.urljoin(self.url, location) if location else "nowhere"
+        error.close()
+        return JudgeError(
+            f"{self.where} redirects to {target} (HTTP {error.code}); smfa follows no redirect, "
+            "so the API key goes to the endpoint given only: set eval.judge to the final URL"
+        )
 
     def _content(self, raw: bytes) -> str:
         try:

@@ -3,12 +3,16 @@
 A model directory is whatever `save_pretrained` wrote (config, safetensors weights, processor
 files). Saving goes through a staging directory so a failed save leaves nothing behind, and it
 refuses to write into the directory a model was loaded from. `source` may also be a Hugging Face
-hub id (`llava-hf/llava-1.5-7b-hf`); `ModelConfig` chooses dtype, attention and checkpointing.
+hub id (`llava-hf/llava-1.5-7b-hf`): it loads from the local Hugging Face cache, and is
+downloaded only when SMFA_HUB_DOWNLOAD=1 (one line says so when it is not cached, instead of a
+screen of retries on a machine without hub access). `ModelConfig` chooses dtype, attention and
+checkpointing.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +28,8 @@ from smfa.io import atomic_write_json, canonical_json, sha256_file, sha256_text,
 # Written beside the weights by `save_model`: each weights file's size and sha256, so a cached
 # model that was truncated, emptied or replaced since is noticed before it is reused.
 WEIGHTS_RECORD = "smfa-weights.json"
+# Set to 1 to let a hub id that is not in the local cache be downloaded (docs/models.md).
+DOWNLOAD_ENV = "SMFA_HUB_DOWNLOAD"
 
 
 def model_fingerprint(model_dir: Path) -> str:
@@ -104,8 +110,56 @@ def check_loading_info(source: str | Path, info: dict[str, Any]) -> None:
         )
 
 
+def cached_snapshot(hub_id: str) -> Path:
+    """The folder of `hub_id` in the local Hugging Face cache; ModelDirError, in one line, when
+    the cache does not hold it (never a request to the hub)."""
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    try:
+        config = try_to_load_from_cache(hub_id, "config.json")
+    except ValueError:  # not a valid hub id either
+        config = None
+    if isinstance(config, str):
+        return Path(config).parent
+    how = f"set {DOWNLOAD_ENV}=1 with hub access"
+    if constants.HF_HUB_OFFLINE:
+        how += " and HF_HUB_OFFLINE unset"
+    raise ModelDirError(
+        f"{hub_id}: neither a local model folder nor in the Hugging Face cache "
+        f"({constants.HF_HUB_CACHE}); to download it, {how} (or fetch it first: hf download "
+        f"{hub_id})"
+    )
+
+
+def model_source(source: str | Path) -> tuple[str, bool]:
+    """(what to load, whether it is a local folder) for `source`, checked first.
+
+    A local folder must hold config.json and readable weights. A hub id ("org/name") loads from
+    its folder in the local Hugging Face cache, as a local folder: even with
+    `local_files_only`, transformers asks the hub for an adapter file and retries for minutes
+    without hub access. Only with SMFA_HUB_DOWNLOAD=1 is a hub id handed to transformers.
+    """
+    path = Path(source)
+    text = str(source)
+    if not path.exists():
+        if path.is_absolute() or text.startswith((".", "~")) or text.count("/") > 1:
+            # a path, not a hub id: asking the hub for it would only retry and fail
+            raise ModelDirError(f"{source}: no such model directory")
+        if os.environ.get(DOWNLOAD_ENV, "").strip() == "1":
+            return text, False
+        path = cached_snapshot(text)
+    if not path.is_dir():
+        raise ModelDirError(f"{path}: not a model directory (it is a file)")
+    if not (path / "config.json").is_file():
+        raise ModelDirError(f"{path}: not a model directory (no config.json)")
+    problem = weights_problem(path, hashes=False)
+    if problem:
+        raise ModelDirError(f"{path}: {problem}")
+    return str(path), True
+
+
 def load_model(source: str | Path, options: ModelConfig | None = None) -> tuple[Any, Any]:
-    """Load (model, processor) from a local directory or, where reachable, a hub id.
+    """Load (model, processor) from a local directory or a hub id (`model_source`).
 
     `options` is a run's `model` section (dtype, device, attention, checkpointing,
     `trust_remote_code`); without it: fp32 on the CPU, no remote code.
@@ -114,25 +168,13 @@ def load_model(source: str | Path, options: ModelConfig | None = None) -> tuple[
     options = options if options is not None else ModelConfig()
     kwargs = load_options(options)
     trust_remote_code = options.trust_remote_code
-    path = Path(source)
-    local = path.exists()
-    text = str(source)
-    if not local and (path.is_absolute() or text.startswith((".", "~")) or text.count("/") > 1):
-        # a path, not a hub id ("org/name"): asking the hub for it would only retry and fail
-        raise ModelDirError(f"{source}: no such model directory")
-    if local and not path.is_dir():
-        raise ModelDirError(f"{path}: not a model directory (it is a file)")
-    if local and not (path / "config.json").is_file():
-        raise ModelDirError(f"{path}: not a model directory (no config.json)")
-    problem = weights_problem(path, hashes=False) if local else None
-    if problem:
-        raise ModelDirError(f"{path}: {problem}")
+    where, local = model_source(source)
     try:
         processor = AutoProcessor.from_pretrained(
-            str(source), local_files_only=local, trust_remote_code=trust_remote_code
+            where, local_files_only=local, trust_remote_code=trust_remote_code
         )
         model, info = AutoModelForImageTextToText.from_pretrained(
-            str(source),
+            where,
             local_files_only=local,
             trust_remote_code=trust_remote_code,
             output_loading_info=True,
@@ -149,19 +191,34 @@ def load_model(source: str | Path, options: ModelConfig | None = None) -> tuple[
     return model, processor
 
 
-def save_model(model: Any, processor: Any, out: Path, extra: dict[str, str] | None = None) -> Path:
-    """Write model + processor (+ small text files) to `out` atomically."""
+def save_model(
+    model: Any,
+    processor: Any,
+    out: Path,
+    extra: dict[str, str] | None = None,
+    shown: Path | None = None,
+) -> Path:
+    """Write model + processor (+ small text files) to `out` atomically.
+
+    `shown` is the path an error names when `out` lies in a run's staging directory (the final
+    output's name, not the temporary one)."""
     out = Path(out)
     loaded_from = getattr(model, "name_or_path", "") or ""
     if loaded_from and Path(loaded_from).exists() and Path(loaded_from).resolve() == out.resolve():
         raise ModelDirError(f"{out}: refusing to overwrite the model it was loaded from")
     quiet_transformers()
-    with staged_dir(out) as stage:
-        model.save_pretrained(stage, safe_serialization=True)
-        processor.save_pretrained(stage)
-        for name, text in (extra or {}).items():
-            (stage / name).write_text(text, encoding="utf-8")
-        record_weights(stage)
+    try:
+        with staged_dir(out) as stage:
+            model.save_pretrained(stage, safe_serialization=True)
+            processor.save_pretrained(stage)
+            for name, text in (extra or {}).items():
+                (stage / name).write_text(text, encoding="utf-8")
+            record_weights(stage)
+    except (OSError, SafetensorError) as exc:
+        # A full disk (ENOSPC) or the file-size limit (EFBIG): safetensors reports it as a
+        # SafetensorError, and transformers' own writes as an OSError that names no file.
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ModelDirError(f"{shown or out}: cannot save the model: {reason}") from exc
     return out
 
 

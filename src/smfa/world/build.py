@@ -25,6 +25,7 @@ from smfa.io import (
     sha256_file,
     sha256_text,
     staged_dir,
+    writing,
 )
 from smfa.world import component_rng, fundus, names, portraits, scenes
 from smfa.world.draw import Jitter, png_bytes
@@ -137,7 +138,7 @@ def _existing_world(out: Path, params: WorldParams) -> bool:
         return False
     try:
         existing = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise SmfaError(
             f"{manifest_path} is unreadable ({error}); refusing to overwrite"
         ) from error
@@ -166,7 +167,8 @@ def _existing_world(out: Path, params: WorldParams) -> bool:
 def _write_png(root: Path, rel: str, image: Any) -> str:
     path = root / rel
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(png_bytes(image))
+    with writing(path):
+        path.write_bytes(png_bytes(image))
     return rel
 
 
