@@ -132,7 +132,12 @@ class Method(ABC):
 def make_params(method: type[Method], raw: dict[str, Any] | None) -> Any:
     """The method's Params with `raw` applied (unknown keys get a did-you-mean hint), built
     again from the final values so that its `__post_init__` checks them."""
-    checked = apply_section(method.Params(), dict(raw or {}), f"methods.{method.name}")
+    where = f"methods.{method.name}"
+    checked = apply_section(method.Params(), dict(raw or {}), where)
+    for name, value in dataclasses.asdict(checked).items():
+        for number in value if isinstance(value, list) else [value]:
+            if isinstance(number, float) and not math.isfinite(number):
+                raise ConfigError(f"{where}.{name} must be a finite number, got {number!r}")
     return dataclasses.replace(checked)
 
 
