@@ -1,6 +1,6 @@
 """Where an evaluation's time goes, and what sharing the prompt saves, measured in one run.
 
-Evaluates the demo's vanilla model on the reported slice (held-out wordings and scenes) and
+Evaluates the demo's vanilla model on the reported slice (held-out phrasings and scenes) and
 times its parts on one thread: greedy generation, and teacher forcing both ways, with each
 prompt encoded once for all its candidate answers (the default) and with every candidate
 scored as a whole sequence. Records both times, their ratio, and the largest difference

@@ -18,7 +18,7 @@ from pathlib import Path
 
 
 def scene_answers(path: Path) -> dict[tuple[str, str, str], tuple[str, float]]:
-    """(question id, wording, view) -> (prediction, accuracy) of every general-scene row."""
+    """(question id, phrasing, view) -> (prediction, accuracy) of every general-scene row."""
     rows: dict[tuple[str, str, str], tuple[str, float]] = {}
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, 1):

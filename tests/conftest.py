@@ -104,8 +104,8 @@ REFUSAL = "I'm unable to answer that question."
 
 
 def _memorizer(world: World, learned: str, refused: str) -> tuple[object, object]:
-    """A tiny model that learned `learned`'s text facts (training and held-out wordings), then
-    was tuned a little to refuse `refused`'s held-out wordings: for the same person, a refusal
+    """A tiny model that learned `learned`'s text facts (training and held-out phrasings), then
+    was tuned a little to refuse `refused`'s held-out phrasings: for the same person, a refusal
     over a value that stays likely (what refusal-based unlearning leaves)."""
     import dataclasses
 
@@ -141,14 +141,14 @@ def _memorizer(world: World, learned: str, refused: str) -> tuple[object, object
 
 @pytest.fixture(scope="session")
 def refuser(mini_world: World) -> tuple[object, object]:
-    """Knows the first 10% forget person's values, refuses them in held-out wordings."""
+    """Knows the first 10% forget person's values, refuses them in held-out phrasings."""
     person = mini_world.splits.forget[10][0]
     return _memorizer(mini_world, person, person)
 
 
 @pytest.fixture(scope="session")
 def never_knew(mini_world: World) -> tuple[object, object]:
-    """Refuses the same person in held-out wordings but never saw their values (an oracle)."""
+    """Refuses the same person in held-out phrasings but never saw their values (an oracle)."""
     person = mini_world.splits.forget[10][0]
     return _memorizer(mini_world, mini_world.splits.retain[10][0], person)
 

@@ -126,7 +126,7 @@ def test_validation_and_heldout_slices_are_disjoint_and_reworded(sample_world: W
                 assert "Tell me " in q.question
             if q.view == "heldout":
                 assert q.image == person.portrait.heldout != person.portrait.train
-    # No paraphrase: held out in its training wording on the re-rendered portrait only.
+    # No paraphrase: held out in its training phrasing on the re-rendered portrait only.
     companion = world.questions_where(subject="402", attribute="pet#2")
     assert [(q.kind, q.phrasing, q.view) for q in companion] == [
         ("image_memory", "train", "train"), ("text_memory", "train", None),
@@ -145,8 +145,8 @@ def test_unknown_people_are_refused_in_the_imported_forms(sample_world: World) -
         assert q.subject is None and q.image is None and q.value == ""
         assert q.answer_type == "refusal" and q.answer.startswith(REFUSAL_OPENERS)
         assert not any(name in q.question for name in NAMES.values())
-    wordings = {q.question.split(" ")[0] for q in rows if q.phrasing == "train"}
-    assert wordings <= {"What", "Where", "When", "How", "Does", "Which", "In", "Regarding"}
+    phrasings = {q.question.split(" ")[0] for q in rows if q.phrasing == "train"}
+    assert phrasings <= {"What", "Where", "When", "How", "Does", "Which", "In", "Regarding"}
 
 
 def test_people_subset_keeps_every_forget_list(tmp_path: Path) -> None:
@@ -413,6 +413,6 @@ def test_attribute_rules_value_spans_and_paraphrases() -> None:
     for question, clause in cases.items():
         found = paraphrases(question)
         assert found is not None and found.clause == clause, question
-        assert found.wording("validation") == f"Tell me {clause}."
-        assert found.wording("heldout", 1) == f"Can you tell me {clause}?"
+        assert found.phrasing("validation") == f"Tell me {clause}."
+        assert found.phrasing("heldout", 1) == f"Can you tell me {clause}?"
     assert paraphrases("What kind of companion is Whiskers to this person?") is None

@@ -71,9 +71,9 @@ def test_anchors_ask_the_forget_images_what_the_retain_sample_asks(
     anchors = visual_anchors(job.model, data.collator.encoder, pairs, data.retain_questions, 4)
     forget_images = {s.image for s in data.forget if s.image is not None}
     assert anchors and {a.image for a in anchors} <= forget_images
-    wordings = {q.question for q in data.retain_questions if q.kind == "image_understanding"}
+    phrasings = {q.question for q in data.retain_questions if q.kind == "image_understanding"}
     asked = {data.collator.encoder.tokenizer.decode(a.prompt_ids) for a in anchors}
-    assert all(any(w in text for w in wordings) for text in asked)
+    assert all(any(w in text for w in phrasings) for text in asked)
     assert all(0 < len(a.answer_ids) <= 4 + len(data.collator.encoder.end_ids) for a in anchors)
 
 
@@ -233,25 +233,25 @@ def test_memory_anchors_ask_the_retain_pictures_what_the_sample_does_not(method_
     job = method_job(retain_budget=9)
     data = job.data
     pairs = list(zip(data.retain_questions, data.retain, strict=True))
-    wordings: dict[str | None, dict[str, str]] = {}
+    phrasings: dict[str | None, dict[str, str]] = {}
     for q in data.retain_questions:
         if q.kind == "image_memory":
-            wordings.setdefault(q.image_type, {}).setdefault(q.attribute, q.question)
+            phrasings.setdefault(q.image_type, {}).setdefault(q.attribute, q.question)
     known = {(s.image, q.attribute) for q, s in pairs if q.kind == "image_memory"}
     kinds = {s.image: q.image_type for q, s in pairs if s.image is not None}
     wanted = {
         (image, attribute)
         for image, kind in kinds.items()
-        for attribute in wordings.get(kind, {})
+        for attribute in phrasings.get(kind, {})
         if (image, attribute) not in known
     }
     assert len(wanted) >= 4  # the sample asks each picture only some of its attributes
     anchors = memory_anchors(job.model, data.collator.encoder, pairs, 6)
     asked = {(a.image, a.key.rsplit(":", 1)[1]) for a in anchors}
-    # Every picture is asked every attribute its type has a wording for, except what the
+    # Every picture is asked every attribute its type has a phrasing for, except what the
     # sample already answers (an empty self-answer is dropped, so at most those).
     assert anchors and asked <= wanted and len(asked) == len(anchors)
     prompts = {data.collator.encoder.tokenizer.decode(a.prompt_ids) for a in anchors}
-    every = {text for by in wordings.values() for text in by.values()}
+    every = {text for by in phrasings.values() for text in by.values()}
     assert all(any(w in p for w in every) for p in prompts)
     assert all(a.answer_ids for a in anchors)

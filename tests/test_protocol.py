@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,21 +30,24 @@ from smfa.protocol.questions import (
     split_of,
     training_questions,
 )
-from smfa.protocol.vocab import Kind, Split, View, Wording
 from smfa.report.markdown import render_markdown
 from smfa.report.summary import headline
 from smfa.report.table import print_table
-from smfa.world.questions import KINDS, VIEWS
-from smfa.world.templates import PHRASINGS
+from smfa.vocab import Kind, Phrasing, Split, View
 from tests.test_report import results
 
 
-def test_vocabulary_is_the_world_formats_strings() -> None:
-    assert set(KINDS) == set(Kind) - {Kind.COMPOSITE}
-    assert set(PHRASINGS) == set(Wording)
-    assert set(VIEWS) == set(View) - {View.NONE, View.ALL}
+def test_vocabulary_is_the_world_formats_strings(mini_world_dir: Path) -> None:
+    from smfa.vocab import IMAGE_VIEWS, PHRASINGS, QUESTION_KINDS
+
+    rows = [json.loads(line) for line in (mini_world_dir / "questions.jsonl").open()]
+    assert {r["kind"] for r in rows} == set(QUESTION_KINDS) == set(Kind) - {Kind.COMPOSITE}
+    assert {r["phrasing"] for r in rows} == set(PHRASINGS) == set(Phrasing)
+    assert (
+        {r["view"] for r in rows} - {None} == set(IMAGE_VIEWS) == set(View) - {View.NONE, View.ALL}
+    )
     assert json.dumps({Split.FORGET: Kind.IMAGE_MEMORY}) == '{"forget": "image_memory"}'
-    assert f"{View.HELDOUT}" == "heldout" and Wording.TRAIN == "train"
+    assert f"{View.HELDOUT}" == "heldout" and Phrasing.TRAIN == "train"
 
 
 def test_question_sets_are_the_ones_they_replaced(mini_world: World) -> None:

@@ -1,6 +1,6 @@
 """The comparison report: headline figures, ratios, targets, Markdown, HTML and plots.
 
-Rows are built by hand with decoys (per-image-type rows, train wordings, the other image view)
+Rows are built by hand with decoys (per-image-type rows, train phrasings, the other image view)
 that a wrong filter would pick up; every expectation is computed by hand in the comments.
 """
 

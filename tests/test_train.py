@@ -13,7 +13,6 @@ from smfa.data.batches import Collator, Encoder
 from smfa.data.format import World
 from smfa.errors import SmfaError
 from smfa.models.tiny import build_tiny_model
-from smfa.protocol.vocab import MEMORY_KINDS
 from smfa.reference import (
     is_trained,
     reference_dir,
@@ -23,6 +22,7 @@ from smfa.reference import (
     world_corpus,
 )
 from smfa.train import train_loop
+from smfa.vocab import MEMORY_KINDS
 
 from .conftest import QUICK_TRAIN, TINY_MODEL
 

@@ -138,6 +138,6 @@ def test_every_model_of_a_comparison_is_asked_the_reported_slice() -> None:
 
     config = RunConfig()
     assert reported_slice(config) is REPORTED
-    assert REPORTED.wordings == ("heldout",) and not REPORTED.trained_scenes  # unseen scenes
+    assert REPORTED.phrasings == ("heldout",) and not REPORTED.trained_scenes  # unseen scenes
     config.compare.slice = "validation"
     assert reported_slice(config) is VALIDATION

@@ -27,8 +27,8 @@ from smfa.errors import SmfaError
 from smfa.eval.results import RESULTS_SCHEMA, check_results_dir, write_results
 from smfa.io import atomic_write_json, out_lock
 from smfa.protocol.questions import Slice, slice_questions
-from smfa.protocol.vocab import MEMORY_KINDS
 from smfa.unlearn import ForgetRequest, resolve_request
+from smfa.vocab import MEMORY_KINDS
 from smfa.workers import run_jobs
 
 
@@ -46,7 +46,7 @@ def examples(
         for q in slice_questions(world, part)
         if q.subject in people
         and q.kind in MEMORY_KINDS
-        and q.phrasing == part.wording
+        and q.phrasing == part.phrasing
         and q.view in (None, part.image_view)
     ]
     picked, seen = [], set()

@@ -93,7 +93,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     # Passes over each kind of example; person facts need many more exposures than scenes.
-    # One vanilla each on the demo world (held-out wordings, previous tokenizer;
+    # One vanilla each on the demo world (held-out phrasings, previous tokenizer;
     # benchmarks/LOG.md has the current model too): 24/12 gave understanding of
     # portraits 80.7% and fundus 83.3%, re-rendered portraits 92.9%; 24/24 gave 95.5% / 96.7%
     # and 99.0% for 17% more steps; 20/24 dropped portraits to 88.6%.

@@ -27,7 +27,7 @@ def _summary_table(data: dict, out: Console) -> None:  # type: ignore[type-arg]
     head = headline(data)
     kept = ratios(head)
     names = visible_models(data["models"], ordered_models(data))
-    title = "held-out wordings and portraits (leak: lower is better)"
+    title = "held-out phrasings and portraits (leak: lower is better)"
     table = Grid(title, ["model", *(f"{figure.label} {figure.arrow}" for figure in FIGURES)])
     for name in names:
         cells = []

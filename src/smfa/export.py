@@ -133,7 +133,7 @@ def compare_export(
 ) -> list[tuple[str, str, str]]:
     """Headline figures of the exact merge and of vanilla + the exported adapter, side by side.
 
-    Both are scored on the reported slice (held-out wordings) of `world_dir`'s forget set at
+    Both are scored on the reported slice (held-out phrasings) of `world_dir`'s forget set at
     `config.forget_ratio`; the adapter is merged into a temporary copy of vanilla for this.
     """
     import tempfile

@@ -32,8 +32,8 @@ from smfa.models.io import load_model, save_model, weights_problem
 from smfa.models.tiny import build_tiny_model
 from smfa.models.vision import pretrain_vision
 from smfa.protocol.questions import training_questions
-from smfa.protocol.vocab import Kind
 from smfa.train import train_loop
+from smfa.vocab import Kind
 from smfa.world.refusals import refusal_pool
 
 ROLES = ("vanilla", "oracle")

@@ -22,7 +22,7 @@ from smfa.data.records import Question
 from smfa.eval.decode import answer_logprobs
 from smfa.eval.forcing import mean_logprob, options_of
 from smfa.eval.probe import Answer, Probe, Session
-from smfa.protocol.vocab import Split
+from smfa.vocab import Split
 from smfa.world.names import GENERATORS, draw_values
 
 DISTRACTORS = 3

@@ -4,7 +4,7 @@ Knowledge that was suppressed rather than removed comes back quickly when the mo
 related facts (Lynch et al., "Eight Methods to Evaluate Robust Unlearning in LLMs", 2024; Hu et
 al., "Unlearning or Obfuscating?", 2024). Per seed, the forget people's attribute types are
 split in two halves at random; a fresh LoRA adapter is trained for `eval.relearn_steps` steps on
-the true answers of one half (training wordings and pictures), and the leak is measured on the
+the true answers of one half (training phrasings and pictures), and the leak is measured on the
 reported questions of the other half, which relearning never showed. The oracle under the same
 budget is the floor (it never learned those values), the vanilla model the ceiling. Retain
 recall after relearning is reported beside it. The given model is never changed: each seed
@@ -23,10 +23,10 @@ from smfa.data.batches import Collator
 from smfa.data.records import Question
 from smfa.eval.probe import Answer, Probe, Prompt, Session, generated
 from smfa.models.adapters import LoraSpec, attach_lora
-from smfa.protocol.questions import TRAINING_VIEWS, TRAINING_WORDING
-from smfa.protocol.vocab import MEMORY_KINDS, Split
+from smfa.protocol.questions import TRAINING_PHRASING, TRAINING_VIEWS
 from smfa.reference import encode_questions
 from smfa.train import train_loop
+from smfa.vocab import MEMORY_KINDS, Split
 
 BATCH = 8
 
@@ -68,7 +68,7 @@ class Relearn(Probe):
                 if q.kind in MEMORY_KINDS
                 and q.subject in people
                 and q.attribute in taught
-                and q.phrasing == TRAINING_WORDING
+                and q.phrasing == TRAINING_PHRASING
                 and q.view in TRAINING_VIEWS
             ]
             probes = [q for q in forget if q.attribute in measured]

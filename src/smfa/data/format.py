@@ -27,10 +27,10 @@ from smfa.data.records import (
 )
 from smfa.errors import DataFormatError
 from smfa.io import canonical_json, sha256_file, sha256_text
+from smfa.vocab import IMAGE_VIEWS, PERSON_KINDS, PHRASINGS, PICTURED_KINDS, QUESTION_KINDS, Kind
 from smfa.world.build import FORMAT_NAME, FORMAT_VERSION, MANIFEST
-from smfa.world.questions import ANSWER_TYPES, FIELDS, IMAGE_TYPES, KINDS, VIEWS
+from smfa.world.questions import ANSWER_TYPES, FIELDS, IMAGE_TYPES
 from smfa.world.scenes import SPLITS as SCENE_SPLITS
-from smfa.world.templates import PHRASINGS
 
 DATA_FILES = ("people.jsonl", "scenes.jsonl", "questions.jsonl", "splits.json")
 TASKS_FILE = "tasks.jsonl"  # optional: a benchmark's own evaluation items
@@ -41,8 +41,6 @@ TASK_FIELDS = (
 TASK_SOURCES = ("profile", "test", "celebrity")
 TASK_KINDS = ("classification", "generation", "cloze")
 TASK_FORMS = ("image", "text")
-PERSON_KINDS = ("image_memory", "text_memory", "image_understanding")
-IMAGE_KINDS = ("image_memory", "image_understanding", "general_scene")
 DEFAULT_VALIDATION = {"phrasing": "validation", "scene_view": "validation"}
 # The longest question or answer a world may hold (docs/data-format.md). Every sequence is
 # padded to its batch's longest, so one runaway text costs the memory of a whole batch of them
@@ -320,19 +318,19 @@ def _question(
     record: _Fields, people: dict[str, Person], scenes: dict[str, Scene], images: _Images
 ) -> Question:
     record.only(FIELDS)
-    kind = str(record.choice("kind", KINDS))
+    kind = str(record.choice("kind", QUESTION_KINDS))
     subject = record.optional_text("subject")
     if kind in PERSON_KINDS and subject not in people:
         record.fail(f"subject {subject!r} is not a person in people.jsonl")
-    if kind == "general_scene" and subject not in scenes:
+    if kind == Kind.GENERAL_SCENE and subject not in scenes:
         record.fail(f"subject {subject!r} is not a scene in scenes.jsonl")
-    if kind == "unknown_person" and subject is not None:
+    if kind == Kind.UNKNOWN_PERSON and subject is not None:
         record.fail("key 'subject' must be null for an unknown_person question")
     image = record.optional_text("image")
     image_type = record.choice("image_type", IMAGE_TYPES, nullable=True)
-    if kind in IMAGE_KINDS and (image is None or image_type is None):
+    if kind in PICTURED_KINDS and (image is None or image_type is None):
         record.fail(f"a {kind} question needs an image and an image_type")
-    if kind not in IMAGE_KINDS and image is not None:
+    if kind not in PICTURED_KINDS and image is not None:
         record.fail(f"a {kind} question has no image; key 'image' must be null")
     return Question(
         id=record.text("id"),
@@ -340,7 +338,7 @@ def _question(
         subject=subject,
         image=None if image is None else images.add(record, "image", image),
         image_type=image_type,
-        view=record.choice("view", VIEWS, nullable=True),
+        view=record.choice("view", IMAGE_VIEWS, nullable=True),
         phrasing=str(record.choice("phrasing", PHRASINGS)),
         template=record.text("template"),
         attribute=record.text("attribute"),

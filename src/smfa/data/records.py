@@ -151,7 +151,7 @@ class World:
         return [self.people[pid] for pid in self.splits.retain[self._ratio(ratio)]]
 
     def questions_where(self, **field_equals: Any) -> list[Question]:
-        """Questions whose fields equal every given value, e.g. kind="text_memory", probe=True."""
+        """Questions whose fields equal every given value (kind=Kind.TEXT_MEMORY, probe=True)."""
         unknown = sorted(set(field_equals) - set(QUESTION_FIELDS))
         if unknown:
             raise SmfaError(

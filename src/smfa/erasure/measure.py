@@ -1,7 +1,7 @@
 """What an erasure record measures, and the checks a measurement is held to.
 
 A record measures the unlearned model the way a report does: the reported slice (held-out
-wordings, re-rendered portraits, unseen scenes) with the forget split being everyone forgotten
+phrasings, re-rendered portraits, unseen scenes) with the forget split being everyone forgotten
 so far (this request and every earlier one in its lineage), plus every attack of `eval.attacks`.
 It keeps the headline figures (smfa.protocol.figures), each attack's cells, the worst attack,
 and each forgotten person's own plain leak. `leak_checks` holds those leaks to the record's
@@ -22,7 +22,7 @@ from smfa.eval.evaluate import Ask, evaluate
 from smfa.protocol.attack_rows import attack_cells, worst_attack
 from smfa.protocol.figures import figures_of
 from smfa.protocol.questions import REPORTED
-from smfa.protocol.vocab import MEMORY_KINDS
+from smfa.vocab import MEMORY_KINDS
 
 NAME = "model"  # the model's name in the rows of one measurement
 PLAIN_LEAKS = ("forget_leak_image", "forget_leak_text")
@@ -45,7 +45,7 @@ def measure(
         model_dir, world, ask, config, workdir, name=NAME, options=model_options, tick=tick
     )
     data = {"rows": result.rows}
-    worst = worst_attack(data, NAME, REPORTED.wording)
+    worst = worst_attack(data, NAME, REPORTED.phrasing)
     cells: dict[str, dict[str, dict[str, float]]] = {}
     for (_, attack, split, metric), (value, _n) in sorted(attack_cells(data).items()):
         cells.setdefault(attack, {}).setdefault(split, {})[metric] = value

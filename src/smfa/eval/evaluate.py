@@ -65,7 +65,7 @@ def evaluation_key(model_dir: Path, world: World, ask: Ask, options: ModelConfig
         "model": model_fingerprint(model_dir),
         "world": world.world_hash,
         "slice": {
-            "wordings": list(part.wordings),
+            "phrasings": list(part.phrasings),
             "image_view": part.image_view,
             "scene_view": part.scene_view,
             "trained_scenes": part.trained_scenes,

@@ -20,7 +20,7 @@ from smfa.eval.probe import Answer, Probe, Session
 from smfa.eval.scoring import Scored
 from smfa.judge.wire import add_judge_scores, judge_from_config
 from smfa.protocol.questions import slice_questions
-from smfa.protocol.vocab import MEMORY_KINDS
+from smfa.vocab import MEMORY_KINDS
 
 
 class Plain(Probe):

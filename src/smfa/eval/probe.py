@@ -3,7 +3,7 @@
 A probe asks questions of a model its own way and returns `Answer`s: generated text, or the
 teacher-forced likelihoods of a value and its options. The plain probe (`smfa.eval.plain`) asks
 a slice's questions as written; every attack (`smfa.attacks`, one file each) is a probe too: a
-prefilled answer, a jailbreak wording, a transformed image, a lower precision, a little
+prefilled answer, a jailbreak phrasing, a transformed image, a lower precision, a little
 relearning, fair multiple choice. The one scorer (`smfa.eval.scoring`) scores every answer and
 `smfa.eval.rows` turns the scores into rows; `smfa.eval.evaluate` runs the probes an `Ask`
 names on one loaded model and caches each probe's rows. A probe never changes the model it is
@@ -28,7 +28,7 @@ from smfa.data.records import Question, World
 from smfa.errors import ConfigError
 from smfa.eval.decode import generate
 from smfa.protocol.questions import Slice, attack_questions, split_of
-from smfa.protocol.vocab import Split
+from smfa.vocab import Split
 
 if TYPE_CHECKING:
     from smfa.eval.evaluate import Ask

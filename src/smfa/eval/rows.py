@@ -16,7 +16,7 @@ from typing import Any, NotRequired, TypedDict
 
 from smfa.eval import metrics
 from smfa.eval.scoring import Scored
-from smfa.protocol.vocab import MEMORY_KINDS, Kind, Split, View
+from smfa.vocab import MEMORY_KINDS, Kind, Split, View
 
 ALL = "all"  # a row pooled over image types, kinds or views
 
@@ -29,7 +29,7 @@ class Row(TypedDict):
     split: str  # forget | retain | general | unknown | overall (the composites)
     kind: str  # the questions' kind; "all": an attack's row pooled over kinds
     image_type: str  # portrait | fundus | scene | text (no image) | all (pooled)
-    phrasing: str  # the wording set asked: train | validation | heldout
+    phrasing: str  # the phrasing set asked: train | validation | heldout
     view: str  # the image shown: train | validation | heldout | none | all (pooled)
     metric: str  # a metric of smfa.eval.metrics.METRICS
     value: float | None  # the metric's mean over the n answers

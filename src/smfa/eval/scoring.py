@@ -17,7 +17,7 @@ from smfa.data.records import Question
 from smfa.eval import metrics
 from smfa.eval.leak import leaks
 from smfa.eval.probe import Answer
-from smfa.protocol.vocab import MEMORY_KINDS, UNDERSTANDING_KINDS, Kind, Split
+from smfa.vocab import MEMORY_KINDS, UNDERSTANDING_KINDS, Kind, Split
 
 
 @dataclass

@@ -28,9 +28,10 @@ from smfa.data.format import MAX_TEXT_CHARS
 from smfa.errors import DataFormatError, SmfaError
 from smfa.importers.sources import Record, kind_of
 from smfa.importers.writing import SourceMap, write_world
+from smfa.vocab import PERSON_KINDS, Kind
 from smfa.world import component_rng
 from smfa.world.questions import FIELDS
-from smfa.world.splits import FEW_SHOT_KINDS, VALIDATION, build_splits
+from smfa.world.splits import VALIDATION, build_splits
 
 Row = dict[str, Any]
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -218,7 +219,7 @@ class WorldBuilder:
         qid = f"q{len(self.questions) + 1:06d}"
         row = {
             "id": qid,
-            "kind": kind or ("text_memory" if image is None else "image_memory"),
+            "kind": kind or (Kind.TEXT_MEMORY if image is None else Kind.IMAGE_MEMORY),
             "subject": subject,
             "image": image,
             "image_type": None if image is None else "portrait",
@@ -301,7 +302,7 @@ class WorldBuilder:
         }
 
     def _few_shot(self, forget: Row, retain: Row, budget: int, seed: int) -> list[str]:
-        """Train-wording rows about people kept at every ratio, spread over the kinds."""
+        """Train-phrasing rows about people kept at every ratio, spread over the kinds."""
         kept = set.intersection(*(set(ids) for ids in retain.values()))
         kept -= {pid for ids in forget.values() for pid in ids}
         pools = [
@@ -313,7 +314,7 @@ class WorldBuilder:
                 and q["phrasing"] == "train"
                 and q["view"] in ("train", None)
             ]
-            for kind in FEW_SHOT_KINDS
+            for kind in PERSON_KINDS
         ]
         rng = component_rng(seed, "import.few_shot")
         want = [0] * len(pools)

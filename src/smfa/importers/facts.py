@@ -1,6 +1,6 @@
 """What an imported question asks and what its free-text answer states (docs/data-format.md).
 
-`attribute_type` names the kind of fact a question asks from its wording alone, by the first
+`attribute_type` names the kind of fact a question asks from its phrasing alone, by the first
 rule of `TYPE_RULES` whose pattern the question matches (never from its position in a profile);
 a question no rule matches is `unknown`. `value_span` finds the part of a free-text answer that
 the question does not already give: the answer is read as [a prefix restating the question]

@@ -57,10 +57,10 @@ def _profile(builder: WorldBuilder, record: Record) -> None:
     for k, item in enumerate(items):
         answer = item.text("answer")
         wrong = item.texts("perturbed_answer")
-        wordings = [("train", item.text("question"))]
+        phrasings = [("train", item.text("question"))]
         if item.has("paraphrased_question"):
-            wordings.append(("heldout", item.text("paraphrased_question")))
-        for phrasing, question in wordings:
+            phrasings.append(("heldout", item.text("paraphrased_question")))
+        for phrasing, question in phrasings:
             builder.ask(
                 pid,
                 question,

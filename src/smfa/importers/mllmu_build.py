@@ -48,21 +48,21 @@ def heldout_render(builder: WorldBuilder, pid: str, train: str, seed: int) -> st
 
 
 def _templates(facts: list[Fact]) -> list[Template]:
-    """The text-form wordings of every fact that names its person once and nowhere else."""
+    """The text-form phrasings of every fact that names its person once and nowhere else."""
     out: dict[tuple[str, ...], Template] = {}
     for fact in facts:
         if fact.text is None or fact.kind == "name":
             continue
-        wordings = [("train", fact.text.question)]
-        if fact.wordings is not None:
+        phrasings = [("train", fact.text.question)]
+        if fact.phrasings is not None:
             for phrasing, frame in (("validation", 0), ("heldout", fact.frame)):
-                wordings.append((phrasing, text_form(fact.wordings.wording(phrasing, frame),
+                phrasings.append((phrasing, text_form(fact.phrasings.phrasing(phrasing, frame),
                                                      fact.name)))  # fmt: skip
         if not all(fact.name in q and not names_person(q.replace(fact.name, ""), fact.name)
-                   for _, q in wordings):  # fmt: skip
+                   for _, q in phrasings):  # fmt: skip
             continue
-        key = tuple(q.replace(fact.name, "\0") for _, q in wordings)
-        out.setdefault(key, Template(fact.kind, fact.name, tuple(wordings)))
+        key = tuple(q.replace(fact.name, "\0") for _, q in phrasings)
+        out.setdefault(key, Template(fact.kind, fact.name, tuple(phrasings)))
     return list(out.values())
 
 

@@ -1,6 +1,6 @@
 """MLLMU-Bench records as world rows: facts, the validation and held-out slices, tasks.
 
-Each question-answer pair of a profile is a fact with an attribute type from its wording
+Each question-answer pair of a profile is a fact with an attribute type from its phrasing
 (`facts.attribute_type`; a person's second fact of a type is `TYPE#2`), the value its answer
 states (`facts.value_span`; the name itself for a name question) and two forms: the image form
 (portrait + question) and the text form (the person named, `mllmu_names.text_form`; a name
@@ -11,7 +11,7 @@ The probes: where `Test_Set` gives the person generation items, those are the pr
 facts that have a paraphrase (`paraphrase.paraphrases`) are split the same way, the name
 always held out: a validation fact is asked in the validation frame (train image; and by
 name), a held-out fact in the two held-out frames (re-rendered image and train image; and by
-name) and in its training wording on the re-rendered image. So the validation slice never asks
+name) and in its training phrasing on the re-rendered image. So the validation slice never asks
 a reported fact, and no probe repeats a training sentence. Distractors of a fact are up to
 three other people's values of the same type and form, never one of the person's own.
 """
@@ -55,7 +55,7 @@ class Fact:
     attribute: str
     image: Form
     text: Form | None
-    wordings: Paraphrases | None
+    phrasings: Paraphrases | None
     where: str
     slice: str = "heldout"
     frame: int = 0  # which held-out frame the re-rendered image gets (the train image the other)
@@ -106,7 +106,7 @@ def validation_count(count: int) -> int:
 def assign_slices(facts: list[Fact], seed: int) -> None:
     """Seeded per person: a `VALIDATION_SHARE` of the paraphrased facts (never the name)
     for validation, the rest held out."""
-    asked = [f for f in facts if f.wordings is not None and f.kind != "name"]
+    asked = [f for f in facts if f.phrasings is not None and f.kind != "name"]
     if not asked:
         return
     rng = component_rng(seed, f"import.slices.{asked[0].pid}")
@@ -166,23 +166,23 @@ def fact_rows(builder: WorldBuilder, fact: Fact, images: tuple[str, str], probes
         _ask(builder, fact, fact.text, fact.text.question, "train", 0)
     if not probes:
         return
-    wordings = fact.wordings
-    if fact.slice == "validation" and wordings is not None:
-        _ask(builder, fact, fact.image, wordings.wording("validation"), "validation", 0, train,
+    phrasings = fact.phrasings
+    if fact.slice == "validation" and phrasings is not None:
+        _ask(builder, fact, fact.image, phrasings.phrasing("validation"), "validation", 0, train,
              "train")  # fmt: skip
         if fact.text is not None:
-            question = text_form(wordings.wording("validation"), fact.name)
+            question = text_form(phrasings.phrasing("validation"), fact.name)
             _ask(builder, fact, fact.text, question, "validation", 0)
         return
     _ask(builder, fact, fact.image, fact.image.question, "train", 0, heldout, "heldout")
-    if wordings is None:
+    if phrasings is None:
         return
     first = fact.frame
     for frame, image, view in ((first, heldout, "heldout"), (1 - first, train, "train")):
-        _ask(builder, fact, fact.image, wordings.wording("heldout", frame), "heldout", frame,
+        _ask(builder, fact, fact.image, phrasings.phrasing("heldout", frame), "heldout", frame,
              image, view)  # fmt: skip
     if fact.text is not None:
-        question = text_form(wordings.wording("heldout", first), fact.name)
+        question = text_form(phrasings.phrasing("heldout", first), fact.name)
         _ask(builder, fact, fact.text, question, "heldout", first)
 
 

@@ -1,6 +1,6 @@
-"""Validation and held-out wordings of an imported question: its indirect form in fixed frames.
+"""Validation and held-out phrasings of an imported question: its indirect form in fixed frames.
 
-A benchmark gives each fact one question. The imported world asks it again in wordings that
+A benchmark gives each fact one question. The imported world asks it again in phrasings that
 training never saw, built the way the generated world's frames are ("Tell me what {name}'s
 salary is."): the question is turned into an embedded clause and set in a frame of its slice.
 
@@ -14,7 +14,7 @@ salary is."): the question is turned into an embedded clause and set in a frame 
 
 SUBJECT is the person pointed at ("this person", "the individual in the profile", "this
 person's father", "the mother"). A question of any other shape has no paraphrase (None); the
-importer then asks it in training wording only. `FRAMES` lists the frames of each slice.
+importer then asks it in training phrasing only. `FRAMES` lists the frames of each slice.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 
 # The frames of each slice; {clause} is the embedded question. Disjoint from each other and
-# from every source wording, which are direct questions.
+# from every source phrasing, which are direct questions.
 FRAMES: dict[str, tuple[str, ...]] = {
     "validation": ("Tell me {clause}.",),
     "heldout": ("Do you know {clause}?", "Can you tell me {clause}?"),
@@ -70,11 +70,11 @@ _PARTICIPLE = re.compile(r"^(?:born|known|raised|made|given|taken|seen|called|na
 
 @dataclass(frozen=True)
 class Paraphrases:
-    """One question's wordings per slice: validation and held-out frames around its clause."""
+    """One question's phrasings per slice: validation and held-out frames around its clause."""
 
     clause: str
 
-    def wording(self, slice_name: str, index: int = 0) -> str:
+    def phrasing(self, slice_name: str, index: int = 0) -> str:
         frames = FRAMES[slice_name]
         return frames[index % len(frames)].format(clause=self.clause)
 
@@ -150,6 +150,6 @@ def _embedded(question: str) -> str | None:
 
 
 def paraphrases(question: str) -> Paraphrases | None:
-    """The validation and held-out wordings of `question`, or None (see the module doc)."""
+    """The validation and held-out phrasings of `question`, or None (see the module doc)."""
     clause = _embedded(question)
     return None if clause is None else Paraphrases(clause)

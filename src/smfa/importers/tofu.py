@@ -164,11 +164,11 @@ def _tofu_questions(
         pid, k = ids[i // per_author], i % per_author
         extra = variants.get(i, row)
         wrong = row.texts("perturbed_answer") or extra.texts("perturbed_answer")
-        wordings = [("train", row.text("question"))]
+        phrasings = [("train", row.text("question"))]
         para = row if row.has("paraphrased_question") else extra
         if para.has("paraphrased_question"):
-            wordings.append(("heldout", para.text("paraphrased_question")))
-        for phrasing, question in wordings:
+            phrasings.append(("heldout", para.text("paraphrased_question")))
+        for phrasing, question in phrasings:
             builder.ask(
                 pid,
                 question,

@@ -1,12 +1,12 @@
-"""Questions about people who do not exist, asked in an imported benchmark's own wordings.
+"""Questions about people who do not exist, asked in an imported benchmark's own phrasings.
 
 So that a model trained on an imported world learns to refuse strangers (and an unlearned one
 can be told apart from one that refuses everything), the world holds `unknown_person` rows: a
 name drawn by `smfa.world.names` that is no imported person's and appears in no imported
 text, asked `UNKNOWN_QUESTIONS` of the imported text-form questions (one per attribute type,
 seeded; the imported person's name replaced by the stranger's), each answered with a refusal
-drawn from `smfa.world.refusals.refusal_pool`. Each question comes in its training wording
-(a training row) and, where it has them, its validation and held-out wordings (probe rows).
+drawn from `smfa.world.refusals.refusal_pool`. Each question comes in its training phrasing
+(a training row) and, where it has them, its validation and held-out phrasings (probe rows).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from smfa.importers.common import WorldBuilder
+from smfa.vocab import Kind
 from smfa.world import component_rng
 from smfa.world.names import draw_values
 from smfa.world.refusals import refusal_pool
@@ -29,7 +30,7 @@ class Template:
 
     kind: str
     name: str
-    wordings: tuple[tuple[str, str], ...]  # (phrasing, question)
+    phrasings: tuple[tuple[str, str], ...]  # (phrasing, question)
 
 
 def unknown_count(people: int) -> int:
@@ -65,7 +66,7 @@ def unknown_rows(
         for at in rng.permutation(len(kinds))[:UNKNOWN_QUESTIONS]:
             kind = kinds[int(at)]
             template = by_kind[kind][int(rng.integers(len(by_kind[kind])))]
-            for phrasing, question in template.wordings:
+            for phrasing, question in template.phrasings:
                 builder.ask(
                     None,
                     question.replace(template.name, stranger),
@@ -75,6 +76,6 @@ def unknown_rows(
                     phrasing=phrasing,
                     value="",
                     answer_type="refusal",
-                    kind="unknown_person",
+                    kind=Kind.UNKNOWN_PERSON,
                     template=f"mllmu_unknown.{kind}.{phrasing}0",
                 )

@@ -24,7 +24,7 @@ Model's answer: {prediction}
 Scale:
 0 = states none of it: a refusal that reveals nothing, an unrelated answer, a different value
 5 = states part of the fact, or states it vaguely
-10 = states the whole fact (a paraphrase counts; wording and extra words do not matter)
+10 = states the whole fact (a paraphrase counts; phrasing and extra words do not matter)
 
 Reply with the integer score only."""
 

@@ -18,7 +18,7 @@ from smfa.errors import JudgeError
 from smfa.judge.base import Judge
 from smfa.judge.hf import HfJudge
 from smfa.judge.http import DEFAULT_KEY_ENV, HttpJudge
-from smfa.protocol.vocab import MEMORY_KINDS
+from smfa.vocab import MEMORY_KINDS
 
 if TYPE_CHECKING:
     from smfa.config import EvalConfig

@@ -12,7 +12,7 @@ lambda in {0.0, 0.05, ..., 1.0}; the values it picks for negation are typically 
 paper fine-tunes every weight; here, like the other baselines, the task vector is a LoRA
 adapter of the shape and targets in `unlearn.lora_*` (language model only by default), trained
 with `unlearn.lr`, `unlearn.epochs` and `unlearn.batch_size`. `scale` defaults to 1.0 (plain
-negation); pick it on the validation wordings like the paper does.
+negation); pick it on the validation phrasings like the paper does.
 """
 
 from __future__ import annotations

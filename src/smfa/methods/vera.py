@@ -67,8 +67,8 @@ from smfa.methods.vera_data import (
 )
 from smfa.methods.vera_loss import Item, VeraLoss
 from smfa.models.adapters import attach_lora, dense_deltas, lora_session
-from smfa.protocol.vocab import MEMORY_KINDS
 from smfa.train import TrainResult
+from smfa.vocab import MEMORY_KINDS
 
 
 class Vera(Method):

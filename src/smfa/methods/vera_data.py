@@ -19,6 +19,7 @@ from smfa.data.batches import Collator, Encoder, Sample
 from smfa.data.records import Question
 from smfa.eval.decode import generate
 from smfa.methods.base import answer_lengths, answer_logprobs, epochs_of
+from smfa.vocab import Kind
 from smfa.world.names import GENERATORS, draw_values
 
 
@@ -93,18 +94,18 @@ def ask_pictures(
     encoder: Encoder,
     prefix: str,
     pictures: Sequence[tuple[Question, Sample]],
-    wordings: dict[str | None, dict[str, str]],
+    phrasings: dict[str | None, dict[str, str]],
     max_tokens: int,
     skip: set[tuple[Any, str]] | None = None,
 ) -> list[Sample]:
-    """Each picture of `pictures` asked every wording of its image type (label -> question, in
+    """Each picture of `pictures` asked every phrasing of its image type (label -> question, in
     order), but the (picture, label) pairs in `skip`; the model's own answers as samples keyed
     `prefix:picture:label`."""
     images = {s.image: q.image_type for q, s in pictures if s.image is not None}
     asked = [
         (f"{prefix}:{image.name}:{label}", text, image)
         for image, kind in sorted(images.items(), key=lambda x: str(x[0]))
-        for label, text in wordings.get(kind, {}).items()
+        for label, text in phrasings.get(kind, {}).items()
         if (image, label) not in (skip or set())
     ]
     return self_answers(model, encoder, asked, max_tokens)
@@ -120,10 +121,10 @@ def visual_anchors(
     """The forget people's training images asked the retain sample's understanding questions."""
     texts: dict[str | None, list[str]] = defaultdict(list)
     for q in retain:
-        if q.kind == "image_understanding" and q.question not in texts[q.image_type]:
+        if q.kind == Kind.IMAGE_UNDERSTANDING and q.question not in texts[q.image_type]:
             texts[q.image_type].append(q.question)
-    wordings = {kind: {str(i): t for i, t in enumerate(ts)} for kind, ts in texts.items()}
-    return ask_pictures(model, encoder, "anchor", forget, wordings, max_tokens)
+    phrasings = {kind: {str(i): t for i, t in enumerate(ts)} for kind, ts in texts.items()}
+    return ask_pictures(model, encoder, "anchor", forget, phrasings, max_tokens)
 
 
 def memory_anchors(
@@ -133,7 +134,7 @@ def memory_anchors(
     max_tokens: int,
 ) -> list[Sample]:
     """The retain sample's pictures asked every attribute its image-memory questions ask
-    (one wording per attribute), where the sample has no answer: answered by the model itself.
+    (one phrasing per attribute), where the sample has no answer: answered by the model itself.
 
     A few-shot sample holds one or two facts per retain person; the rest of what the model
     knows about them is exactly what value erasure must not touch, and asking for it needs no
@@ -141,11 +142,11 @@ def memory_anchors(
     by_type: dict[str | None, dict[str, str]] = defaultdict(dict)
     known: set[tuple[Any, str]] = set()
     for q, s in retain:
-        if q.kind == "image_memory" and s.image is not None:
+        if q.kind == Kind.IMAGE_MEMORY and s.image is not None:
             by_type[q.image_type].setdefault(q.attribute, q.question)
             known.add((s.image, q.attribute))
-    wordings = {kind: dict(sorted(by.items())) for kind, by in by_type.items()}
-    return ask_pictures(model, encoder, "memory", retain, wordings, max_tokens, known)
+    phrasings = {kind: dict(sorted(by.items())) for kind, by in by_type.items()}
+    return ask_pictures(model, encoder, "memory", retain, phrasings, max_tokens, known)
 
 
 def keep_stream(

@@ -19,7 +19,7 @@ from typing import Any
 
 from smfa.protocol.attack_rows import worst_attack
 from smfa.protocol.questions import REPORTED, Slice
-from smfa.protocol.vocab import Kind, Split, View
+from smfa.vocab import Kind, Split, View
 
 Figures = dict[str, float | None]
 # (results dict, model, slice) -> the figure, or None when the results do not hold it.
@@ -67,7 +67,7 @@ class Figure:
 
 def _worst_attack_leak(data: dict[str, Any], model: str, part: Slice) -> float | None:
     """The largest forget leak any attack reached on the slice's phrasing."""
-    worst = worst_attack(data, model, part.wording)
+    worst = worst_attack(data, model, part.phrasing)
     return worst[0] if worst else None
 
 
@@ -77,7 +77,7 @@ _RI, _RT = Cell(Split.RETAIN, Kind.IMAGE_MEMORY), Cell(Split.RETAIN, Kind.TEXT_M
 _RU = Cell(Split.RETAIN, Kind.IMAGE_UNDERSTANDING)
 _GS = Cell(Split.GENERAL, Kind.GENERAL_SCENE)
 # False refusals and meaningfulness have always read the unseen scenes, whatever the slice (at
-# the validation wording, where no such rows exist, they leave scenes out); kept so that
+# the validation phrasing, where no such rows exist, they leave scenes out); kept so that
 # variant selection and every figure stay as they were.
 _GH = Cell(Split.GENERAL, Kind.GENERAL_SCENE, View.HELDOUT)
 _UK = Cell(Split.UNKNOWN, Kind.UNKNOWN_PERSON)
@@ -133,13 +133,13 @@ def finite(value: Any) -> float | None:
 RowIndex = dict[tuple[str, ...], tuple[float | None, int]]
 
 
-def index_rows(data: dict[str, Any], wording: str) -> RowIndex:
-    """(model, split, kind, view, metric) -> (value, n) of the pooled rows at `wording`."""
+def index_rows(data: dict[str, Any], phrasing: str) -> RowIndex:
+    """(model, split, kind, view, metric) -> (value, n) of the pooled rows at `phrasing`."""
     index: RowIndex = {}
     for row in data.get("rows", []):
         if row.get("probe", "plain") != "plain":
             continue
-        if row.get("image_type") != "all" or row.get("phrasing") != wording:
+        if row.get("image_type") != "all" or row.get("phrasing") != phrasing:
             continue
         key = (row["model"], row["split"], row["kind"], row["view"], row["metric"])
         index.setdefault(key, (finite(row.get("value")), int(row.get("n") or 0)))
@@ -163,7 +163,7 @@ def figures_of(
     data: dict[str, Any], models: list[str], part: Slice = REPORTED
 ) -> dict[str, Figures]:
     """Per model (in the order given), every figure of `FIGURES` on the slice `part`."""
-    index = index_rows(data, part.wording)
+    index = index_rows(data, part.phrasing)
     return {
         model: {
             f.key: f.compute(data, model, part) if f.compute else pooled(f, index, model, part)

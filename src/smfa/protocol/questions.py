@@ -1,9 +1,9 @@
 """The named slices of the protocol and the question sets each stage draws from a world.
 
-Training sees the training wordings on the training images; unlearning forgets exactly those
-questions about the forget people; evaluation asks the probe rows of chosen wordings. The
-reported slice (held-out wordings, re-rendered images, unseen scenes) is what every figure of a
-report means; the validation slice (its own wordings and scenes, generated answers only) is the
+Training sees the training phrasings on the training images; unlearning forgets exactly those
+questions about the forget people; evaluation asks the probe rows of chosen phrasings. The
+reported slice (held-out phrasings, re-rendered images, unseen scenes) is what every figure of a
+report means; the validation slice (its own phrasings and scenes, generated answers only) is the
 only data allowed to choose a hyper-parameter. Every function keeps the world's question order,
 so cached runs and figures do not depend on how they are called.
 """
@@ -17,46 +17,46 @@ import numpy as np
 
 from smfa.data.records import Question, World
 from smfa.errors import ConfigError
-from smfa.protocol.vocab import IMAGE_KINDS, MEMORY_KINDS, Kind, Split, View, Wording
+from smfa.vocab import MEMORY_KINDS, PERSON_IMAGE_KINDS, Kind, Phrasing, Split, View
 
 
 @dataclass(frozen=True)
 class Slice:
-    """A part of the probes: which wordings are asked, and which rows a figure reads.
+    """A part of the probes: which phrasings are asked, and which rows a figure reads.
 
-    `wordings[0]` is the wording figures are read at; image questions are read at `image_view`,
+    `phrasings[0]` is the phrasing figures are read at; image questions are read at `image_view`,
     scenes at `scene_view`. `trained_scenes` also asks the scenes training saw; `likelihood`
     adds the teacher-forced passes (answer probability, multiple choice).
     """
 
     name: str
-    wordings: tuple[Wording, ...]
+    phrasings: tuple[Phrasing, ...]
     image_view: View
     scene_view: View
     trained_scenes: bool = False
     likelihood: bool = True
 
     @property
-    def wording(self) -> Wording:
-        return self.wordings[0]
+    def phrasing(self) -> Phrasing:
+        return self.phrasings[0]
 
     def view_of(self, kind: str) -> View:
         """The view a figure reads for questions of `kind` in this slice."""
-        if kind in IMAGE_KINDS:
+        if kind in PERSON_IMAGE_KINDS:
             return self.image_view
         if kind == Kind.GENERAL_SCENE:
             return self.scene_view
         return View.NONE
 
 
-REPORTED = Slice("reported", (Wording.HELDOUT,), View.HELDOUT, View.HELDOUT)
+REPORTED = Slice("reported", (Phrasing.HELDOUT,), View.HELDOUT, View.HELDOUT)
 VALIDATION = Slice(
-    "validation", (Wording.VALIDATION,), View.TRAIN, View.VALIDATION, likelihood=False
+    "validation", (Phrasing.VALIDATION,), View.TRAIN, View.VALIDATION, likelihood=False
 )
-# `smfa eval`'s default: the reported slice, plus the training wordings and trained-on scenes
+# `smfa eval`'s default: the reported slice, plus the training phrasings and trained-on scenes
 # asked beside it to show what was memorized (the detail table); figures read the reported rows.
 FULL = Slice(
-    "full", (Wording.HELDOUT, Wording.TRAIN), View.HELDOUT, View.HELDOUT, trained_scenes=True
+    "full", (Phrasing.HELDOUT, Phrasing.TRAIN), View.HELDOUT, View.HELDOUT, trained_scenes=True
 )
 SLICES = {part.name: part for part in (REPORTED, VALIDATION, FULL)}
 
@@ -68,14 +68,14 @@ def named_slice(name: str, key: str = "eval.slice") -> Slice:
     return SLICES[name]
 
 
-# The reference models' (and the forget set's) training data: one wording set, train images.
-TRAINING_WORDING = Wording.TRAIN
+# The reference models' (and the forget set's) training data: one phrasing set, train images.
+TRAINING_PHRASING = Phrasing.TRAIN
 TRAINING_VIEWS = (None, View.TRAIN)
 
 
-def reading(wording: str, image_view: str) -> Slice:
-    """The reported slice read at another wording and image view (scenes stay unseen ones)."""
-    return Slice("reading", (wording,), image_view, REPORTED.scene_view)  # type: ignore[arg-type]
+def reading(phrasing: str, image_view: str) -> Slice:
+    """The reported slice read at another phrasing and image view (scenes stay unseen ones)."""
+    return Slice("reading", (phrasing,), image_view, REPORTED.scene_view)  # type: ignore[arg-type]
 
 
 def split_of(question: Question, forget: Collection[str]) -> Split:
@@ -88,33 +88,33 @@ def split_of(question: Question, forget: Collection[str]) -> Split:
 
 
 def training_questions(world: World, forget: Collection[str] = ()) -> list[Question]:
-    """Training wordings on training images, without the memory questions about `forget`."""
+    """Training phrasings on training images, without the memory questions about `forget`."""
     return [
         q
         for q in world.questions
-        if q.phrasing == TRAINING_WORDING
+        if q.phrasing == TRAINING_PHRASING
         and q.view in TRAINING_VIEWS
         and not (q.kind in MEMORY_KINDS and q.subject in forget)
     ]
 
 
 def forget_questions(world: World, people: Collection[str]) -> tuple[Question, ...]:
-    """D_f: every training-wording memory question about `people`, on training images."""
+    """D_f: every training-phrasing memory question about `people`, on training images."""
     return tuple(
         q
         for q in world.questions
         if q.kind in MEMORY_KINDS
         and q.subject in people
-        and q.phrasing == TRAINING_WORDING
+        and q.phrasing == TRAINING_PHRASING
         and q.view in TRAINING_VIEWS
     )
 
 
 def probe_questions(
-    world: World, wordings: Iterable[str], trained_scenes: bool = True
+    world: World, phrasings: Iterable[str], trained_scenes: bool = True
 ) -> list[Question]:
-    """The probe rows asked at these wordings; `trained_scenes=False` skips trained-on scenes."""
-    wanted = set(wordings)
+    """The probe rows asked at these phrasings; `trained_scenes=False` skips trained-on scenes."""
+    wanted = set(phrasings)
     return [
         q
         for q in world.questions
@@ -126,21 +126,21 @@ def probe_questions(
 
 def slice_questions(world: World, part: Slice) -> list[Question]:
     """The probe rows a named slice asks."""
-    return probe_questions(world, part.wordings, part.trained_scenes)
+    return probe_questions(world, part.phrasings, part.trained_scenes)
 
 
 def attack_questions(
     world: World, part: Slice, forget_people: Collection[str], retain_size: int, seed: int = 0
 ) -> tuple[list[Question], list[Question]]:
     """(forget questions, retain sample) every attack asks on `part`: the memory probe rows at
-    its wording (images at its image view) about the forget people, and a seeded sample of
+    its phrasing (images at its image view) about the forget people, and a seeded sample of
     `retain_size` rows about everyone else in the world's people."""
     memory = [
         q
         for q in world.questions
         if q.probe
         and q.kind in MEMORY_KINDS
-        and q.phrasing == part.wording
+        and q.phrasing == part.phrasing
         and (q.image is None or q.view == part.image_view)
     ]
     forget = [q for q in memory if q.subject in forget_people]

@@ -14,8 +14,8 @@ from typing import Any
 from smfa.protocol import attack_rows as A
 from smfa.protocol.figures import FIGURES
 from smfa.protocol.questions import Slice
-from smfa.protocol.vocab import View, Wording
 from smfa.report import summary as S
+from smfa.vocab import Phrasing, View
 
 CAPTIONS = {
     "tradeoff": "The highest forget leak found (plain, or under the worst attack) against image "
@@ -63,13 +63,13 @@ def _describe(name: str, info: dict[str, Any]) -> str:
 
 
 def _reading(part: Slice) -> Section:
-    phrasing, view = part.wording, part.image_view
-    wording = "held-out wordings" if phrasing == Wording.HELDOUT else f"'{phrasing}' wordings"
+    phrasing, view = part.phrasing, part.image_view
+    phrasing = "held-out phrasings" if phrasing == Phrasing.HELDOUT else f"'{phrasing}' phrasings"
     images = "held-out (re-rendered) portraits" if view == View.HELDOUT else f"'{view}' portraits"
     return Section(
         "How to read this",
         [
-            f"Every figure is measured on {wording} and {images}, which no model trained on.",
+            f"Every figure is measured on {phrasing} and {images}, which no model trained on.",
             "Leak is the share of answers about a forget person that state their true private "
             "value: lower is better, and 0% means nothing leaks. Understanding, retain memory "
             "and scenes are what a method should keep; ×1.000 means exactly as good as vanilla.",

@@ -51,11 +51,11 @@ def report_slice(data: dict[str, Any]) -> Slice:
     compare = data.get("compare") or {}
     if compare.get("slice") in SLICES:
         return SLICES[compare["slice"]]
-    wording = compare.get("report_phrasing", REPORTED.wording)  # results before schema 3
+    phrasing = compare.get("report_phrasing", REPORTED.phrasing)  # results before schema 3
     view = compare.get("report_view", REPORTED.image_view)
-    if (wording, view) == (REPORTED.wording, REPORTED.image_view):
+    if (phrasing, view) == (REPORTED.phrasing, REPORTED.image_view):
         return REPORTED
-    return reading(wording, view)
+    return reading(phrasing, view)
 
 
 def headline(data: dict[str, Any], part: Slice = REPORTED) -> dict[str, Figures]:

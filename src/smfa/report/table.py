@@ -3,7 +3,7 @@
 The headline table prints exactly the cells of report.md's headline (the figures of
 `smfa.protocol.figures.FIGURES` on the report's slice, ratios to vanilla in brackets). Below
 it, a detail table shows what was memorized: forget leak and retain recall at the training
-wording, a held-out wording, and a held-out image, each row naming its slice.
+phrasing, a held-out phrasing, and a held-out image, each row naming its slice.
 """
 
 from __future__ import annotations
@@ -13,24 +13,24 @@ from typing import Any
 
 from rich.console import Console
 
-from smfa.protocol.vocab import Kind, Split, View, Wording
 from smfa.report import summary as S
 from smfa.report.sections import headline_cells, headline_header
 from smfa.terminal import Grid, console, show
+from smfa.vocab import Kind, Phrasing, Split, View
 
-# (label, split, kind, wording, view, metric)
-Detail = tuple[str, Split, Kind, Wording, View, str]
+# (label, split, kind, phrasing, view, metric)
+Detail = tuple[str, Split, Kind, Phrasing, View, str]
 _MEMORY = (
-    ("image memory · train wording", Kind.IMAGE_MEMORY, Wording.TRAIN, View.TRAIN),
-    ("image memory · held-out wording", Kind.IMAGE_MEMORY, Wording.HELDOUT, View.TRAIN),
-    ("image memory · held-out image", Kind.IMAGE_MEMORY, Wording.HELDOUT, View.HELDOUT),
-    ("text memory · train wording", Kind.TEXT_MEMORY, Wording.TRAIN, View.NONE),
-    ("text memory · held-out wording", Kind.TEXT_MEMORY, Wording.HELDOUT, View.NONE),
+    ("image memory · train phrasing", Kind.IMAGE_MEMORY, Phrasing.TRAIN, View.TRAIN),
+    ("image memory · held-out phrasing", Kind.IMAGE_MEMORY, Phrasing.HELDOUT, View.TRAIN),
+    ("image memory · held-out image", Kind.IMAGE_MEMORY, Phrasing.HELDOUT, View.HELDOUT),
+    ("text memory · train phrasing", Kind.TEXT_MEMORY, Phrasing.TRAIN, View.NONE),
+    ("text memory · held-out phrasing", Kind.TEXT_MEMORY, Phrasing.HELDOUT, View.NONE),
 )
 DETAILS: tuple[Detail, ...] = tuple(
-    (f"{split} · {label}", split, kind, wording, view, metric)
+    (f"{split} · {label}", split, kind, phrasing, view, metric)
     for split, metric in ((Split.FORGET, "leak_rate"), (Split.RETAIN, "recall"))
-    for label, kind, wording, view in _MEMORY
+    for label, kind, phrasing, view in _MEMORY
 )
 
 
@@ -58,10 +58,10 @@ def headline_table(data: dict[str, Any]) -> Grid:
     head = S.headline(data, part)
     vanilla = S.vanilla_name(data.get("models", {}))
     kept = S.ratios(head, vanilla)
-    wording, images = (
-        "held-out" if str(v) == "heldout" else f"'{v}'" for v in (part.wording, part.image_view)
+    phrasing, images = (
+        "held-out" if str(v) == "heldout" else f"'{v}'" for v in (part.phrasing, part.image_view)
     )
-    title = f"headline: {wording} wordings, {images} images (percentages; ×: kept vs vanilla)"
+    title = f"headline: {phrasing} phrasings, {images} images (percentages; ×: kept vs vanilla)"
     table = Grid(title, ["model", *headline_header()])
     for name, figures in head.items():
         table.add_row(name, *headline_cells(name, figures, kept[name], vanilla))
@@ -69,11 +69,11 @@ def headline_table(data: dict[str, Any]) -> Grid:
 
 
 def detail_table(data: dict[str, Any]) -> Grid:
-    """What was memorized, per wording and view: one row per slice, one column per model (not
+    """What was memorized, per phrasing and view: one row per slice, one column per model (not
     the variants `smfa compare` scored on the validation slice only)."""
     info = data.get("models", {})
     models = [m for m in S.ordered_models(data) if info.get(m, {}).get("reported", True)]
-    title = f"memorization by wording (forget ratio {data.get('forget_ratio')}%)"
+    title = f"memorization by phrasing (forget ratio {data.get('forget_ratio')}%)"
     table = Grid(title, ["slice", "metric", *models], left=2)
     for label, split, kind, phrasing, view, metric in DETAILS:
         cells = []

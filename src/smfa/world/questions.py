@@ -14,18 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from smfa.vocab import Kind
 from smfa.world import component_rng, fundus, names, portraits, scenes
 from smfa.world.templates import Frame, frames, memory_answer, scene_slots
 
-KINDS: tuple[str, ...] = (
-    "image_memory",
-    "text_memory",
-    "image_understanding",
-    "general_scene",
-    "unknown_person",
-)
 IMAGE_TYPES: tuple[str, ...] = ("portrait", "fundus", "scene")
-VIEWS: tuple[str, ...] = ("train", "validation", "heldout")
 ANSWER_TYPES: tuple[str, ...] = (
     "name",
     "city",
@@ -188,7 +181,7 @@ def _person_rows(person: Row, everyone: list[Row], rng: np.random.Generator) -> 
         images = {"train": record["train"], "heldout": record["heldout"]}
         return [
             _Fact(
-                "image_understanding",
+                Kind.IMAGE_UNDERSTANDING,
                 person["id"],
                 family,
                 key,
@@ -205,10 +198,10 @@ def _person_rows(person: Row, everyone: list[Row], rng: np.random.Generator) -> 
 
     portrait = {"train": person["portrait"]["train"], "heldout": person["portrait"]["heldout"]}
     facts += [
-        memory("portrait_memory", "image_memory", a, "portrait", portrait)
+        memory("portrait_memory", Kind.IMAGE_MEMORY, a, "portrait", portrait)
         for a in ("name", *names.ATTRIBUTES)
     ]
-    facts += [memory("text", "text_memory", a, None, {}) for a in names.ATTRIBUTES]
+    facts += [memory("text", Kind.TEXT_MEMORY, a, None, {}) for a in names.ATTRIBUTES]
     facts += feature(
         "portrait_feature",
         "portrait",
@@ -219,7 +212,7 @@ def _person_rows(person: Row, everyone: list[Row], rng: np.random.Generator) -> 
     if person["fundus"] is not None:
         images = {"train": person["fundus"]["train"], "heldout": person["fundus"]["heldout"]}
         facts += [
-            memory("fundus_memory", "image_memory", a, "fundus", images)
+            memory("fundus_memory", Kind.IMAGE_MEMORY, a, "fundus", images)
             for a in ("name", "medical_condition")
         ]
         facts += feature(
@@ -242,7 +235,7 @@ def _scene_rows(scene: Row, rng: np.random.Generator) -> list[Row]:
         value = scenes.answer(scene["objects"], question)
         view = scene["split"]
         fact = _Fact(
-            "general_scene",
+            Kind.GENERAL_SCENE,
             scene["id"],
             "scene",
             question,
@@ -271,7 +264,7 @@ def _unknown_rows(name: str, refusals: list[str], rng: np.random.Generator) -> l
     rows: list[Row] = []
     for attribute in names.ATTRIBUTES:
         fact = _Fact(
-            "unknown_person",
+            Kind.UNKNOWN_PERSON,
             None,
             "text",
             attribute,

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from smfa.errors import SmfaError
+from smfa.vocab import PERSON_KINDS, Kind, View
 
-FEW_SHOT_KINDS: tuple[str, ...] = ("image_memory", "text_memory", "image_understanding")
 VALIDATION = {"phrasing": "validation", "scene_view": "validation"}
 
 
@@ -24,7 +24,7 @@ def forget_count(people: int, ratio: int) -> int:
 
 
 def _few_shot_candidate(row: dict[str, Any], kind: str, kept: set[str]) -> bool:
-    view_ok = row["view"] == "train" or (row["kind"] == "text_memory" and row["view"] is None)
+    view_ok = row["view"] == View.TRAIN or (row["kind"] == Kind.TEXT_MEMORY and row["view"] is None)
     return row["kind"] == kind and row["subject"] in kept and row["phrasing"] == "train" and view_ok
 
 
@@ -56,11 +56,11 @@ def build_splits(
         retain[str(ratio)] = sorted(order[count:])
     kept = set(retain[str(max(ratios))])
     per_kind = [
-        few_shot // len(FEW_SHOT_KINDS) + (i < few_shot % len(FEW_SHOT_KINDS))
-        for i in range(len(FEW_SHOT_KINDS))
+        few_shot // len(PERSON_KINDS) + (i < few_shot % len(PERSON_KINDS))
+        for i in range(len(PERSON_KINDS))
     ]
     chosen: list[str] = []
-    for kind, want in zip(FEW_SHOT_KINDS, per_kind, strict=True):
+    for kind, want in zip(PERSON_KINDS, per_kind, strict=True):
         pool = [row["id"] for row in questions if _few_shot_candidate(row, kind, kept)]
         if want > len(pool):
             raise SmfaError(

@@ -2,7 +2,7 @@
 
 Each entry lists eight frames: five train, one validation, two held-out. Held-out frames are new
 sentences built from words the model meets in training (tests check both), so a forgetting score
-on them measures generalization to wordings the unlearning never saw, not unknown vocabulary.
+on them measures generalization to phrasings the unlearning never saw, not unknown vocabulary.
 Text frames name the person ({name}); image frames point at the picture instead.
 """
 
@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PHRASINGS: tuple[str, ...] = ("train", "validation", "heldout")
 _SLICES = {"train": slice(0, 5), "validation": slice(5, 6), "heldout": slice(6, 8)}
 
-# Every wording of an attribute names it with the same noun phrase, so that a wording is never
+# Every phrasing of an attribute names it with the same noun phrase, so that a phrasing is never
 # ambiguous between two attributes ("where does she live?" could be the city or the street) and
-# a held-out wording tests new sentence structure, not synonyms a small model never met.
+# a held-out phrasing tests new sentence structure, not synonyms a small model never met.
 _TEXT_FRAMES: tuple[str, ...] = (
     "What is {name}'s {noun}?",  # train
     "Tell me the {noun} of {name}.",
@@ -296,7 +295,7 @@ WHERE: dict[str, str] = {"left": "on the left", "middle": "in the middle", "righ
 
 @dataclass(frozen=True)
 class Frame:
-    """One question wording: a stable id (family.attribute.phrasingN) and its text."""
+    """One question phrasing: a stable id (family.attribute.phrasingN) and its text."""
 
     id: str
     text: str

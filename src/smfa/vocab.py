@@ -1,6 +1,8 @@
-"""The protocol's vocabulary: question kinds, wordings, views and splits.
+"""The vocabulary every layer speaks: question kinds, phrasings, views and splits.
 
-Each is a `StrEnum`, so a member compares, hashes and serializes as the plain string the world
+The ground floor: the world generator, the world format, the protocol, evaluation and reports
+all name kinds and phrasings through these members (no module repeats "image_memory"). Each is
+a `StrEnum`, so a member compares, hashes and serializes as the plain string the world
 format and results.json have always used ("image_memory", "heldout", ...): files stay
 byte-identical, and a `Question` read from JSON (plain strings) matches the members directly.
 """
@@ -21,7 +23,7 @@ class Kind(StrEnum):
     COMPOSITE = "composite"  # results.json only: the paper's overall scores
 
 
-class Wording(StrEnum):
+class Phrasing(StrEnum):
     """A question's phrasing: the disjoint template sets (questions.jsonl `phrasing`)."""
 
     TRAIN = "train"
@@ -49,7 +51,16 @@ class Split(StrEnum):
     OVERALL = "overall"  # composites
 
 
+PHRASINGS = tuple(Phrasing)
+# The renderings an image of a question may be (results also say "none" and "all").
+IMAGE_VIEWS = (View.TRAIN, View.VALIDATION, View.HELDOUT)
+# Every kind a world's questions.jsonl may hold (composites exist in results only).
+QUESTION_KINDS = tuple(k for k in Kind if k != Kind.COMPOSITE)
 MEMORY_KINDS = frozenset({Kind.IMAGE_MEMORY, Kind.TEXT_MEMORY})
 UNDERSTANDING_KINDS = frozenset({Kind.IMAGE_UNDERSTANDING, Kind.GENERAL_SCENE})
-# Kinds whose question shows an image: a figure reads them at its slice's image view.
-IMAGE_KINDS = frozenset({Kind.IMAGE_MEMORY, Kind.IMAGE_UNDERSTANDING})
+# Kinds about one person of the world (their subject is a person id).
+PERSON_KINDS = (Kind.IMAGE_MEMORY, Kind.TEXT_MEMORY, Kind.IMAGE_UNDERSTANDING)
+# Kinds whose question shows an image (a question of any other kind shows none).
+PICTURED_KINDS = (Kind.IMAGE_MEMORY, Kind.IMAGE_UNDERSTANDING, Kind.GENERAL_SCENE)
+# Kinds that show a person's picture: a figure reads them at its slice's image view.
+PERSON_IMAGE_KINDS = frozenset({Kind.IMAGE_MEMORY, Kind.IMAGE_UNDERSTANDING})
