@@ -31,7 +31,6 @@ from smfa.eval.plain import Plain
 from smfa.eval.probe import Session
 from smfa.models.tiny import build_tiny_model
 from smfa.models.vision import pretrain_vision
-from smfa.pipeline import world_params
 from smfa.protocol.questions import FULL
 from smfa.reference import (
     encode_questions,
@@ -99,7 +98,7 @@ def main() -> None:
     report: dict[str, object] = {"machine": machine(), "config": dataclasses.asdict(config)}
     stages: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        root, seconds = timed(build_world, Path(tmp) / "world", world_params(config.world))
+        root, seconds = timed(build_world, Path(tmp) / "world", config.world)
         stages["world_build"] = {"seconds": seconds, "people": config.world.people}
         world, seconds = timed(load_world, root)
         stages["world_load_and_verify"] = {"seconds": seconds, "questions": len(world.questions)}

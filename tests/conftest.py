@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from smfa.config import ModelConfig, TrainConfig
+from smfa.config import ModelConfig, TrainConfig, WorldConfig
 from smfa.data.format import World, load_world
 from smfa.reference import world_corpus
-from smfa.world.build import WorldParams, build_world
+from smfa.world.build import build_world
 
-MINI_WORLD = WorldParams(
+MINI_WORLD = WorldConfig(
     people=20,
     image_size=32,
     train_scenes=12,

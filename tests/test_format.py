@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
+from smfa.config import WorldConfig
 from smfa.data.format import Person, Question, World, load_world
 from smfa.errors import DataFormatError, SmfaError
-from smfa.world.build import WorldParams, build_world, write_manifest
+from smfa.world.build import build_world, write_manifest
 
-MINI = WorldParams(
+MINI = WorldConfig(
     people=12,
     image_size=32,
     train_scenes=8,

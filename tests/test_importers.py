@@ -457,13 +457,14 @@ def test_mllmu_name_questions_that_disagree_are_an_error(tmp_path: Path) -> None
 
 
 def test_overwrite_replaces_only_a_world_smfa_wrote(tmp_path: Path) -> None:
-    from smfa.world.build import WORLD_MARKER, WorldParams, build_world
+    from smfa.config import WorldConfig
+    from smfa.world.build import WORLD_MARKER, build_world
 
     from .test_cli import assert_one_line_error, smfa
 
     built = build_world(
         tmp_path / "built",
-        WorldParams(people=4, image_size=16, train_scenes=0, validation_scenes=0,
+        WorldConfig(people=4, image_size=16, train_scenes=0, validation_scenes=0,
                     heldout_scenes=0, unknown_people=0, few_shot_retain=0, forget_ratios=(25,)),
     )  # fmt: skip
     assert (built / WORLD_MARKER).is_file()

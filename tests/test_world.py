@@ -13,13 +13,14 @@ from typing import Any
 import numpy as np
 import pytest
 
+from smfa.config import WorldConfig
 from smfa.errors import ConfigError, SmfaError
 from smfa.world import component_rng, fundus, names, portraits
-from smfa.world.build import WorldParams, build_world
+from smfa.world.build import build_world
 from smfa.world.refusals import REFUSAL_OPENERS, refusal_pool
 from smfa.world.templates import FAMILIES, WHERE, frames
 
-MINI = WorldParams(
+MINI = WorldConfig(
     people=12,
     image_size=32,
     train_scenes=20,

@@ -22,7 +22,8 @@ from smfa.errors import ConfigError
 
 @dataclass
 class WorldConfig:
-    """Parameters of the generated world (see smfa.world.build.WorldParams)."""
+    """Everything that determines a generated world (`smfa.world.build.build_world`): the same
+    values always give the same bytes."""
 
     people: int = 25
     seed: int = 0
@@ -33,6 +34,20 @@ class WorldConfig:
     heldout_scenes: int = 120
     unknown_people: int = 30
     few_shot_retain: int = 64
+    forget_ratios: list[int] = field(default_factory=lambda: [5, 10, 15])
+
+    def as_dict(self) -> dict[str, Any]:
+        """The parameters as JSON values, as recorded in the manifest."""
+        return dataclasses.asdict(self)
+
+    def check(self) -> None:
+        """Raise ConfigError naming the first parameter outside its bounds (`BOUNDS`)."""
+        for key in BOUNDS:
+            if key.startswith("world."):
+                check_bound(key, getattr(self, key.removeprefix("world.")))
+        for ratio in self.forget_ratios:
+            if not 1 <= ratio <= 99:
+                raise ConfigError(f"forget ratios are percentages from 1 to 99, got {ratio}")
 
 
 @dataclass
@@ -473,29 +488,38 @@ LIMITS: dict[str, float] = {
 REPORT_VARIANTS = ("selected", "all")  # compare.report_variants
 
 
+def _shown(number: float) -> str:
+    return f"{int(number):,}" if float(number).is_integer() else f"{number:g}"
+
+
+def check_bound(key: str, value: Any) -> None:
+    """Raise ConfigError when `value` is not finite or outside `key`'s BOUNDS and LIMITS."""
+    low, high, low_allowed = BOUNDS[key]
+    if not math.isfinite(value):
+        raise ConfigError(f"{key} must be a finite number, got {value!r}")
+    too_low = value < low if low_allowed else value <= low
+    if too_low or (high is not None and value > high):
+        if high is not None:
+            wanted = f"between {_shown(low)} and {_shown(high)}"
+        else:
+            wanted = f"at least {_shown(low)}" if low_allowed else f"above {_shown(low)}"
+        raise ConfigError(f"{key} must be {wanted}, got {value!r}")
+    limit = LIMITS.get(key)
+    if limit is not None and value > limit:
+        raise ConfigError(f"{key} must be at most {_shown(limit)}, got {value!r}")
+
+
 def check_values(config: RunConfig) -> RunConfig:
     """Raise ConfigError naming the first numeric setting that is not finite or lies outside
     its bounds (BOUNDS) or above its limit (LIMITS)."""
-
-    def shown(number: float) -> str:
-        return f"{int(number):,}" if float(number).is_integer() else f"{number:g}"
-
-    for key, (low, high, low_allowed) in BOUNDS.items():
+    config.world.check()
+    for key in BOUNDS:
+        if key.startswith("world."):
+            continue
         value: Any = config
         for part in key.split("."):
             value = getattr(value, part)
-        if not math.isfinite(value):
-            raise ConfigError(f"{key} must be a finite number, got {value!r}")
-        too_low = value < low if low_allowed else value <= low
-        if too_low or (high is not None and value > high):
-            if high is not None:
-                wanted = f"between {shown(low)} and {shown(high)}"
-            else:
-                wanted = f"at least {shown(low)}" if low_allowed else f"above {shown(low)}"
-            raise ConfigError(f"{key} must be {wanted}, got {value!r}")
-        limit = LIMITS.get(key)
-        if limit is not None and value > limit:
-            raise ConfigError(f"{key} must be at most {shown(limit)}, got {value!r}")
+        check_bound(key, value)
     if config.compare.report_variants not in REPORT_VARIANTS:
         raise ConfigError(
             f"compare.report_variants must be one of {', '.join(REPORT_VARIANTS)}, "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,7 @@ from smfa.data.format import World, load_world
 from smfa.reference import BASE_META, base_dir, build_base, is_cached, train_reference
 from smfa.terminal import console
 from smfa.train import progress_bar
-from smfa.world.build import WorldParams, build_world
-
-
-def world_params(config: WorldConfig) -> WorldParams:
-    return WorldParams(**asdict(config))
+from smfa.world.build import build_world
 
 
 def ensure_world(out: Path, config: WorldConfig) -> World:
@@ -32,7 +28,7 @@ def ensure_world(out: Path, config: WorldConfig) -> World:
     console(stderr=True).print(
         f"[bold]world[/bold] {out} ({config.people} people, seed {config.seed})"
     )
-    build_world(Path(out), world_params(config))
+    build_world(Path(out), config)
     return load_world(Path(out))
 
 

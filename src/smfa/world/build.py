@@ -12,11 +12,11 @@ import json
 import math
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from smfa.errors import ConfigError, SmfaError
+from smfa.config import WorldConfig
+from smfa.errors import SmfaError
 from smfa.io import (
     atomic_write_json,
     atomic_write_jsonl,
@@ -41,48 +41,6 @@ MANIFEST = "manifest.json"
 WORLD_MARKER = ".smfa-world"
 
 Progress = Callable[[str, int, int], None]
-
-
-@dataclass(frozen=True)
-class WorldParams:
-    """Everything that determines a world; the same values always give the same bytes."""
-
-    people: int = 60
-    seed: int = 0
-    image_size: int = 64
-    fundus_share: float = 0.3
-    train_scenes: int = 800
-    validation_scenes: int = 60
-    heldout_scenes: int = 120
-    unknown_people: int = 30
-    few_shot_retain: int = 64
-    forget_ratios: tuple[int, ...] = (5, 10, 15)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The parameters as JSON values, as recorded in the manifest."""
-        out = asdict(self)
-        out["forget_ratios"] = list(self.forget_ratios)
-        return out
-
-    def check(self) -> None:
-        if self.people < 2:
-            raise ConfigError(f"people must be at least 2, got {self.people}")
-        if self.image_size < 16:
-            raise ConfigError(f"image_size must be at least 16, got {self.image_size}")
-        if not 0.0 <= self.fundus_share <= 1.0:
-            raise ConfigError(f"fundus_share must be between 0 and 1, got {self.fundus_share}")
-        for key in (
-            "train_scenes",
-            "validation_scenes",
-            "heldout_scenes",
-            "unknown_people",
-            "few_shot_retain",
-        ):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"{key} must not be negative, got {getattr(self, key)}")
-        for ratio in self.forget_ratios:
-            if not 1 <= ratio <= 99:
-                raise ConfigError(f"forget ratios are percentages from 1 to 99, got {ratio}")
 
 
 def write_manifest(
@@ -122,7 +80,7 @@ def write_marker(root: Path, writer: str) -> None:
     atomic_write_json(Path(root) / WORLD_MARKER, {"format": FORMAT_NAME, "writer": writer})
 
 
-def _existing_world(out: Path, params: WorldParams) -> bool:
+def _existing_world(out: Path, params: WorldConfig) -> bool:
     """True when `out` already holds this world; raise when it holds anything else."""
     if not out.exists():
         return False
@@ -172,7 +130,7 @@ def _write_png(root: Path, rel: str, image: Any) -> str:
     return rel
 
 
-def _people(stage: Path, p: WorldParams, progress: Progress) -> list[dict[str, Any]]:
+def _people(stage: Path, p: WorldConfig, progress: Progress) -> list[dict[str, Any]]:
     identities = names.draw_people(p.people, component_rng(p.seed, "people"))
     looks = portraits.draw_features(p.people, component_rng(p.seed, "portraits"))
     fundus_rng = component_rng(p.seed, "fundus")
@@ -222,7 +180,7 @@ def _people(stage: Path, p: WorldParams, progress: Progress) -> list[dict[str, A
     return records
 
 
-def _scenes(stage: Path, p: WorldParams, progress: Progress) -> list[dict[str, Any]]:
+def _scenes(stage: Path, p: WorldConfig, progress: Progress) -> list[dict[str, Any]]:
     records = []
     plan = (
         ("train", p.train_scenes),
@@ -247,7 +205,7 @@ def _no_progress(stage: str, done: int, total: int) -> None:
     """The default progress callback: say nothing."""
 
 
-def build_world(out: Path, params: WorldParams, progress: Progress | None = None) -> Path:
+def build_world(out: Path, params: WorldConfig, progress: Progress | None = None) -> Path:
     """Build the world for `params` at `out` and return `out`.
 
     If `out` already holds this very world it is returned untouched. A different world, or a
@@ -257,7 +215,7 @@ def build_world(out: Path, params: WorldParams, progress: Progress | None = None
         return _build_world(Path(out), params, progress)
 
 
-def _build_world(out: Path, params: WorldParams, progress: Progress | None) -> Path:
+def _build_world(out: Path, params: WorldConfig, progress: Progress | None) -> Path:
     params.check()
     if _existing_world(out, params):
         return out
