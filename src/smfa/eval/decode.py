@@ -19,6 +19,7 @@ import torch
 
 from smfa.data.batches import IGNORE_INDEX, Collator, Encoder, Sample
 from smfa.distributed import gather_pairs, mine_of
+from smfa.models.logprobs import log_distribution, token_logprobs
 
 Tick = Callable[[int], None]
 
@@ -110,14 +111,9 @@ def answer_logprobs(
     for _, index in mine_of(_batches(samples, batch_size)):
         batch = {k: v.to(device) for k, v in collate([samples[i] for i in index]).items()}
         labels = batch.pop("labels")
-        logits = model(**batch).logits[:, :-1].float()
         targets = labels[:, 1:]
         mask = targets != IGNORE_INDEX
-        picked = (
-            torch.log_softmax(logits, dim=-1)
-            .gather(-1, targets.clamp(min=0).unsqueeze(-1))
-            .squeeze(-1)
-        )
+        picked = token_logprobs(model(**batch).logits[:, :-1], targets)
         local += [(i, picked[row][mask[row]].tolist()) for row, i in enumerate(index)]
         if tick is not None:
             tick(len(index))
@@ -173,7 +169,7 @@ def shared_prompt_logprobs(
         prompt_mask = batch["attention_mask"]
         positions = (prompt_mask.cumsum(-1) - 1).clamp(min=0)
         out = model(**batch, position_ids=positions, use_cache=True, logits_to_keep=1)
-        first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)
+        first = log_distribution(out.logits[:, -1])
         owner = torch.tensor([gi for gi, g in enumerate(chunk) for _ in g], device=device)
         members = [i for g in chunk for i in g]
         cache = getattr(out, cache_arg)
@@ -191,10 +187,9 @@ def shared_prompt_logprobs(
             attention_mask=torch.cat([past_mask, mask], dim=1),
             position_ids=past_mask.sum(-1, keepdim=True) + torch.arange(width, device=device),
             **{cache_arg: cache},
-        ).logits.float()
+        ).logits
         head = first[owner].gather(-1, ids[:, :1])
-        rest = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:].unsqueeze(-1))
-        picked = torch.cat([head, rest.squeeze(-1)], dim=1)
+        picked = torch.cat([head, token_logprobs(logits[:, :-1], ids[:, 1:])], dim=1)
         local += [(i, picked[row, : len(answers[row])].tolist()) for row, i in enumerate(members)]
         if tick is not None:
             tick(len(members))

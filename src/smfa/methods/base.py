@@ -25,6 +25,7 @@ from smfa.data.batches import IGNORE_INDEX, Collator, Sample
 from smfa.data.records import Question
 from smfa.errors import ConfigError
 from smfa.models.adapters import LoraSpec
+from smfa.models.logprobs import token_logprobs
 from smfa.train import LossFn, TrainResult, default_loss, train_loop
 
 Deltas = dict[str, torch.Tensor]
@@ -196,13 +197,9 @@ class PairCollator:
 def answer_logprobs(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Per example, the summed log-probability of its answer tokens (labels != -100)."""
     inputs = {k: v for k, v in batch.items() if k != "labels"}
-    logits = model(**inputs).logits[:, :-1].float()
     labels = batch["labels"][:, 1:]
-    mask = labels != IGNORE_INDEX
-    picked = torch.gather(
-        torch.log_softmax(logits, dim=-1), 2, labels.clamp(min=0).unsqueeze(-1)
-    ).squeeze(-1)
-    return (picked * mask).sum(dim=1)
+    picked = token_logprobs(model(**inputs).logits[:, :-1], labels)
+    return (picked * (labels != IGNORE_INDEX)).sum(dim=1)
 
 
 def answer_lengths(batch: dict[str, torch.Tensor]) -> torch.Tensor:

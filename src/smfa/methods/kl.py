@@ -24,6 +24,7 @@ from peft import PeftModel
 
 from smfa.methods.base import Job, Method, MethodOutput, PairCollator, paired
 from smfa.methods.shared import answer_mask, capped_ascent, reference_logprobs, run_forget_adapter
+from smfa.models.logprobs import log_distribution
 from smfa.train import LossFn
 
 Batch = dict[str, torch.Tensor]
@@ -33,7 +34,7 @@ def retain_kl(model: Any, peft: PeftModel, batch: Batch) -> torch.Tensor:
     """KL(reference || current) per answer token, averaged over the batch's answer tokens."""
     ref = reference_logprobs(model, peft, batch)
     inputs = {k: v for k, v in batch.items() if k != "labels"}
-    cur = torch.log_softmax(model(**inputs).logits[:, :-1].float(), dim=-1)
+    cur = log_distribution(model(**inputs).logits[:, :-1])
     per_position = (ref.exp() * (ref - cur)).sum(dim=-1)
     mask = answer_mask(batch)
     return (per_position * mask).sum() / mask.sum().clamp(min=1)

@@ -28,6 +28,7 @@ from smfa.methods.base import (
     params_dict,
 )
 from smfa.models.adapters import attach_lora, dense_deltas, lora_session
+from smfa.models.logprobs import log_distribution
 from smfa.train import LossFn
 
 Batch = dict[str, torch.Tensor]
@@ -59,7 +60,7 @@ def reference_logprobs(model: Any, peft: PeftModel, batch: Batch) -> torch.Tenso
     """Per-position log-softmax of the reference model, shifted like `answer_logprobs`."""
     inputs = {k: v for k, v in batch.items() if k != "labels"}
     with reference(peft):
-        return torch.log_softmax(model(**inputs).logits[:, :-1].float(), dim=-1)
+        return log_distribution(model(**inputs).logits[:, :-1])
 
 
 def answer_mask(batch: Batch) -> torch.Tensor:
