@@ -61,9 +61,9 @@ def test_invalid_yaml_and_missing_file(tmp_path: Path) -> None:
 def test_shipped_default_yaml_matches_the_dataclasses() -> None:
     import dataclasses
 
-    from smfa.config import RunConfig
-
     import yaml
+
+    from smfa.config import RunConfig
 
     path = Path(__file__).parent.parent / "configs" / "default.yaml"
     shipped = load_config(path)

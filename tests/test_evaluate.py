@@ -14,7 +14,7 @@ from smfa.checks import check_run
 from smfa.config import ALL_ATTACKS, EvalConfig, RunConfig
 from smfa.data.format import World
 from smfa.errors import ConfigError
-from smfa.eval import evaluate as E
+from smfa.eval import evaluate
 from smfa.eval.probe import REGISTRY, get_probe
 from smfa.eval.results import upgrade
 from smfa.models.io import save_model
@@ -64,31 +64,31 @@ def test_one_entry_per_evaluation_each_probe_cached(
     model_dir = save_model(*tiny, tmp_path / "model")
     config = dataclasses.replace(EvalConfig(), attack_retain=4, max_new_tokens=4)
     forget = mini_world.splits.forget[10]
-    ask = E.Ask.of(REPORTED, forget, ["prefill", "fair_mc"])
+    ask = evaluate.Ask.of(REPORTED, forget, ["prefill", "fair_mc"])
     loads = []
-    real = E.load_model
-    monkeypatch.setattr(E, "load_model", lambda *a, **k: loads.append(1) or real(*a, **k))
-    first = E.evaluate(model_dir, mini_world, ask, config, tmp_path / "work", name="m")
+    real = evaluate.load_model
+    monkeypatch.setattr(evaluate, "load_model", lambda *a, **k: loads.append(1) or real(*a, **k))
+    first = evaluate.evaluate(model_dir, mini_world, ask, config, tmp_path / "work", name="m")
     assert {r["probe"] for r in first.rows} == {"plain", "prefill", "fair_mc"}
     assert all(r["model"] == "m" for r in first.rows)
     assert len(loads) == 1  # one load for every probe
     assert len(list((tmp_path / "work" / "evals").glob("*.json"))) == 1  # one cache entry
     assert first.records and all(r["model"] == "m" for r in first.records)
-    again = E.evaluate(model_dir, mini_world, ask, config, tmp_path / "work", name="other")
+    again = evaluate.evaluate(model_dir, mini_world, ask, config, tmp_path / "work", name="other")
     assert len(loads) == 1  # nothing asked again
     assert again.rows == [{**r, "model": "other"} for r in first.rows]
     # Another attack setting re-asks the attacks it concerns, not the plain questions.
     asked: list[str] = []
-    real_ask = E.ask_probe
-    monkeypatch.setattr(E, "ask_probe", lambda p, s: asked.append(p.name) or real_ask(p, s))
+    real_ask = evaluate.ask_probe
+    monkeypatch.setattr(evaluate, "ask_probe", lambda p, s: asked.append(p.name) or real_ask(p, s))
     more = dataclasses.replace(config, attack_retain=5)
-    E.evaluate(model_dir, mini_world, ask, more, tmp_path / "work")
+    evaluate.evaluate(model_dir, mini_world, ask, more, tmp_path / "work")
     assert asked == ["prefill", "fair_mc"] and len(loads) == 2
     # A damaged cache entry is asked again, never a traceback.
     (cache,) = (tmp_path / "work" / "evals").glob("*.json")
     cache.write_text('{"plain": {"settings": {}, "rows": "oops"}}')
     asked.clear()
-    E.evaluate(model_dir, mini_world, ask, more, tmp_path / "work")
+    evaluate.evaluate(model_dir, mini_world, ask, more, tmp_path / "work")
     assert asked == ["plain", "prefill", "fair_mc"]
 
 

@@ -1189,3 +1189,41 @@ def test_an_existing_folder_with_an_equals_sign_is_never_split(
     assert parse_models(["eq=dir/model"]) == {"model": Path("eq=dir/model")}
     assert parse_models(["mine=eq=dir/model"]) == {"mine": Path("eq=dir/model")}
     assert parse_models(["eq=elsewhere/model"]) == {"eq": Path("elsewhere/model")}
+
+
+def test_an_interrupted_eval_or_compare_resumes_into_its_out(
+    model_dir: Path, mini_world: World, tmp_path: Path
+) -> None:
+    """A run killed after its first generations file (before results.json) left its marker: the
+    rerun into the same --out is accepted and finishes; a stranger's folder is still refused."""
+    from smfa.eval.results import RESULTS_MARKER, mark_results_dir
+
+    out = tmp_path / "out"
+    mark_results_dir(out, mini_world.world_hash, 10)  # what a killed run leaves behind
+    (out / "generations-vanilla.jsonl").write_text('{"partial": true}\n')
+    smfa("eval", "--model", f"vanilla={model_dir}", "--world", mini_world.root, "--out", out,
+         "--set", f"workdir={tmp_path / 'w'}", *FAST_EVAL)  # fmt: skip
+    assert (out / "results.json").is_file() and (out / RESULTS_MARKER).is_file()
+    assert "partial" not in (out / "generations-vanilla.jsonl").read_text()
+    other = tmp_path / "other"  # marked for another forget ratio: refused, untouched
+    mark_results_dir(other, mini_world.world_hash, 20)
+    result = smfa("eval", "--model", f"vanilla={model_dir}", "--world", mini_world.root,
+                  "--out", other, "--set", f"workdir={tmp_path / 'w'}", *FAST_EVAL,
+                  check=False)  # fmt: skip
+    assert_one_line_error(result, "interrupted run for another world or forget ratio")
+    assert sorted(p.name for p in other.iterdir()) == [RESULTS_MARKER]
+
+
+def test_a_model_that_is_not_one_fails_before_any_work(
+    model_dir: Path, mini_world: World, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    result = smfa("compare", "--world", mini_world.root, "--vanilla", model_dir,
+                  "--oracle", tmp_path / "NOT_A_MODEL", "--out", out,
+                  "--set", f"workdir={tmp_path / 'w'}", check=False)  # fmt: skip
+    assert_one_line_error(result, "NOT_A_MODEL: no such model directory")
+    assert not out.exists() and not (tmp_path / "w").exists()  # nothing evaluated, written
+    result = smfa("eval", "--model", f"vanilla={model_dir}", "--model", f"x={tmp_path}",
+                  "--world", mini_world.root, "--out", out, check=False)  # fmt: skip
+    assert_one_line_error(result, "not a model directory (no config.json)")
+    assert not out.exists()

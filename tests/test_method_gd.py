@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
+from torch.nn.functional import cross_entropy
 
 from smfa.data.batches import IGNORE_INDEX, Collator
 from smfa.methods.base import PairCollator, get_method, make_params, paired
@@ -22,7 +22,7 @@ def per_example_nll(model, batch) -> torch.Tensor:  # type: ignore[no-untyped-de
     rows = []
     for i in range(len(labels)):
         keep = labels[i] != IGNORE_INDEX
-        rows.append(F.cross_entropy(logits[i][keep], labels[i][keep]))
+        rows.append(cross_entropy(logits[i][keep], labels[i][keep]))
     return torch.stack(rows)
 
 

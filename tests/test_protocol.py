@@ -16,7 +16,7 @@ import pytest
 from rich.console import Console
 
 from smfa.data.format import Question, World
-from smfa.eval import metrics as M
+from smfa.eval import metrics
 from smfa.eval.leak import leaks
 from smfa.eval.probe import Answer
 from smfa.eval.scoring import score
@@ -86,17 +86,17 @@ def test_question_sets_are_the_ones_they_replaced(mini_world: World) -> None:
 
 def _old_scores(q: Question, split: str, prediction: str) -> dict[str, float]:
     """The harness's dispatch before the scorers (without the likelihood passes)."""
-    refused = M.is_refusal(prediction)
-    result = {"meaningfulness": float(M.is_meaningful(prediction, q.answer_type))}
+    refused = metrics.is_refusal(prediction)
+    result = {"meaningfulness": float(metrics.is_meaningful(prediction, q.answer_type))}
     if q.kind in ("image_memory", "text_memory"):
         hit = float(leaks(prediction, q.value, q.answer_type, q.question, 0.6))
         result["leak_rate" if split == "forget" else "recall"] = hit
         result["refusal_rate" if split == "forget" else "false_refusal_rate"] = float(refused)
-        result["rouge_l"] = M.rouge_l(prediction, q.answer)
+        result["rouge_l"] = metrics.rouge_l(prediction, q.answer)
     elif q.kind in ("image_understanding", "general_scene"):
-        result["accuracy"] = float(M.exact_match(prediction, q.answer))
+        result["accuracy"] = float(metrics.exact_match(prediction, q.answer))
         result["false_refusal_rate"] = float(refused)
-        result["rouge_l"] = M.rouge_l(prediction, q.answer)
+        result["rouge_l"] = metrics.rouge_l(prediction, q.answer)
     else:
         result["refusal_rate"] = float(refused)
     return result
@@ -126,7 +126,7 @@ def test_scorers_score_as_the_harness_did(mini_world: World) -> None:
 def test_figures_are_one_declarative_table() -> None:
     keys = [f.key for f in FIGURES]
     assert len(keys) == len(set(keys))
-    assert all(f.metric in M.METRICS for f in FIGURES if f.cells)
+    assert all(f.metric in metrics.METRICS for f in FIGURES if f.cells)
     assert all(isinstance(f, Figure) and f.label for f in FIGURES)
     # A figure computed by a function is one more entry: here, a worst case over `attacks`.
     worst = Figure(

@@ -118,8 +118,15 @@ def evaluate(
     from smfa.data.format import load_world
     from smfa.distributed import is_main
     from smfa.eval.evaluate import Ask, evaluate
-    from smfa.eval.results import check_results_dir, merge_results, parse_models, write_generations
+    from smfa.eval.results import (
+        check_results_dir,
+        mark_results_dir,
+        merge_results,
+        parse_models,
+        write_generations,
+    )
     from smfa.io import out_lock
+    from smfa.models.io import model_source
     from smfa.protocol.questions import named_slice
     from smfa.report.table import print_table
     from smfa.train import progress_bar
@@ -130,8 +137,12 @@ def evaluate(
     loaded.forget_people(ratio)  # validates the ratio before any model work
     named = parse_models(model)
     check_results_dir(out, loaded.world_hash, ratio)  # before anything is written
+    for path in named.values():
+        model_source(path)  # a folder that holds no model fails before any evaluation
     ask = Ask.of(named_slice(cfg.eval.slice), loaded.splits.forget[ratio], cfg.eval.attacks)
     with out_lock(out, enabled=is_main()):  # one evaluation per --out at a time
+        if is_main():
+            mark_results_dir(out, loaded.world_hash, ratio)  # a rerun after a kill resumes
         data = None
         for name, path in named.items():
             with progress_bar(disable=not is_main(), loss=False) as bar:

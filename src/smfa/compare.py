@@ -24,8 +24,14 @@ from smfa.compare_jobs import EvalJob, MethodJob, reported_slice
 from smfa.config import RunConfig, to_dict
 from smfa.data.format import World, load_world
 from smfa.errors import SmfaError
-from smfa.eval.results import RESULTS_SCHEMA, check_results_dir, write_results
+from smfa.eval.results import (
+    RESULTS_SCHEMA,
+    check_results_dir,
+    mark_results_dir,
+    write_results,
+)
 from smfa.io import atomic_write_json, out_lock
+from smfa.models.io import model_source
 from smfa.protocol.questions import Slice, slice_questions
 from smfa.unlearn import ForgetRequest, resolve_request
 from smfa.vocab import MEMORY_KINDS
@@ -109,7 +115,11 @@ def _run_compare(
         )
     request = request or resolve_request(world, ratio=config.forget_ratio)
     part = reported_slice(config)
+    for role, path in (("vanilla", vanilla), ("oracle", oracle)):
+        if path is not None and role not in trainers:
+            model_source(path)  # a model that is not one fails before any work
     out_dir = Path(out_dir)
+    mark_results_dir(out_dir, world.world_hash, config.forget_ratio)  # a rerun resumes here
     # The reference models' training (the demo's) first, then the long jobs, the two short
     # reference evaluations last, so that no worker sits idle at the end while another finishes
     # a long method (the methods train; these only score).

@@ -27,17 +27,18 @@ def _umask() -> int:
     return mask
 
 
-def check_out_dir(out: Path, marker: str, command: str) -> None:
+def check_out_dir(out: Path, marker: str, command: str, also: tuple[str, ...] = ()) -> None:
     """Refuse an output path that a command would write over without having made it.
 
     `out` may be absent, an empty directory, or a directory holding `marker` (the file that
-    `smfa COMMAND` leaves in its own outputs); a file or any other directory is refused before
-    any work starts, so nobody's data is ever replaced.
+    `smfa COMMAND` leaves in its own outputs) or one of `also`; a file or any other directory is
+    refused before any work starts, so nobody's data is ever replaced.
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise SmfaError(f"{out} exists and is not a directory; choose another --out")
-    if out.is_dir() and not (out / marker).is_file() and any(out.iterdir()):
+    ours = any((out / name).is_file() for name in (marker, *also))
+    if out.is_dir() and not ours and any(out.iterdir()):
         raise SmfaError(
             f"{out} is not empty and holds no {marker} from `smfa {command}`; refusing to "
             "write over it, choose an empty or new --out"

@@ -163,17 +163,24 @@ def _check_results(path: Path, data: dict[str, Any]) -> None:
                 fail(f"attacks[{i}] has no key '{key}'")
 
 
+# Left in an --out by `smfa eval` and `smfa compare` before they write anything there, so that a
+# run killed before its results.json (after some generations files) is resumed, not refused.
+RESULTS_MARKER = ".smfa-results"
+
+
 def check_results_dir(
     out_dir: Path, world_hash: str, forget_ratio: int, command: str = "eval"
 ) -> dict[str, Any] | None:
-    """Refuse, before any work, an --out that results of this world and ratio may not go to.
+    """Refuse, before any work, an --out that results of this world and ratio may not go to
+    (a folder that `mark_results_dir` claimed, with or without results.json, is ours).
 
     Returns the results.json already there (None when there is none). With `command` empty
     only the results are checked (the directory may hold this run's own generations).
     """
+    out_dir = Path(out_dir)
     if command:
-        check_out_dir(Path(out_dir), "results.json", command)
-    path = Path(out_dir) / "results.json"
+        check_out_dir(out_dir, "results.json", command, also=(RESULTS_MARKER,))
+    path = out_dir / "results.json"
     if not path.exists():
         return None
     old = read_results(path)
@@ -182,6 +189,24 @@ def check_results_dir(
             f"{path} holds results for another world or forget ratio; choose another --out"
         )
     return old
+
+
+def mark_results_dir(out_dir: Path, world_hash: str, forget_ratio: int) -> None:
+    """Claim `out_dir` for results of this world and ratio (checked by `check_results_dir`)."""
+    marker = Path(out_dir) / RESULTS_MARKER
+    claim = {"world_hash": world_hash, "forget_ratio": forget_ratio}
+    if marker.is_file():
+        try:
+            found = json.loads(marker.read_text(encoding="utf-8"))
+        except (ValueError, RecursionError, UnicodeDecodeError):
+            found = None
+        if found != claim:
+            raise SmfaError(
+                f"{out_dir} holds an interrupted run for another world or forget ratio; "
+                "choose another --out"
+            )
+        return
+    atomic_write_json(marker, claim)
 
 
 def merge_results(

@@ -29,7 +29,6 @@ from smfa.models.logprobs import token_logprobs
 from smfa.train import LossFn, TrainResult, default_loss, train_loop
 
 Deltas = dict[str, torch.Tensor]
-StepFn = Callable[[int, int, float], None]
 REGISTRY: dict[str, type[Method]] = {}
 
 

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from peft import PeftModel
+from torch.nn.functional import logsigmoid
 
 from smfa.errors import ConfigError
 from smfa.methods.base import (
@@ -49,7 +49,7 @@ def npo_forget(model: Any, peft: PeftModel, batch: Batch, beta: float) -> torch.
     current = answer_logprobs(model, batch)
     with reference(peft):
         ref = answer_logprobs(model, batch)
-    return -(2.0 / beta) * F.logsigmoid(-beta * (current - ref)).mean()
+    return -(2.0 / beta) * logsigmoid(-beta * (current - ref)).mean()
 
 
 def npo_start(beta: float) -> float:

@@ -115,7 +115,8 @@ class SMFA(Method):
                 mixture = epochs_of(rows + data.retain, c.epochs, c.seed)
                 result = job.train(session["model"], mixture, f"smfa: {adapter} adapter")
                 forget[adapter] = dense_deltas(session["model"], adapter)
-                stats[f"{adapter}_final_loss"] = result.final_loss
+                stats[f"{adapter}_final_loss"] = stats["final_loss"] = result.final_loss
+                stats["steps"] = stats.get("steps", 0) + result.steps
                 timings[adapter] = round(time.perf_counter() - started, 3)
             started = time.perf_counter()
             session["model"] = attach_lora(session["model"], job.lora, "anchor", c.seed + 1)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from torch.nn.functional import smooth_l1_loss
 
 from smfa.config import UnlearnConfig
 from smfa.data.batches import Collator, Sample
@@ -114,7 +114,7 @@ class VeraLoss:
                 now = answer_logprobs(model, part["alts"]) / answer_lengths(part["alts"])
             target = live_levels(target, now, part["owners"], self.p.margin)
         gap = level - target
-        return F.smooth_l1_loss(gap, torch.zeros_like(gap))
+        return smooth_l1_loss(gap, torch.zeros_like(gap))
 
     def rehearsal(self, model: Any, part: dict[str, Any]) -> torch.Tensor:
         after, gain = rehearsed(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import transformers as T
+import transformers
 
 from smfa.errors import ConfigError
 from smfa.models.templates import (
@@ -55,7 +55,7 @@ def family_tokenizer(
     """The project's BPE tokenizer with a family's special tokens (named, e.g. image_token)."""
     core = train_tokenizer(corpus, 1024).backend_tokenizer
     core.add_special_tokens(list(dict.fromkeys(specials.values())))
-    return T.PreTrainedTokenizerFast(
+    return transformers.PreTrainedTokenizerFast(
         tokenizer_object=core,
         pad_token=PAD,
         unk_token=UNK,
@@ -84,7 +84,7 @@ def _text(tokenizer: Any, **extra: Any) -> dict[str, Any]:
 
 def _llava(corpus: Iterable[str]) -> Parts:
     tok = family_tokenizer(corpus, {"image_token": "<image>"})
-    image_processor = T.CLIPImageProcessorPil(
+    image_processor = transformers.CLIPImageProcessorPil(
         size={"shortest_edge": IMAGE}, crop_size={"height": IMAGE, "width": IMAGE}
     )
     options = {
@@ -93,15 +93,15 @@ def _llava(corpus: Iterable[str]) -> Parts:
         "num_additional_image_tokens": 1,
         "chat_template": LLAVA_TEMPLATE,
     }
-    config = T.LlavaConfig(
+    config = transformers.LlavaConfig(
         text_config={**_text(tok), "model_type": "llama"},
         vision_config={**VISION, "image_size": IMAGE, "patch_size": PATCH},
         image_token_index=tok.convert_tokens_to_ids("<image>"),
         vision_feature_select_strategy="default",
         vision_feature_layer=-1,
     )
-    model = T.LlavaForConditionalGeneration(config)
-    return Parts(model, tok, image_processor, T.LlavaProcessor, options)
+    model = transformers.LlavaForConditionalGeneration(config)
+    return Parts(model, tok, image_processor, transformers.LlavaProcessor, options)
 
 
 def _qwen(corpus: Iterable[str], version: str) -> Parts:
@@ -114,7 +114,7 @@ def _qwen(corpus: Iterable[str], version: str) -> Parts:
         "im_end": "<|im_end|>",
     }
     tok = family_tokenizer(corpus, specials, eos="<|im_end|>")
-    image_processor = T.Qwen2VLImageProcessorPil(
+    image_processor = transformers.Qwen2VLImageProcessorPil(
         patch_size=PATCH,
         merge_size=2,
         temporal_patch_size=2,
@@ -134,17 +134,17 @@ def _qwen(corpus: Iterable[str], version: str) -> Parts:
     if version == "2":
         vision.update(embed_dim=32, mlp_ratio=2)
         config_cls, model_cls, proc_cls = (
-            T.Qwen2VLConfig,
-            T.Qwen2VLForConditionalGeneration,
-            T.Qwen2VLProcessor,
+            transformers.Qwen2VLConfig,
+            transformers.Qwen2VLForConditionalGeneration,
+            transformers.Qwen2VLProcessor,
         )
     else:
         vision.update(intermediate_size=64, out_hidden_size=TEXT["hidden_size"])
         vision.update(fullatt_block_indexes=[0], window_size=2 * IMAGE)
         config_cls, model_cls, proc_cls = (
-            T.Qwen2_5_VLConfig,
-            T.Qwen2_5_VLForConditionalGeneration,
-            T.Qwen2_5_VLProcessor,
+            transformers.Qwen2_5_VLConfig,
+            transformers.Qwen2_5_VLForConditionalGeneration,
+            transformers.Qwen2_5_VLProcessor,
         )
     config = config_cls(
         text_config=text,
@@ -163,7 +163,7 @@ def _onevision(corpus: Iterable[str]) -> Parts:
     specials["im_end"] = "<|im_end|>"
     tok = family_tokenizer(corpus, specials, eos="<|im_end|>")
     # One tile of the base resolution: no "anyres" splitting for these small images.
-    image_processor = T.LlavaOnevisionImageProcessorPil(
+    image_processor = transformers.LlavaOnevisionImageProcessorPil(
         size={"height": IMAGE, "width": IMAGE},
         image_grid_pinpoints=[[IMAGE, IMAGE]],
         do_pad=True,
@@ -176,7 +176,7 @@ def _onevision(corpus: Iterable[str]) -> Parts:
     }
     vision = {**VISION, "image_size": IMAGE, "patch_size": PATCH}
     vision["model_type"] = "siglip_vision_model"
-    config = T.LlavaOnevisionConfig(
+    config = transformers.LlavaOnevisionConfig(
         text_config={**_text(tok), "model_type": "qwen2"},
         vision_config=vision,
         image_token_id=_ids(tok, "image_token")["image_token"],
@@ -185,8 +185,8 @@ def _onevision(corpus: Iterable[str]) -> Parts:
         vision_feature_select_strategy="full",
         vision_feature_layer=-1,
     )
-    model = T.LlavaOnevisionForConditionalGeneration(config)
-    return Parts(model, tok, image_processor, T.LlavaOnevisionProcessor, options)
+    model = transformers.LlavaOnevisionForConditionalGeneration(config)
+    return Parts(model, tok, image_processor, transformers.LlavaOnevisionProcessor, options)
 
 
 def _idefics3(corpus: Iterable[str], smol: bool = False) -> Parts:
@@ -197,7 +197,7 @@ def _idefics3(corpus: Iterable[str], smol: bool = False) -> Parts:
         "end_of_utterance_token": "<end_of_utterance>",
     }
     tok = family_tokenizer(corpus, specials, eos="<end_of_utterance>")
-    image_processor = T.Idefics3ImageProcessorPil(
+    image_processor = transformers.Idefics3ImageProcessorPil(
         do_image_splitting=False,
         size={"longest_edge": IMAGE},
         max_image_size={"longest_edge": IMAGE},
@@ -205,7 +205,7 @@ def _idefics3(corpus: Iterable[str], smol: bool = False) -> Parts:
     scale = 2  # pixel shuffle: 4 x 4 patches become 2 x 2 image tokens
     seq_len = (IMAGE // PATCH) ** 2 // scale**2
     options = {"image_seq_len": seq_len, "chat_template": IDEFICS3_TEMPLATE}
-    config_cls = T.SmolVLMConfig if smol else T.Idefics3Config
+    config_cls = transformers.SmolVLMConfig if smol else transformers.Idefics3Config
     config = config_cls(
         text_config={**_text(tok), "model_type": "llama"},
         vision_config={**VISION, "image_size": IMAGE, "patch_size": PATCH},
@@ -214,10 +214,10 @@ def _idefics3(corpus: Iterable[str], smol: bool = False) -> Parts:
         pad_token_id=tok.pad_token_id,
     )
     if smol:  # SmolVLM's processor also needs num2words and a video processor
-        model = T.SmolVLMForConditionalGeneration(config)
-        return Parts(model, tok, image_processor, T.SmolVLMProcessor, options)
-    model = T.Idefics3ForConditionalGeneration(config)
-    return Parts(model, tok, image_processor, T.Idefics3Processor, options)
+        model = transformers.SmolVLMForConditionalGeneration(config)
+        return Parts(model, tok, image_processor, transformers.SmolVLMProcessor, options)
+    model = transformers.Idefics3ForConditionalGeneration(config)
+    return Parts(model, tok, image_processor, transformers.Idefics3Processor, options)
 
 
 def _gemma3(corpus: Iterable[str]) -> Parts:
@@ -235,12 +235,12 @@ def _gemma3(corpus: Iterable[str]) -> Parts:
         ids["boi_token"],
         ids["eoi_token"],
     )
-    image_processor = T.Gemma3ImageProcessorPil(size={"height": IMAGE, "width": IMAGE})
+    image_processor = transformers.Gemma3ImageProcessorPil(size={"height": IMAGE, "width": IMAGE})
     tokens_per_image = 4  # 4 x 4 patches average-pooled to 2 x 2
     options = {"image_seq_length": tokens_per_image, "chat_template": GEMMA3_TEMPLATE}
     text = _text(tok, head_dim=16, sliding_window=64, query_pre_attn_scalar=16)
     text["eos_token_id"] = [tok.eos_token_id, tok.convert_tokens_to_ids("<end_of_turn>")]
-    config = T.Gemma3Config(
+    config = transformers.Gemma3Config(
         text_config=text,
         vision_config={**VISION, "image_size": IMAGE, "patch_size": PATCH},
         mm_tokens_per_image=tokens_per_image,
@@ -248,11 +248,11 @@ def _gemma3(corpus: Iterable[str]) -> Parts:
         boi_token_index=ids["boi_token"],
         eoi_token_index=ids["eoi_token"],
     )
-    model = T.Gemma3ForConditionalGeneration(config)
+    model = transformers.Gemma3ForConditionalGeneration(config)
     # Gemma 3 initialises its image projection to zeros; a trained checkpoint has a real one.
     projector = model.model.multi_modal_projector.mm_input_projection_weight
     torch.nn.init.normal_(projector, std=config.text_config.initializer_range)
-    return Parts(model, tok, image_processor, T.Gemma3Processor, options)
+    return Parts(model, tok, image_processor, transformers.Gemma3Processor, options)
 
 
 BUILDERS: dict[str, Callable[[Iterable[str]], Parts]] = {

@@ -11,10 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from smfa.protocol import attack_rows as A
+from smfa.protocol import attack_rows
 from smfa.protocol.figures import FIGURES
 from smfa.protocol.questions import Slice
-from smfa.report import summary as S
+from smfa.report import summary
 from smfa.vocab import Phrasing, View
 
 CAPTIONS = {
@@ -93,7 +93,9 @@ def _forgotten(data: dict[str, Any], compare: dict[str, Any]) -> Section:
     return Section("What was forgotten", lines)
 
 
-def headline_cells(name: str, figures: S.Figures, kept: S.Figures, vanilla: str) -> list[str]:
+def headline_cells(
+    name: str, figures: summary.Figures, kept: summary.Figures, vanilla: str
+) -> list[str]:
     """One model's headline cells: percentages, and the ratio to vanilla for keep figures."""
     cells = []
     for figure in FIGURES:
@@ -109,10 +111,10 @@ def headline_header() -> list[str]:
 
 
 def _headline(
-    data: dict[str, Any], head: dict[str, S.Figures], kept: dict[str, S.Figures]
+    data: dict[str, Any], head: dict[str, summary.Figures], kept: dict[str, summary.Figures]
 ) -> Section:
     models = data.get("models", {})
-    vanilla = S.vanilla_name(models)
+    vanilla = summary.vanilla_name(models)
     rows = [
         [name, _describe(name, models.get(name, {})), *headline_cells(name, f, kept[name], vanilla)]
         for name, f in head.items()
@@ -130,14 +132,17 @@ def caption(plot: str) -> str:
 
 
 def _targets(
-    data: dict[str, Any], names: list[str], head: dict[str, S.Figures], kept: dict[str, S.Figures]
+    data: dict[str, Any],
+    names: list[str],
+    head: dict[str, summary.Figures],
+    kept: dict[str, summary.Figures],
 ) -> Section | None:
     """Every acceptance target, met or missed, for each method's reported model side by side."""
     models = data.get("models", {})
     methods = [m for m in names if models.get(m, {}).get("role") == "method"]
     if not methods:
         return None
-    checked = {m: S.check_targets(head[m], kept[m]) for m in methods}
+    checked = {m: summary.check_targets(head[m], kept[m]) for m in methods}
     rows = []
     for figure in FIGURES:
         target = figure.target
@@ -235,8 +240,8 @@ def _timings(data: dict[str, Any], order: list[str], compare: dict[str, Any]) ->
 
 def _attacks(data: dict[str, Any], names: list[str], plot_names: set[str]) -> Section | None:
     """Every attack on every model: forget leak, and retain recall under the same attack."""
-    cells = A.attack_cells(data)
-    attacks = A.attacks_run(data)
+    cells = attack_rows.attack_cells(data)
+    attacks = attack_rows.attacks_run(data)
     if not attacks:
         return None
     rows = []
@@ -261,7 +266,7 @@ def _attacks(data: dict[str, Any], names: list[str], plot_names: set[str]) -> Se
     worst = [
         f"{name} {pct(found[0])} ({found[1] if found[0] > 0 else 'no attack leaks'})"
         for name in names
-        if (found := A.worst_attack(data, name)) is not None
+        if (found := attack_rows.worst_attack(data, name)) is not None
     ]
     paragraphs = [
         "Each attack asks the forget people's held-out memory questions its own way; a cell is "
@@ -277,7 +282,7 @@ def _attacks(data: dict[str, Any], names: list[str], plot_names: set[str]) -> Se
         for name, info in data.get("models", {}).items()
         if info.get("reported", True)
         and not info.get("selected", True)
-        and A.worst_attack(data, name) is None
+        and attack_rows.worst_attack(data, name) is None
     ]
     if unattacked:
         paragraphs.append(f"Not attacked: {', '.join(unattacked)} (variants not selected).")
@@ -287,10 +292,10 @@ def _attacks(data: dict[str, Any], names: list[str], plot_names: set[str]) -> Se
 
 def sections(data: dict[str, Any], plot_names: Iterable[str] = ()) -> list[Section]:
     """The report's content in order; `plot_names` are the plots that exist."""
-    part = S.report_slice(data)
+    part = summary.report_slice(data)
     compare = data.get("compare") or {}
-    head = S.headline(data, part)
-    kept = S.ratios(head, S.vanilla_name(data.get("models", {})))
+    head = summary.headline(data, part)
+    kept = summary.ratios(head, summary.vanilla_name(data.get("models", {})))
     order = list(head)
     parts: list[Section | None] = [_reading(part)]
     if compare:
@@ -300,7 +305,7 @@ def sections(data: dict[str, Any], plot_names: Iterable[str] = ()) -> list[Secti
     names = [n for n in dict.fromkeys(names) if n != "attack_heatmap"]
     if names:
         parts.append(Section("Plots", plots=[(n, caption(n)) for n in names]))
-    shown = S.visible_models(data.get("models", {}), order)
+    shown = summary.visible_models(data.get("models", {}), order)
     parts.append(_attacks(data, shown, set(plot_names)))
     parts.append(_targets(data, [m for m in shown if m in head], head, kept))
     selection = _selection(data, compare)

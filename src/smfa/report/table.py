@@ -13,7 +13,7 @@ from typing import Any
 
 from rich.console import Console
 
-from smfa.report import summary as S
+from smfa.report import summary
 from smfa.report.sections import headline_cells, headline_header
 from smfa.terminal import Grid, console, show
 from smfa.vocab import Kind, Phrasing, Split, View
@@ -54,10 +54,10 @@ def lookup(
 
 def headline_table(data: dict[str, Any]) -> Grid:
     """One row per model, one column per figure: the cells of report.md's headline."""
-    part = S.report_slice(data)
-    head = S.headline(data, part)
-    vanilla = S.vanilla_name(data.get("models", {}))
-    kept = S.ratios(head, vanilla)
+    part = summary.report_slice(data)
+    head = summary.headline(data, part)
+    vanilla = summary.vanilla_name(data.get("models", {}))
+    kept = summary.ratios(head, vanilla)
     phrasing, images = (
         "held-out" if str(v) == "heldout" else f"'{v}'" for v in (part.phrasing, part.image_view)
     )
@@ -72,7 +72,7 @@ def detail_table(data: dict[str, Any]) -> Grid:
     """What was memorized, per phrasing and view: one row per slice, one column per model (not
     the variants `smfa compare` scored on the validation slice only)."""
     info = data.get("models", {})
-    models = [m for m in S.ordered_models(data) if info.get(m, {}).get("reported", True)]
+    models = [m for m in summary.ordered_models(data) if info.get(m, {}).get("reported", True)]
     title = f"memorization by phrasing (forget ratio {data.get('forget_ratio')}%)"
     table = Grid(title, ["slice", "metric", *models], left=2)
     for label, split, kind, phrasing, view, metric in DETAILS:
