@@ -105,34 +105,13 @@ def _run_compare(
 ) -> dict[str, Any]:
     started = time.time()
     trainers = trainers or {}
-    waits = {role: (job.name,) for role, job in trainers.items()}
+    out_dir = Path(out_dir)
     world = load_world(Path(world_dir), verify_hashes=False)
-    earlier = check_results_dir(Path(out_dir), world.world_hash, config.forget_ratio, "compare")
-    if earlier is not None and "compare" not in earlier:  # compare rewrites results.json whole
-        raise SmfaError(
-            f"{Path(out_dir) / 'results.json'} holds `smfa eval` results that compare would "
-            "replace; choose another --out"
-        )
+    _check_out(out_dir, world, config, {"vanilla": vanilla, "oracle": oracle}, trainers)
     request = request or resolve_request(world, ratio=config.forget_ratio)
     part = reported_slice(config)
-    for role, path in (("vanilla", vanilla), ("oracle", oracle)):
-        if path is not None and role not in trainers:
-            model_source(path)  # a model that is not one fails before any work
-    out_dir = Path(out_dir)
     mark_results_dir(out_dir, world.world_hash, config.forget_ratio)  # a rerun resumes here
-    # The reference models' training (the demo's) first, then the long jobs, the two short
-    # reference evaluations last, so that no worker sits idle at the end while another finishes
-    # a long method (the methods train; these only score).
-    on_vanilla, on_oracle = waits.get("vanilla", ()), waits.get("oracle", ())
-    where = (str(world_dir), str(out_dir), request)
-    jobs: list[Any] = list(trainers.values())
-    jobs += [
-        MethodJob(m, config, str(world_dir), str(vanilla), str(out_dir), request, on_vanilla)
-        for m in config.compare.methods
-    ]
-    jobs.append(EvalJob("vanilla", str(vanilla), config, *where, after=on_vanilla))
-    if oracle is not None:
-        jobs.append(EvalJob("oracle", str(oracle), config, *where, after=on_oracle))
+    jobs = _jobs(config, world_dir, vanilla, oracle, out_dir, request, trainers)
     results = run_jobs(jobs, workers=config.compare.workers)
     for role, path in (("vanilla", vanilla), ("oracle", oracle)):
         if role in trainers and results[trainers[role].name]["model_dir"] != str(path):
@@ -140,37 +119,7 @@ def _run_compare(
                 f"the {role} model was trained into {results[trainers[role].name]['model_dir']}, "
                 f"not {path}"
             )
-    methods = {m: results[m] for m in config.compare.methods}
-    selection = {m: r["selection"] for m, r in methods.items() if r["selection"] is not None}
-    models: dict[str, dict[str, Any]] = {
-        "vanilla": {"role": "vanilla", "path": str(vanilla)},
-    }
-    rows = list(results["vanilla"]["rows"])
-    if oracle is not None:
-        models["oracle"] = {"role": "oracle", "path": str(oracle)}
-        rows += results["oracle"]["rows"]
-    validation = next(
-        (r["vanilla_validation_rows"] for r in methods.values() if r["selection"]), []
-    )
-    rows += validation  # vanilla on the validation slice, beside its variants' rows there
-    timings: dict[str, float] = {}
-    for method, result in methods.items():
-        chosen = selection.get(method, {}).get("variant")
-        timings[method] = round(result["run"]["timings"]["total"], 2)
-        for label, variant in result["variants"].items():
-            models[variant["name"]] = {
-                "role": "method",
-                "method": method,
-                "params": variant["params"],
-                "variant": label if len(result["variants"]) > 1 else "",
-                "selected": chosen is None or label == chosen,
-                "reported": variant["reported"],
-                "path": variant["dir"],
-                "seconds": result["run"]["timings"]["total"],
-                "timings": result["run"]["timings"],
-                "stats": result["run"]["stats"],
-            }
-            rows += variant["rows"] + variant.get("validation_rows", [])
+    models, rows, selection, timings = _gathered(config, results, vanilla, oracle)
     shown = [name for name, info in models.items() if info.get("selected", True)]
     generations = _read_generations(out_dir, shown)
     data = {
@@ -196,6 +145,86 @@ def _run_compare(
     write_results(out_dir, data)
     atomic_write_json(out_dir / "config.json", to_dict(config))
     return data
+
+
+def _check_out(
+    out_dir: Path,
+    world: World,
+    config: RunConfig,
+    references: dict[str, Path | None],
+    trainers: dict[str, Any],
+) -> None:
+    """Before any work: --out may take this comparison, and every given model is one."""
+    earlier = check_results_dir(out_dir, world.world_hash, config.forget_ratio, "compare")
+    if earlier is not None and "compare" not in earlier:  # compare rewrites results.json whole
+        raise SmfaError(
+            f"{out_dir / 'results.json'} holds `smfa eval` results that compare would "
+            "replace; choose another --out"
+        )
+    for role, path in references.items():
+        if path is not None and role not in trainers:
+            model_source(path)  # a model that is not one fails before any work
+
+
+def _jobs(
+    config: RunConfig,
+    world_dir: Path,
+    vanilla: Path,
+    oracle: Path | None,
+    out_dir: Path,
+    request: ForgetRequest,
+    trainers: dict[str, Any],
+) -> list[Any]:
+    """The reference models' training (the demo's) first, then the long jobs, the two short
+    reference evaluations last, so that no worker sits idle at the end while another finishes
+    a long method (the methods train; these only score). A job that needs a model being
+    trained in the same pool waits for that training only."""
+    waits = {role: (job.name,) for role, job in trainers.items()}
+    on_vanilla, on_oracle = waits.get("vanilla", ()), waits.get("oracle", ())
+    where = (str(world_dir), str(out_dir), request)
+    jobs: list[Any] = list(trainers.values())
+    jobs += [
+        MethodJob(m, config, str(world_dir), str(vanilla), str(out_dir), request, on_vanilla)
+        for m in config.compare.methods
+    ]
+    jobs.append(EvalJob("vanilla", str(vanilla), config, *where, after=on_vanilla))
+    if oracle is not None:
+        jobs.append(EvalJob("oracle", str(oracle), config, *where, after=on_oracle))
+    return jobs
+
+
+def _gathered(
+    config: RunConfig, results: dict[str, Any], vanilla: Path, oracle: Path | None
+) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any], dict[str, float]]:
+    """(models, rows, selection, timings) of results.json from the jobs' results."""
+    methods = {m: results[m] for m in config.compare.methods}
+    selection = {m: r["selection"] for m, r in methods.items() if r["selection"] is not None}
+    models: dict[str, dict[str, Any]] = {"vanilla": {"role": "vanilla", "path": str(vanilla)}}
+    rows = list(results["vanilla"]["rows"])
+    if oracle is not None:
+        models["oracle"] = {"role": "oracle", "path": str(oracle)}
+        rows += results["oracle"]["rows"]
+    # vanilla on the validation slice, beside its variants' rows there
+    rows += next((r["vanilla_validation_rows"] for r in methods.values() if r["selection"]), [])
+    timings: dict[str, float] = {}
+    for method, result in methods.items():
+        chosen = selection.get(method, {}).get("variant")
+        timings[method] = round(result["run"]["timings"]["total"], 2)
+        for label, variant in result["variants"].items():
+            models[variant["name"]] = {
+                "role": "method",
+                "method": method,
+                "params": variant["params"],
+                "variant": label if len(result["variants"]) > 1 else "",
+                "selected": chosen is None or label == chosen,
+                "reported": variant["reported"],
+                "path": variant["dir"],
+                "seconds": result["run"]["timings"]["total"],
+                "timings": result["run"]["timings"],
+                "stats": result["run"]["stats"],
+            }
+            rows += variant["rows"] + variant.get("validation_rows", [])
+    return models, rows, selection, timings
 
 
 def _read_generations(out_dir: Path, names: list[str]) -> dict[str, dict[str, str]]:

@@ -203,24 +203,12 @@ def _unlearn(
     all_variants: bool = False,
 ) -> dict[str, Any]:
     out = Path(out)
-    if Path(vanilla).resolve() == out.resolve():
-        raise SmfaError(f"{out}: refusing to write over the model being unlearned")
-    if out.is_dir() and not (out / RUN_META).is_file() and any(out.iterdir()):
-        raise SmfaError(f"{out} is not empty and holds no unlearning run; choose another --out")
-    check_out_dir(out, RUN_META, "unlearn")
     kind = get_method(method)
     params = make_params(kind, config.methods.get(method))
     key = run_key(vanilla, world, request, method, params, config.unlearn)
-    if (out / RUN_META).is_file():
-        try:
-            meta = json.loads((out / RUN_META).read_text(encoding="utf-8"))
-        except ValueError:
-            raise SmfaError(f"{out / RUN_META} is not valid JSON; choose another --out") from None
-        if not isinstance(meta, dict) or meta.get("key") != key:
-            raise SmfaError(f"{out} holds another unlearning run; choose another --out")
-        if _intact(out, meta):
-            return meta
-        # The same run with a model deleted or damaged since: run it again (it replaces `out`).
+    finished = _finished_run(out, vanilla, key)
+    if finished is not None:
+        return finished
     torch.set_num_threads(config.unlearn.threads)
     started = time.perf_counter()
     model, processor = load_model(vanilla, options=config.model)
@@ -229,23 +217,9 @@ def _unlearn(
         job = Job(model, data, config.unlearn, params, stage, show_progress, on_step)
         output: MethodOutput = kind().run(job)
         trained = time.perf_counter() - started
-        variants = list(output.variants) if all_variants else [output.default]
-        if not is_main():  # the other processes helped train; the main process writes
-            variants = []
-        w0: dict[str, torch.Tensor] = {}
-        saved = {}
-        for label in variants:
-            deltas = output.variants[label].deltas()
-            w0.update(base_weights(model, [n for n in deltas if n not in w0]))
-            merge_started = time.perf_counter()
-            set_weights(model, w0, deltas)
-            merge_seconds = time.perf_counter() - merge_started
-            target = variant_dir(stage, label, output.default)
-            save_model(model, processor, target, shown=Path(out) / target.name)
-            saved[label] = target.name
-            if label == output.default:
-                output.timings["merge"] = round(merge_seconds, 4)
-        set_weights(model, w0, {})
+        labels = list(output.variants) if all_variants else [output.default]
+        # The other processes of a launched run helped train; the main process writes.
+        saved = _save_variants(model, processor, output, labels if is_main() else [], stage, out)
         meta = {
             "schema": RUN_SCHEMA,
             "key": key,
@@ -279,3 +253,44 @@ def _unlearn(
         if is_main():
             atomic_write_json(stage / RUN_META, meta)
     return meta
+
+
+def _finished_run(out: Path, vanilla: Path, key: str) -> dict[str, Any] | None:
+    """The run already in `out` when it is this very run and intact; None when `out` is free
+    (absent, empty, or this run with a model deleted or damaged since: it is run again)."""
+    if Path(vanilla).resolve() == out.resolve():
+        raise SmfaError(f"{out}: refusing to write over the model being unlearned")
+    if out.is_dir() and not (out / RUN_META).is_file() and any(out.iterdir()):
+        raise SmfaError(f"{out} is not empty and holds no unlearning run; choose another --out")
+    check_out_dir(out, RUN_META, "unlearn")
+    if not (out / RUN_META).is_file():
+        return None
+    try:
+        meta = json.loads((out / RUN_META).read_text(encoding="utf-8"))
+    except ValueError:
+        raise SmfaError(f"{out / RUN_META} is not valid JSON; choose another --out") from None
+    if not isinstance(meta, dict) or meta.get("key") != key:
+        raise SmfaError(f"{out} holds another unlearning run; choose another --out")
+    return meta if _intact(out, meta) else None
+
+
+def _save_variants(
+    model: Any, processor: Any, output: MethodOutput, labels: list[str], stage: Path, out: Path
+) -> dict[str, str]:
+    """Each variant of `labels` merged into the model (W0 + delta) and saved; the model is left
+    as it was. Returns label -> the saved folder's name."""
+    w0: dict[str, torch.Tensor] = {}
+    saved = {}
+    for label in labels:
+        deltas = output.variants[label].deltas()
+        w0.update(base_weights(model, [n for n in deltas if n not in w0]))
+        merge_started = time.perf_counter()
+        set_weights(model, w0, deltas)
+        merge_seconds = time.perf_counter() - merge_started
+        target = variant_dir(stage, label, output.default)
+        save_model(model, processor, target, shown=Path(out) / target.name)
+        saved[label] = target.name
+        if label == output.default:
+            output.timings["merge"] = round(merge_seconds, 4)
+    set_weights(model, w0, {})
+    return saved

@@ -107,11 +107,40 @@ def _after(job: Any) -> tuple[str, ...]:
     return tuple(getattr(job, "after", ()) or ())
 
 
-def run_jobs(jobs: list[Any], workers: int = 2) -> dict[str, Any]:
-    """Run `jobs` in up to `workers` processes; returns each job's result by name.
+COLUMNS = (
+    TextColumn("[bold]{task.description}"),
+    BarColumn(),
+    MofNCompleteColumn(),
+    TextColumn("{task.fields[note]}"),
+    TimeElapsedColumn(),
+)
 
-    A failing job stops the others and raises its error; so does a worker that dies.
-    """
+
+class _Dispatch:
+    """The jobs not handed out yet, and the workers free to take one."""
+
+    def __init__(self, jobs: list[Any], count: int, tasks: Any) -> None:
+        self.waiting = list(jobs)
+        self.count = count
+        self.free = count
+        self.tasks = tasks
+
+    def __call__(self, done: set[str]) -> None:
+        """Hand free workers the first jobs whose `after` jobs are done; after the last job,
+        one stop sign per worker."""
+        while self.free > 0 and self.waiting:
+            ready = next((j for j in self.waiting if set(_after(j)) <= done), None)
+            if ready is None:
+                return
+            self.waiting.remove(ready)
+            self.tasks.put(ready)
+            self.free -= 1
+            if not self.waiting:
+                for _ in range(self.count):
+                    self.tasks.put(None)
+
+
+def _check_jobs(jobs: list[Any]) -> list[str]:
     names = [job.name for job in jobs]
     if len(set(names)) != len(names):
         raise SmfaError(f"job names must be unique, got {names}")
@@ -119,78 +148,74 @@ def run_jobs(jobs: list[Any], workers: int = 2) -> dict[str, Any]:
         unknown = set(_after(job)) - set(names[:i])
         if unknown:
             raise SmfaError(f"job {job.name} waits on {sorted(unknown)}, not earlier jobs")
+    return names
+
+
+def run_jobs(jobs: list[Any], workers: int = 2) -> dict[str, Any]:
+    """Run `jobs` in up to `workers` processes; returns each job's result by name.
+
+    A failing job stops the others and raises its error; so does a worker that dies.
+    """
+    names = _check_jobs(jobs)
     if not jobs:
         return {}
     context = mp.get_context("spawn")
     tasks, messages = context.Queue(), context.Queue()
-    count = max(1, min(workers, len(jobs)))
-    waiting = list(jobs)
-    free = count
-
-    def dispatch(done: set[str]) -> None:
-        """Hand free workers the first jobs whose `after` jobs are done; after the last job,
-        one stop sign per worker."""
-        nonlocal free
-        while free > 0 and waiting:
-            ready = next((j for j in waiting if set(_after(j)) <= done), None)
-            if ready is None:
-                return
-            waiting.remove(ready)
-            tasks.put(ready)
-            free -= 1
-            if not waiting:
-                for _ in range(count):
-                    tasks.put(None)
-
+    dispatch = _Dispatch(jobs, max(1, min(workers, len(jobs))), tasks)
     dispatch(set())
     processes = [
         context.Process(target=_serve, args=(tasks, messages, os.getpid()), daemon=True)
-        for _ in range(count)
+        for _ in range(dispatch.count)
     ]
     for process in processes:
         process.start()
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[note]}"),
-        TimeElapsedColumn(),
-    )
     results: dict[str, Any] = {}
     finished = False
     try:
-        with Progress(*columns, console=console(stderr=True)) as bar:
-            tasks_shown = {n: bar.add_task(f"wait {n}", total=None, note="") for n in names}
+        with Progress(*COLUMNS, console=console(stderr=True)) as bar:
+            shown = {n: bar.add_task(f"wait {n}", total=None, note="") for n in names}
             while len(results) < len(jobs):
                 try:
                     message = messages.get(timeout=0.5)
                 except queue.Empty:
-                    dead = [p for p in processes if p.exitcode not in (None, 0)]
-                    if dead or all(p.exitcode is not None for p in processes):
-                        code = dead[0].exitcode if dead else 0
-                        missing = [n for n in names if n not in results]
-                        raise SmfaError(
-                            f"a worker process died (exit {code}) before finishing "
-                            f"{', '.join(missing)}"
-                        ) from None
+                    _check_alive(processes, [n for n in names if n not in results])
                     continue
-                kind, name = message[0], message[1]
-                if kind == "start":
-                    bar.update(tasks_shown[name], description=name)
-                elif kind == "progress":
-                    _, _, label, done, total, loss = message
-                    note = f"loss {loss:.4f}" if loss is not None else ""
-                    bar.update(
-                        tasks_shown[name], description=label, completed=done, total=total, note=note
-                    )
-                elif kind == "done":
-                    results[name] = message[2]
-                    bar.update(tasks_shown[name], description=f"{name} done", note="")
-                    free += 1
-                    dispatch(set(results))
-                else:
-                    raise SmfaError(f"{name}: {message[2]}")
+                _handle(message, bar, shown, results, dispatch)
         finished = True
     finally:
         _stop(processes, finished)
     return results
+
+
+def _check_alive(processes: list[Any], missing: list[str]) -> None:
+    """Raise when a worker died (or every worker ended) with jobs left unfinished."""
+    dead = [p for p in processes if p.exitcode not in (None, 0)]
+    if dead or all(p.exitcode is not None for p in processes):
+        code = dead[0].exitcode if dead else 0
+        raise SmfaError(
+            f"a worker process died (exit {code}) before finishing {', '.join(missing)}"
+        ) from None
+
+
+def _handle(
+    message: tuple[Any, ...],
+    bar: Progress,
+    shown: dict[str, Any],
+    results: dict[str, Any],
+    dispatch: _Dispatch,
+) -> None:
+    """One worker message: a job started, made progress, finished (hand out the next), failed."""
+    kind, name = message[0], message[1]
+    if kind == "start":
+        bar.update(shown[name], description=name)
+    elif kind == "progress":
+        _, _, label, done, total, loss = message
+        note = f"loss {loss:.4f}" if loss is not None else ""
+        bar.update(shown[name], description=label, completed=done, total=total, note=note)
+    elif kind == "done":
+        results[name] = message[2]
+        bar.update(shown[name], description=f"{name} done", note="")
+        dispatch.free += 1
+        dispatch(set(results))
+    else:
+        raise SmfaError(f"{name}: {message[2]}")

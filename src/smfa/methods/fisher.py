@@ -23,8 +23,9 @@ epochs and batch come from `unlearn.*`.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,21 +97,19 @@ class FisherMasked(Method):
         rel_eps: float = 1e-3  # ratio denominator floor, relative to the matrix's mean Fisher
         fisher_batch: int = 1  # samples per gradient in the Fisher sums (1: per example)
 
+        def __post_init__(self) -> None:
+            if self.fisher_batch < 1:
+                raise ConfigError(
+                    f"methods.fisher.fisher_batch must be >= 1, got {self.fisher_batch}"
+                )
+
     def run(self, job: Job) -> MethodOutput:
         p: FisherMasked.Params = job.params or FisherMasked.Params()
-        if p.fisher_batch < 1:
-            raise ConfigError(f"methods.fisher.fisher_batch must be >= 1, got {p.fisher_batch}")
         started = time.perf_counter()
         c = job.config
         named = dict(job.model.named_parameters())
         weights = {f"{m}.weight": named[f"{m}.weight"] for m in target_modules(job.model, job.lora)}
-        flags = {n: w.requires_grad for n, w in named.items()}
-        was_training = job.model.training
-        w0 = {n: w.detach().clone() for n, w in weights.items()}
-        hooks: list[Any] = []
-        try:
-            for n, w in named.items():
-                w.requires_grad_(n in weights)
+        with _trained_in_place(job.model, weights) as w0:
             job.model.eval()  # no dropout while measuring importance
             f_forget = fisher_diagonal(job, job.data.forget, weights, p.fisher_batch)
             f_retain = fisher_diagonal(job, job.data.retain, weights, p.fisher_batch)
@@ -120,51 +119,29 @@ class FisherMasked(Method):
             }
             masks = saliency_mask(ratios, p.share, p.scope)
             importance_s = time.perf_counter() - started
-            for n, w in weights.items():
-                m = masks[n].to(w.dtype)
-                hooks.append(w.register_hook(lambda g, m=m: g * m.to(g.device, g.dtype)))
+            hooks = [
+                w.register_hook(lambda g, m=masks[n].to(w.dtype): g * m.to(g.device, g.dtype))
+                for n, w in weights.items()
+            ]
             cap = p.max_forget_nll
 
             def loss_fn(model: Any, batch: dict[str, Any]) -> torch.Tensor:
                 forget = torch.clamp(model(**batch["forget"]).loss, max=cap)
                 return -forget + p.retain_weight * model(**batch["retain"]).loss
 
-            pairs = paired(job.data.forget, job.data.retain, c.epochs, c.seed)
-            collate = PairCollator(job.data.collator)
-            result = job.train(job.model, pairs, "fisher: masked unlearning", loss_fn, collate)
+            try:
+                pairs = paired(job.data.forget, job.data.retain, c.epochs, c.seed)
+                collate = PairCollator(job.data.collator)
+                result = job.train(job.model, pairs, "fisher: masked unlearning", loss_fn, collate)
+            finally:
+                for hook in hooks:
+                    hook.remove()
             with torch.no_grad():
                 deltas = {
                     n: (w.detach().float() - w0[n].to(w.device).float()).cpu()
                     for n, w in weights.items()
                 }
-        finally:
-            for hook in hooks:
-                hook.remove()
-            with torch.no_grad():
-                for n, w in weights.items():
-                    w.copy_(w0[n])
-                    w.grad = None
-            for n, w in named.items():
-                w.requires_grad_(flags[n])
-            job.model.train(was_training)
-        shares = {n: float(m.float().mean()) for n, m in masks.items()}
-        chosen = sum(int(m.sum()) for m in masks.values())
-        total = sum(m.numel() for m in masks.values())
-        atomic_write_json(
-            job.artifacts / "mask.json",
-            {
-                "share": p.share,
-                "scope": p.scope,
-                "total_share": chosen / total,
-                "entries": chosen,
-                "matrices": shares,
-            },
-        )
-        save_deltas(
-            job.artifacts / "mask.safetensors",
-            {n: m.to(torch.uint8).cpu() for n, m in masks.items()},
-            {"share": str(p.share), "scope": p.scope},
-        )
+        chosen, total = _save_masks(job, p, masks)
         return MethodOutput(
             variants={"": Variant({"share": p.share, "scope": p.scope}, lambda: deltas)},
             stats={
@@ -178,3 +155,48 @@ class FisherMasked(Method):
                 "unlearn": round(time.perf_counter() - started - importance_s, 3),
             },
         )
+
+
+@contextlib.contextmanager
+def _trained_in_place(model: Any, weights: dict[str, torch.nn.Parameter]) -> Iterator[Deltas]:
+    """Only `weights` trainable, for the block; then every weight, flag and mode as it was.
+    Yields the weights' values before (W0)."""
+    named = dict(model.named_parameters())
+    flags = {n: w.requires_grad for n, w in named.items()}
+    was_training = model.training
+    w0 = {n: w.detach().clone() for n, w in weights.items()}
+    try:
+        for n, w in named.items():
+            w.requires_grad_(n in weights)
+        yield w0
+    finally:
+        with torch.no_grad():
+            for n, w in weights.items():
+                w.copy_(w0[n])
+                w.grad = None
+        for n, w in named.items():
+            w.requires_grad_(flags[n])
+        model.train(was_training)
+
+
+def _save_masks(job: Job, p: FisherMasked.Params, masks: Deltas) -> tuple[int, int]:
+    """mask.json (shares) and mask.safetensors beside the run; (entries chosen, entries)."""
+    shares = {n: float(m.float().mean()) for n, m in masks.items()}
+    chosen = sum(int(m.sum()) for m in masks.values())
+    total = sum(m.numel() for m in masks.values())
+    atomic_write_json(
+        job.artifacts / "mask.json",
+        {
+            "share": p.share,
+            "scope": p.scope,
+            "total_share": chosen / total,
+            "entries": chosen,
+            "matrices": shares,
+        },
+    )
+    save_deltas(
+        job.artifacts / "mask.safetensors",
+        {n: m.to(torch.uint8).cpu() for n, m in masks.items()},
+        {"share": str(p.share), "scope": p.scope},
+    )
+    return chosen, total
