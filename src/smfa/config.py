@@ -141,7 +141,7 @@ ALL_ATTACKS = (
 
 @dataclass
 class EvalConfig:
-    """The evaluation harness."""
+    """The one evaluation (`smfa.eval.evaluate`) and its probes' settings."""
 
     batch_size: int = 64
     max_new_tokens: int = 24

@@ -1,13 +1,13 @@
 """Fair multiple choice: the true value against values the model never learned.
 
-The harness's multiple choice draws distractors from retain people's values, which the model
+The plain probe's multiple choice draws distractors from retain people's values, which the model
 did learn, so a model that never saw the forget people (the oracle) scores below chance: it
 prefers any value it knows. Here each question's distractors are values of the same attribute
 that appear nowhere in the world (drawn by the world's own generators, so they look alike), or,
 for attributes without a generator (imported free text), the other forget people's values. A
 model that knows nothing sits at chance (reported beside it); one that still holds the value
-picks it. Options are scored as the harness does: the mean log-probability of the option's
-tokens inside the answer's own sentence, under teacher forcing.
+picks it. Options are scored as the plain probe scores them: the mean log-probability of the
+option's tokens inside the answer's own sentence, under teacher forcing.
 """
 
 from __future__ import annotations

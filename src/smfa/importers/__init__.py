@@ -1,4 +1,4 @@
-"""Importers: public unlearning benchmarks on disk (docs: public-layouts.md) into a world.
+"""Importers: public unlearning benchmarks on disk into a world (docs/data-format.md).
 
 Each importer reads one layout from local files and writes a world directory that
 `smfa.data.format.load_world` accepts; `IMPORTERS` maps a layout name to its function, and

@@ -1,4 +1,4 @@
-"""Import a FIUBench style benchmark into a world (public-layouts.md, "FIUBench").
+"""Import a FIUBench style benchmark into a world (docs/data-format.md, FIUBench).
 
 What it reads, all from local files:
 

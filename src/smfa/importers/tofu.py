@@ -1,6 +1,6 @@
 """Import a TOFU style benchmark, with or without CLEAR face images, into a world.
 
-The layouts are those of public-layouts.md, "CLEAR and TOFU". What it reads, all local:
+The layouts are TOFU's and CLEAR's (docs/data-format.md). What it reads, all local:
 
 - TOFU question rows (`qa`; by default `full.json`, `full.jsonl` or `full.parquet` in
   `source`): `{"question", "answer"}`, optionally `paraphrased_question`, `perturbed_answer`

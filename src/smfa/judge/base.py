@@ -6,7 +6,7 @@ one backend method, `complete` (conversations in, reply texts out), and reads ea
 `parse_score`. A reply without a readable score is asked again once with a reminder turn; if
 it still has none, the judge raises `JudgeError` naming the endpoint and the reply
 (`unparseable="error"`, the default) or returns NaN for that item (`unparseable="nan"`, which
-the harness turns into "no judge score for this question").
+the plain probe turns into "no judge score for this question").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""From `eval.judge` to a judge, and from a judge to per-question scores in the harness.
+"""From `eval.judge` to a judge, and from a judge to per-question scores of the plain probe.
 
 Spec forms: "" (no judge, the default), "http(s)://HOST:PORT/v1@MODEL" (an OpenAI-compatible
 endpoint and the model it serves), or the path of a local model directory. `add_judge_scores`

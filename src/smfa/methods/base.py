@@ -4,7 +4,7 @@ A method is one file in this package that defines a subclass of `Method` with a 
 `Params` dataclass (its own knobs, set as `methods.NAME.KEY=VALUE`) and `run(job)`. It receives
 the model to unlearn (the vanilla model, plain, in memory), the forget set (true answers and
 refusal-relabelled answers) and the few-shot retain sample, and returns dense weight deltas
-(`W = W0 + delta`). It never grades itself: methods do not import the evaluation harness.
+(`W = W0 + delta`). It never grades itself: methods do not import the evaluation (`smfa.eval`).
 """
 
 from __future__ import annotations
