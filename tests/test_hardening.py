@@ -376,6 +376,11 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
         ("forget_ratio=0", "forget_ratio must be between 1 and 99, got 0"),
         ("world.people=1", "world.people must be at least 2, got 1"),
         ("methods.smfaa.k=3", "methods.smfaa: unknown method 'smfaa' (did you mean 'smfa'?)"),
+        # another method's settings than the one run (`--method idk`) are checked too
+        (
+            "methods.smfa.kk=1",
+            "unknown config key 'methods.smfa.kk' (did you mean 'methods.smfa.k'?)",
+        ),
     ],
 )
 def test_bad_settings_are_named_by_their_key(
@@ -389,6 +394,8 @@ def test_bad_settings_are_named_by_their_key(
         model_dir,
         "--out",
         tmp_path / "out",
+        "--method",
+        "idk",
         "--set",
         setting,
         check=False,
