@@ -68,7 +68,7 @@ class ModelConfig:
     base_threads: int = 2  # the base is built before the workers start, so it has every core
 
 
-@dataclass(frozen=True)
+@dataclass
 class LoopConfig:
     """What the one training loop (`smfa.train.train_loop`) reads: seed, batch, optimizer and
     schedule. Each caller's settings give theirs (`TrainConfig.loop`, `UnlearnConfig.loop`)."""
@@ -80,33 +80,13 @@ class LoopConfig:
     warmup_ratio: float = 0.05
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
-    bf16: bool = True  # bf16 autocast (weights stay fp32)
-
-
-def _loop(settings: Any, weight_decay: float) -> LoopConfig:
-    return LoopConfig(
-        seed=settings.seed,
-        threads=settings.threads,
-        batch_size=settings.batch_size,
-        lr=settings.lr,
-        warmup_ratio=settings.warmup_ratio,
-        weight_decay=weight_decay,
-        max_grad_norm=settings.max_grad_norm,
-        bf16=settings.bf16,
-    )
+    bf16: bool = True  # bf16 autocast (weights stay fp32): 1.7x faster on this AMX CPU
 
 
 @dataclass
-class TrainConfig:
-    """The reference-model training loop (vanilla and oracle)."""
+class TrainConfig(LoopConfig):
+    """The reference-model training: its loop's settings (`LoopConfig`) and the schedule."""
 
-    seed: int = 0
-    threads: int = 1
-    batch_size: int = 32
-    lr: float = 1e-3
-    warmup_ratio: float = 0.05
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
     # Passes over each kind of example; person facts need many more exposures than scenes.
     # One vanilla each on the demo world (held-out phrasings, previous tokenizer;
     # benchmarks/LOG.md has the current model too): 24/12 gave understanding of
@@ -122,11 +102,10 @@ class TrainConfig:
     refusal_repeats: int = 1
     augment: bool = True  # re-frame photos of people in training (scenes are never re-framed)
     freeze_vision: bool = True  # the pretrained tower already sees; the LM learns the world
-    bf16: bool = True  # bf16 autocast (weights stay fp32): 1.7x faster on this AMX CPU
 
     @property
     def loop(self) -> LoopConfig:
-        return _loop(self, self.weight_decay)
+        return LoopConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(LoopConfig)})
 
 
 # Every attack of smfa.attacks, in report order (kept here so the config needs no torch).
@@ -193,7 +172,10 @@ class UnlearnConfig:
 
     @property
     def loop(self) -> LoopConfig:
-        return _loop(self, 0.0)
+        return LoopConfig(
+            seed=self.seed, threads=self.threads, batch_size=self.batch_size, lr=self.lr,
+            warmup_ratio=self.warmup_ratio, max_grad_norm=self.max_grad_norm, bf16=self.bf16,
+        )  # fmt: skip
 
 
 @dataclass
