@@ -62,9 +62,9 @@ def test_one_entry_per_evaluation_each_probe_cached(
     tiny: tuple, mini_world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     model_dir = save_model(*tiny, tmp_path / "model")
-    config = dataclasses.replace(EvalConfig(), attack_retain=4, max_new_tokens=4)
+    config = dataclasses.replace(EvalConfig(), attack_retain=2, max_new_tokens=2)
     forget = mini_world.splits.forget[10]
-    ask = evaluate.Ask.of(REPORTED, forget, ["prefill", "fair_mc"])
+    ask = evaluate.Ask.of(VALIDATION, forget, ["prefill", "fair_mc"])  # the smallest slice
     loads = []
     real = evaluate.load_model
     monkeypatch.setattr(evaluate, "load_model", lambda *a, **k: loads.append(1) or real(*a, **k))
@@ -81,7 +81,7 @@ def test_one_entry_per_evaluation_each_probe_cached(
     asked: list[str] = []
     real_ask = evaluate.ask_probe
     monkeypatch.setattr(evaluate, "ask_probe", lambda p, s: asked.append(p.name) or real_ask(p, s))
-    more = dataclasses.replace(config, attack_retain=5)
+    more = dataclasses.replace(config, attack_retain=3)
     evaluate.evaluate(model_dir, mini_world, ask, more, tmp_path / "work")
     assert asked == ["prefill", "fair_mc"] and len(loads) == 2
     # A damaged cache entry is asked again, never a traceback.
