@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any, NotRequired, TypedDict
 
 from smfa.eval import metrics
@@ -109,7 +109,9 @@ def pooled_rows(model: str, probe: str, scored: list[Scored]) -> list[Row]:
     return rows + membership_rows(model, probe, scored, keys)
 
 
-def membership_rows(model: str, probe: str, scored: list[Scored], keys: Any) -> list[Row]:
+def membership_rows(
+    model: str, probe: str, scored: list[Scored], keys: Callable[[Scored], set[Key]]
+) -> list[Row]:
     """Per group of answers (`keys`), the AUC of each membership score (`mia_auc_<score>`):
     true answer sentences against never-learned ones; n counts both."""
     groups: dict[Key, list[Scored]] = defaultdict(list)
