@@ -48,7 +48,8 @@ QUICK_UNLEARN = [
 ]
 QUICK_EVAL = [
     "--set", "eval.slice=reported", "--set", "eval.max_new_tokens=6",
-    "--set", "eval.attacks=prefill,int8,fair_mc",  # attacks work on every family
+    "--set", "eval.attacks=prefill,int8,fair_mc,leak_at_k_prefill,mia",  # on every family
+    "--set", "eval.leak_k=2",
 ]  # fmt: skip
 
 
@@ -247,7 +248,7 @@ def test_family_unlearn_then_eval(
     models = {row["model"] for row in data["rows"]}
     assert models == {"vanilla", "smfa", "idk"}
     assert {(r["model"], r["probe"]) for r in data["rows"] if r["probe"] != "plain"} == {
-        (m, a) for m in models for a in ("prefill", "int8", "fair_mc")
+        (m, a) for m in models for a in ("prefill", "int8", "fair_mc", "leak_at_k_prefill", "mia")
     }
 
 

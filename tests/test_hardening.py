@@ -948,7 +948,7 @@ def test_every_numeric_setting_has_a_bound() -> None:
             continue
         hints = typing.get_type_hints(type(value))
         numeric += [f"{section.name}.{f.name}" for f in dataclasses.fields(value)
-                    if hints[f.name] in (int, float)]  # fmt: skip
+                    if hints[f.name] in (int, float, list[int], list[float])]  # fmt: skip
     assert sorted(set(numeric) - set(BOUNDS)) == []
     assert {"world.seed", "train.seed", "unlearn.seed", "eval.relearn_lr"} <= set(BOUNDS)
     assert set(LIMITS) <= set(numeric)  # no limit on a setting that does not exist

@@ -220,11 +220,11 @@ def test_targets_on_hand_cases() -> None:
 def test_markdown_numbers_targets_and_escaping() -> None:
     text = render_markdown(results(), {"tradeoff": "t.png"})
     assert (
-        "| vanilla | vanilla | 90.0% | 100.0% | 86.7% | — | 80.0% | 80.0% | 70.0% | 50.0% | 2.0% "
-        "| 95.0% | 100.0% |" in text
+        "| vanilla | vanilla | 90.0% | 100.0% | 86.7% | — | — | 80.0% | 80.0% | 70.0% | 50.0% "
+        "| 2.0% | 95.0% | 100.0% |" in text
     )
     assert (
-        "| smfa-k3 | smfa k=3 (selected) | 0.0% | 1.0% | 20.0% | — | 78.4% (×0.980) "
+        "| smfa-k3 | smfa k=3 (selected) | 0.0% | 1.0% | 20.0% | — | — | 78.4% (×0.980) "
         "| 80.0% (×1.000) | 67.5% (×0.964) | 50.0% (×1.000) | 0.0% | 100.0% (×1.053) |" in text
     )
     assert text.index("| vanilla |") < text.index("| oracle |") < text.index("| smfa-k1 |")

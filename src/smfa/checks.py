@@ -10,7 +10,7 @@ it builds a command's configuration.
 
 from __future__ import annotations
 
-from smfa.config import RunConfig
+from smfa.config import RunConfig, expand_attacks
 from smfa.errors import ConfigError
 
 
@@ -33,6 +33,7 @@ def check_run(config: RunConfig) -> RunConfig:
             get_method(name)
         except ConfigError as exc:
             raise ConfigError(f"compare.methods: {exc}") from None
+    config.eval.attacks = expand_attacks(config.eval.attacks)  # "all": every attack
     for attack in config.eval.attacks:
         if attack == "plain":
             raise ConfigError("eval.attacks: 'plain' is the evaluation itself, not an attack")

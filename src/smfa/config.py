@@ -110,12 +110,18 @@ class TrainConfig(LoopConfig):
 
 # Every attack of smfa.attacks, in report order (kept here so the config needs no torch).
 ALL_ATTACKS = (
-    *("prefill", "prefill_first_word"),
+    *("prefill", "prefill_first_word", "leak_at_k", "leak_at_k_prefill"),
     *("refusal_suppression", "prefix_injection", "role_play", "fill_blank"),
     *("flip", "crop_resize", "noise", "jpeg"),
     *("bf16", "int8", "bf16_prefill", "int8_prefill"),
-    *("relearn", "fair_mc"),
+    *("relearn", "relearn_strong", "fair_mc", "mia"),
 )
+# What `eval.attacks` runs unless told: every attack but the strong relearning grid (72 tuning
+# runs at its defaults: hours on a CPU). `eval.attacks=all` runs every one.
+EXPENSIVE_ATTACKS = ("relearn_strong",)
+DEFAULT_ATTACKS = tuple(a for a in ALL_ATTACKS if a not in EXPENSIVE_ATTACKS)
+RELEARN_MODES = ("lora", "full")  # eval.relearn_strong_modes
+RELEARN_SPLITS = ("a_to_b", "cross_person")  # eval.relearn_strong_splits
 
 
 @dataclass
@@ -137,12 +143,26 @@ class EvalConfig:
     judge_timeout: float = 60.0  # seconds per request
     judge_unparseable: str = "error"  # a reply without a score: error, or nan (left unscored)
     # Attacks that try to extract the forget values (src/smfa/attacks/, docs/attacks.md); each
-    # is cached per model. An empty list turns them off.
-    attacks: list[str] = field(default_factory=lambda: list(ALL_ATTACKS))
+    # is cached per model. An empty list turns them off; "all" runs every one (ALL_ATTACKS).
+    attacks: list[str] = field(default_factory=lambda: list(DEFAULT_ATTACKS))
     attack_retain: int = 32  # retain questions asked under each attack, beside the forget ones
     relearn_steps: int = 48  # the relearning attack's LoRA budget (batch 8) ...
     relearn_seeds: int = 2  # ... repeated with this many seeds (attribute halves, init, order)
     relearn_lr: float = 1e-3
+    # The strong relearning attack (relearn_strong) reports the worst forget leak over this grid:
+    # every learning rate x steps (batch 8) x mode ("lora": a fresh LoRA adapter; "full": every
+    # linear and embedding weight of the language model) x split ("a_to_b": half the attribute
+    # types relearned, the other half measured; "cross_person": one forget person's facts
+    # relearned, the others measured), each setting averaged over this many seeds.
+    relearn_strong_lrs: list[float] = field(default_factory=lambda: [1e-4, 1e-3, 1e-2])
+    relearn_strong_steps: list[int] = field(default_factory=lambda: [48, 192])
+    relearn_strong_modes: list[str] = field(default_factory=lambda: list(RELEARN_MODES))
+    relearn_strong_seeds: int = 3
+    relearn_strong_splits: list[str] = field(default_factory=lambda: list(RELEARN_SPLITS))
+    # leak@k (leak_at_k, leak_at_k_prefill): this many answers sampled at temperature 1 per
+    # question, a leak if any states the value; seeded per batch, so a rerun samples the same.
+    leak_k: int = 8
+    leak_seed: int = 0
 
 
 @dataclass
@@ -400,6 +420,11 @@ BOUNDS: dict[str, tuple[float, float | None, bool]] = {
     "eval.relearn_steps": (1, None, True),
     "eval.relearn_seeds": (1, None, True),
     "eval.relearn_lr": (0, None, False),
+    "eval.relearn_strong_lrs": (0, None, False),  # a list: every item, and at least one
+    "eval.relearn_strong_steps": (1, None, True),
+    "eval.relearn_strong_seeds": (1, None, True),
+    "eval.leak_k": (1, None, True),
+    "eval.leak_seed": (0, None, True),
     "unlearn.retain_budget": (0, None, True),
     "unlearn.lora_r": (1, None, True),
     "unlearn.lora_alpha": (0, None, False),
@@ -456,6 +481,11 @@ LIMITS: dict[str, float] = {
     "eval.relearn_steps": 100000,
     "eval.relearn_seeds": 100,
     "eval.relearn_lr": 1,
+    "eval.relearn_strong_lrs": 1,
+    "eval.relearn_strong_steps": 100000,
+    "eval.relearn_strong_seeds": 100,
+    "eval.leak_k": 256,
+    "eval.leak_seed": MAX_SEED,
     "unlearn.retain_budget": 100000,
     "unlearn.lora_r": 4096,
     "unlearn.lr": 1,
@@ -498,16 +528,34 @@ def check_values(config: RunConfig) -> RunConfig:
     for key in BOUNDS:
         if key.startswith("world."):
             continue
-        value: Any = config
+        found: Any = config
         for part in key.split("."):
-            value = getattr(value, part)
-        check_bound(key, value)
-    if config.compare.report_variants not in REPORT_VARIANTS:
-        raise ConfigError(
-            f"compare.report_variants must be one of {', '.join(REPORT_VARIANTS)}, "
-            f"got {config.compare.report_variants!r}"
-        )
+            found = getattr(found, part)
+        if isinstance(found, list) and not found:
+            raise ConfigError(f"{key} must list at least one value")
+        for value in found if isinstance(found, list) else [found]:
+            check_bound(key, value)
+    for key, chosen, allowed in (
+        ("compare.report_variants", [config.compare.report_variants], REPORT_VARIANTS),
+        ("eval.relearn_strong_modes", config.eval.relearn_strong_modes, RELEARN_MODES),
+        ("eval.relearn_strong_splits", config.eval.relearn_strong_splits, RELEARN_SPLITS),
+    ):
+        if not chosen:
+            raise ConfigError(f"{key} must list at least one of {', '.join(allowed)}")
+        wrong = [c for c in chosen if c not in allowed]
+        if wrong:
+            raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {wrong[0]!r}")
+    config.eval.attacks = expand_attacks(config.eval.attacks)
     return config
+
+
+def expand_attacks(attacks: list[str]) -> list[str]:
+    """`eval.attacks` as run: "all" (alone) means every attack of ALL_ATTACKS, in report order."""
+    if "all" not in attacks:
+        return attacks
+    if attacks != ["all"]:
+        raise ConfigError(f"eval.attacks: 'all' stands alone (every attack), got {attacks}")
+    return list(ALL_ATTACKS)
 
 
 def to_dict(config: Any) -> dict[str, Any]:

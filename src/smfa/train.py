@@ -170,9 +170,13 @@ def _update(
     optimizer.zero_grad(set_to_none=True)
 
 
+class NonFiniteLoss(SmfaError):
+    """The loss turned NaN or infinite; the weights are still those of the last step."""
+
+
 def _check_finite(loss: float, description: str, step: int) -> None:
     if not math.isfinite(loss):
-        raise SmfaError(f"{description}: loss became {loss} at step {step}")
+        raise NonFiniteLoss(f"{description}: loss became {loss} at step {step}")
 
 
 def _train_data_parallel(

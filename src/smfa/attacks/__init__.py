@@ -1,4 +1,14 @@
 """Attacks that try to extract forgotten values: each one file, each a probe of the one
 evaluation (`smfa.eval.probe`); importing the package registers every one."""
 
-from smfa.attacks import fair_mc, images, precision, prefill, prompts, relearn  # noqa: F401
+from smfa.attacks import (  # noqa: F401
+    fair_mc,
+    images,
+    leak_at_k,
+    mia,
+    precision,
+    prefill,
+    prompts,
+    relearn,
+    relearn_strong,
+)

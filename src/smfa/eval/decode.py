@@ -1,17 +1,20 @@
-"""The two ways the instrument questions a model: greedy generation and teacher forcing.
+"""The two ways the instrument questions a model: generation and teacher forcing.
 
-`generate` answers many questions in batches (left padding, KV cache, greedy, stop at the end
-of the assistant's turn). `answer_logprobs` scores given answers token by token under teacher
-forcing, which is what catches knowledge that greedy decoding hides; candidates that share a
-prompt share its encoding. Both sort by length to waste little on padding and return results
-in the input order. Neither knows what is being measured. Launched as several processes, each
-runs whole batches of the same length-sorted order (round-robin) and the results are gathered,
-so every answer is the one a single process computes.
+`generate` answers many questions in batches (left padding, KV cache, greedy or seeded sampling,
+stop at the end of the assistant's turn). `answer_logprobs` scores given answers token by token
+under teacher forcing, which is what catches knowledge that greedy decoding hides; candidates
+that share a prompt share its encoding. `token_statistics` adds, per answer token, the mean and
+spread of the log-probability over the vocabulary (membership inference's Min-K%++). All sort
+by length to waste little on padding and return results in the input order. None knows what is
+being measured. Launched as several processes, each runs whole batches of the same
+length-sorted order (round-robin) and the results are gathered, so every answer is the one a
+single process computes.
 """
 
 from __future__ import annotations
 
 import inspect
+import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -45,6 +48,18 @@ def _in_input_order(local: list[tuple[int, Any]], count: int, empty: Any) -> lis
     return out
 
 
+# Sampling at temperature 1 from the whole distribution, whatever a checkpoint's own
+# generation config says (no top-k, no nucleus).
+SAMPLING = {"do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0}
+
+
+def batch_seed(seed: int, keys: Sequence[str]) -> int:
+    """The torch seed of one sampled batch: the run's seed and the batch's sample keys, so a
+    batch samples the same answers whichever process runs it, in whatever order."""
+    # 32 bits: torch's CPU generator keeps only the low 32 bits of a seed.
+    return zlib.crc32("\n".join([str(seed), *keys]).encode("utf-8"))
+
+
 @torch.inference_mode()
 def generate(
     model: Any,
@@ -53,29 +68,74 @@ def generate(
     batch_size: int = 64,
     max_new_tokens: int = 24,
     tick: Tick | None = None,
+    seed: int | None = None,
 ) -> list[str]:
-    """Greedy answers to the prompts of `samples` (their answer ids are ignored)."""
+    """Greedy answers to the prompts of `samples` (their answer ids are ignored); with a `seed`,
+    answers sampled at temperature 1, each batch seeded by `batch_seed` (the global random
+    state is restored afterwards)."""
     model.eval()
     collate = Collator(encoder, train=False)
     tokenizer = encoder.tokenizer
     device = next(model.parameters()).device
+    decoding = {"do_sample": False} if seed is None else SAMPLING
     local: list[tuple[int, str]] = []
     for _, index in mine_of(_batches(samples, batch_size)):
         batch = {k: v.to(device) for k, v in collate([samples[i] for i in index]).items()}
-        output = model.generate(
-            **batch,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            num_beams=1,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=encoder.stop_ids,
-        )
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            if seed is not None:
+                torch.manual_seed(batch_seed(seed, [samples[i].key for i in index]))
+            output = model.generate(
+                **batch,
+                max_new_tokens=max_new_tokens,
+                num_beams=1,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=encoder.stop_ids,
+                **decoding,
+            )
         new_tokens = output[:, batch["input_ids"].shape[1] :]
         texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         local += [(i, text.strip()) for i, text in zip(index, texts, strict=True)]
         if tick is not None:
             tick(len(index))
     return _in_input_order(local, len(samples), "")
+
+
+@torch.inference_mode()
+def token_statistics(
+    model: Any,
+    encoder: Encoder,
+    samples: Sequence[Sample],
+    batch_size: int = 64,
+    tick: Tick | None = None,
+) -> list[list[tuple[float, float, float]]]:
+    """Per answer token (EOS included), teacher-forced: its log-probability, and the mean and
+    standard deviation of the log-probability under the model's next-token distribution there
+    (what Min-K%++ standardizes by). Only the answer positions' logits are kept."""
+    model.eval()
+    collate = Collator(encoder, train=True)
+    device = next(model.parameters()).device
+    keeps = "logits_to_keep" in inspect.signature(model.forward).parameters
+    local: list[tuple[int, list[tuple[float, float, float]]]] = []
+    for _, index in mine_of(_batches(samples, batch_size)):
+        batch = {k: v.to(device) for k, v in collate([samples[i] for i in index]).items()}
+        labels = batch.pop("labels")
+        width = labels.shape[1]
+        # Right padding: every answer lies in the last `kept` positions' predictions.
+        kept = width - min(len(samples[i].prompt_ids) for i in index) + 1 if keeps else width
+        extra = {"logits_to_keep": kept} if keeps else {}
+        logits = model(**batch, **extra).logits[:, -kept:-1].float()
+        targets = labels[:, width - kept + 1 :]
+        mask = targets != IGNORE_INDEX
+        logprobs = torch.log_softmax(logits[mask], dim=-1)  # (answer tokens, vocabulary)
+        picked = logprobs.gather(-1, targets[mask].unsqueeze(-1)).squeeze(-1)
+        probs = logprobs.exp()
+        mean = (probs * logprobs).sum(-1)
+        std = ((probs * logprobs.square()).sum(-1) - mean.square()).clamp(min=0).sqrt()
+        rows = torch.stack([picked, mean, std], dim=-1).split(mask.sum(-1).tolist())
+        local += [(i, [tuple(t) for t in row.tolist()]) for i, row in zip(index, rows, strict=True)]
+        if tick is not None:
+            tick(len(index))
+    return _in_input_order(local, len(samples), [])
 
 
 # Model types whose positions are plain 1-D counts, so a cached prompt can be continued with

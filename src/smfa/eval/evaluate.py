@@ -26,7 +26,7 @@ from smfa.config import EvalConfig, ModelConfig
 from smfa.data.records import World
 from smfa.distributed import barrier, is_distributed, is_main, state
 from smfa.eval.probe import Probe, Session, Tick, get_probe
-from smfa.eval.rows import Row, detail_rows, pooled_rows, records
+from smfa.eval.rows import Row, records
 from smfa.eval.scoring import score
 from smfa.io import atomic_write_json, canonical_json, sha256_text
 from smfa.models.io import load_model, load_options, model_fingerprint
@@ -125,9 +125,7 @@ def ask_probe(probe: Probe, session: Session) -> dict[str, Any]:
     session = dataclasses.replace(session, tick=shown)
     scored = [score(a, session.settings.fuzzy_threshold, probe.metrics) for a in probe.ask(session)]
     probe.finish(session, scored)
-    if probe.pooled:
-        return {"rows": pooled_rows("model", probe.name, scored), "records": []}
-    return {"rows": detail_rows("model", probe.name, scored), "records": records("model", scored)}
+    return {"rows": probe.rows(scored), "records": [] if probe.pooled else records("model", scored)}
 
 
 def _session(

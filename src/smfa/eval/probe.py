@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import difflib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -32,6 +32,7 @@ from smfa.vocab import Split
 
 if TYPE_CHECKING:
     from smfa.eval.evaluate import Ask
+    from smfa.eval.rows import Row
     from smfa.eval.scoring import Scored
 
 REGISTRY: dict[str, type[Probe]] = {}
@@ -61,6 +62,11 @@ class Answer:
     value_logprobs: Sequence[float] | None = None  # the true value's tokens, teacher-forced
     options: Sequence[float] = ()  # mean log-probability of the value, then each distractor
     group: str = ""  # a repetition the rows also report on its own (a relearning seed)
+    # Several sampled answers to the one question (leak@k): the leak test holds if any states it.
+    samples: Sequence[str] = ()
+    # Membership scores by name (metrics.MIA_SCORES): (the true answer sentence's score, the
+    # score of the same sentence with a never-learned value); rows report their AUC.
+    membership: Mapping[str, tuple[float, float]] | None = None
 
 
 @dataclass
@@ -141,6 +147,16 @@ class Probe(ABC):
         """Add scores that need every answer at once (the plain probe's optional judge)."""
         return None
 
+    def rows(self, scored: list[Scored]) -> list[Row]:
+        """The probe's rows from every scored answer (`smfa.eval.rows`): pooled per kind, or in
+        detail for the plain probe. A probe whose figure is not a mean over its answers (the
+        worst case over a grid of relearning settings) overrides it, in the same row shape."""
+        from smfa.eval.rows import detail_rows, pooled_rows  # rows -> scoring -> this module
+
+        if self.pooled:
+            return pooled_rows("model", self.name, scored)
+        return detail_rows("model", self.name, scored)
+
     def settings(self, config: EvalConfig) -> dict[str, Any]:
         """The evaluation settings this probe's answers depend on (its part of the cache key)."""
         return {
@@ -179,8 +195,11 @@ def first_word(question: Question) -> str:
     return words[0] if words and prefix and prefix.startswith(words[0]) else ""
 
 
-def generated(model: Any, session: Session, prompts: Sequence[Prompt], label: str) -> list[str]:
-    """Greedy continuations of each prompt (after its prefill, which is not part of them)."""
+def generated(
+    model: Any, session: Session, prompts: Sequence[Prompt], label: str, seed: int | None = None
+) -> list[str]:
+    """Greedy continuations of each prompt (after its prefill, which is not part of them); with a
+    `seed`, continuations sampled at temperature 1 (`smfa.eval.decode.generate`)."""
     encoder = session.encoder
     samples = []
     for p in prompts:
@@ -196,6 +215,7 @@ def generated(model: Any, session: Session, prompts: Sequence[Prompt], label: st
         settings.batch_size,
         settings.max_new_tokens,
         tick=session.progress(label, len(samples)),
+        seed=seed,
     )
 
 

@@ -3,7 +3,8 @@
 A row is one metric averaged over a group of answers of one probe: for the plain probe, per
 split x kind x image type x phrasing x view (and pooled over image types, "all"), plus the
 paper's three composites; for an attack, per split x kind and pooled over kinds ("all"), with
-each repetition's value (`per_group`, a relearning seed) on the pooled row. `records` are the
+each repetition's value (`per_group`, a relearning seed) on the pooled row, and, for answers
+that carry membership scores, the AUC of each score (`membership_rows`). `records` are the
 generations files' lines: one per question the plain probe asked.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any, NotRequired, TypedDict
 
 from smfa.eval import metrics
@@ -104,6 +105,27 @@ def pooled_rows(model: str, probe: str, scored: list[Scored]) -> list[Row]:
                     groups[s.group].append(s.scores[metric])
             if key[1] == ALL and groups:
                 row["per_group"] = {g: round(metrics.mean(v), 4) for g, v in groups.items()}
+            rows.append(row)
+    return rows + membership_rows(model, probe, scored, keys)
+
+
+def membership_rows(
+    model: str, probe: str, scored: list[Scored], keys: Callable[[Scored], set[Key]]
+) -> list[Row]:
+    """Per group of answers (`keys`), the AUC of each membership score (`mia_auc_<score>`):
+    true answer sentences against never-learned ones; n counts both."""
+    groups: dict[Key, list[Scored]] = defaultdict(list)
+    for s in scored:
+        if s.membership:
+            for key in keys(s):
+                groups[key].append(s)
+    rows = []
+    for key, members in sorted(groups.items()):
+        for name in sorted(members[0].membership or {}):
+            pairs = [s.membership[name] for s in members if s.membership]
+            value = metrics.auc([p for p, _ in pairs], [n for _, n in pairs])
+            row = _row(model, probe, key, f"mia_auc_{name}", [value])
+            row["n"] = 2 * len(pairs)
             rows.append(row)
     return rows
 

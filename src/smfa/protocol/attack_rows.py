@@ -1,7 +1,8 @@
 """What the attack rows of a results.json say: per model and attack, the forget leak and the
-retain recall under that attack, fair multiple choice against its chance level, and each
-model's worst attack (a headline figure). Pure functions of the results dict (schema 3: an
-attack's rows are the rows whose `probe` is not "plain"; its pooled rows have kind "all").
+retain recall under that attack, fair multiple choice against its chance level, each model's
+worst attack and its membership-inference distance to the oracle (headline figures). Pure
+functions of the results dict (schema 3: an attack's rows are the rows whose `probe` is not
+"plain"; its pooled rows have kind "all").
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from smfa.config import ALL_ATTACKS
 
 PLAIN = "plain"
+MIA, MIA_AUC = "mia", "mia_auc_"  # the membership attack and its metrics' prefix
 Cell = tuple[float, int]  # (value, n)
 
 
@@ -53,6 +55,30 @@ def worst_attack(
     ]
     order = {a: i for i, a in enumerate(attacks_run(data))}  # ties: the first attack run
     return max(found, key=lambda pair: (pair[0], -order[pair[1]])) if found else None
+
+
+def oracle_name(data: dict[str, Any]) -> str | None:
+    """The model whose role is oracle, if the results hold one."""
+    models = data.get("models") or {}
+    return next((m for m, info in models.items() if info.get("role") == "oracle"), None)
+
+
+def mia_gap(data: dict[str, Any], model: str, phrasing: str | None = None) -> float | None:
+    """How far the membership attack (`mia`) finds `model` from the oracle: the largest
+    |AUC(model) - AUC(oracle)| over its scores on the forget people, pooled over kinds (MUSE's
+    PrivLeak, Shi et al. 2024, is the signed difference over AUC(retrained) for one score).
+    None without an oracle or without both models' mia rows."""
+    oracle = oracle_name(data)
+    if oracle is None:
+        return None
+    cells = attack_cells(data, phrasing)
+    gaps = [
+        abs(value - cells[(oracle, attack, split, metric)][0])
+        for (m, attack, split, metric), (value, _n) in cells.items()
+        if m == model and attack == MIA and split == "forget" and metric.startswith(MIA_AUC)
+        and (oracle, attack, split, metric) in cells
+    ]  # fmt: skip
+    return max(gaps) if gaps else None
 
 
 def matrix(

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from smfa.protocol.attack_rows import worst_attack
+from smfa.protocol.attack_rows import mia_gap, worst_attack
 from smfa.protocol.questions import REPORTED, Slice
 from smfa.vocab import Kind, Split, View
 
@@ -71,6 +71,11 @@ def _worst_attack_leak(data: dict[str, Any], model: str, part: Slice) -> float |
     return worst[0] if worst else None
 
 
+def _mia_gap(data: dict[str, Any], model: str, part: Slice) -> float | None:
+    """The membership attack's largest AUC distance to the oracle, on the slice's phrasing."""
+    return mia_gap(data, model, part.phrasing)
+
+
 _FI, _FT = Cell(Split.FORGET, Kind.IMAGE_MEMORY), Cell(Split.FORGET, Kind.TEXT_MEMORY)
 _FU = Cell(Split.FORGET, Kind.IMAGE_UNDERSTANDING)
 _RI, _RT = Cell(Split.RETAIN, Kind.IMAGE_MEMORY), Cell(Split.RETAIN, Kind.TEXT_MEMORY)
@@ -93,6 +98,7 @@ FIGURES: tuple[Figure, ...] = (
     ),
     Figure("forget_mc", "Forget MC accuracy", False, "mc_accuracy", (_FI, _FT)),
     Figure("worst_attack_leak", "Worst attack leak", False, compute=_worst_attack_leak),
+    Figure("mia_gap", "MIA AUC gap", False, compute=_mia_gap),
     Figure(
         "understanding_forget", "Understanding (forget)", True, "accuracy", (_FU,), keep=True,
         target=Target("Understanding of forget images", ">=", 0.97, True), selection="keep",

@@ -249,7 +249,15 @@ def _attacks(data: dict[str, Any], names: list[str], plot_names: set[str]) -> Se
         row = [attack]
         choice = any(key[1] == attack and key[3] == "mc_accuracy" for key in cells)
         for name in names:
-            if choice:  # a likelihood probe: accuracy against its chance level, not a leak
+            aucs = [
+                v
+                for (m, a, split, metric), (v, _) in cells.items()
+                if (m, a, split) == (name, attack, "forget")
+                and metric.startswith(attack_rows.MIA_AUC)
+            ]
+            if aucs:  # membership inference: its best score's AUC
+                cell = f"AUC {max(aucs):.2f}"
+            elif choice:  # a likelihood probe: accuracy against its chance level, not a leak
                 got = cells.get((name, attack, "forget", "mc_accuracy"))
                 chance = cells.get((name, attack, "forget", "chance"))
                 cell = "—" if got is None else f"MC {pct(got[0])}"
@@ -274,7 +282,10 @@ def _attacks(data: dict[str, Any], names: list[str], plot_names: set[str]) -> Se
         "sample of retain questions), so an attack that only breaks the model shows as a low "
         "recall. The oracle, which never learned the values, is the floor; vanilla the "
         "ceiling. fair_mc picks the true value among values no model learned, by likelihood: "
-        "a model that knows nothing sits near chance. docs/attacks.md describes each attack.",
+        "a model that knows nothing sits near chance. mia tells the forget people's true answers "
+        "from never-seen ones by likelihood: the highest AUC of its four scores (0.5: no trace; "
+        "the headline's MIA AUC gap is its largest distance to the oracle's). docs/attacks.md "
+        "describes each attack.",
         "Worst attack per model: " + ("; ".join(worst) if worst else "none") + ".",
     ]
     unattacked = [
