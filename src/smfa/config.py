@@ -44,10 +44,11 @@ class WorldConfig:
         """Raise ConfigError naming the first parameter outside its bounds (`BOUNDS`)."""
         for key in BOUNDS:
             if key.startswith("world."):
-                check_bound(key, getattr(self, key.removeprefix("world.")))
-        for ratio in self.forget_ratios:
-            if not 1 <= ratio <= 99:
-                raise ConfigError(f"forget ratios are percentages from 1 to 99, got {ratio}")
+                found = getattr(self, key.removeprefix("world."))
+                if isinstance(found, list) and not found:
+                    raise ConfigError(f"{key} must list at least one value")
+                for value in found if isinstance(found, list) else [found]:
+                    check_bound(key, value)
 
 
 @dataclass
@@ -395,6 +396,7 @@ BOUNDS: dict[str, tuple[float, float | None, bool]] = {
     "world.heldout_scenes": (0, None, True),
     "world.unknown_people": (0, None, True),
     "world.few_shot_retain": (0, None, True),
+    "world.forget_ratios": (1, 99, True),  # each a percentage of the people
     "model.vision_steps": (0, None, True),
     "model.vision_batch": (1, None, True),
     "model.vision_lr": (0, None, False),
