@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_pipeline import machine, record
 
 WORLD = [
-    *("--set", "world.people=8", "--set", "world.image_size=32", "--set", "world.train_scenes=12"),
+    *("--set", "world.people=20", "--set", "world.image_size=32", "--set", "world.train_scenes=12"),
     *("--set", "world.validation_scenes=4", "--set", "world.heldout_scenes=4"),
     *("--set", "world.unknown_people=3", "--set", "world.few_shot_retain=9"),
 ]
@@ -54,7 +54,10 @@ VOLATILE = ("seconds", "timings")
 
 def smfa(*args: str | Path) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "smfa.cli", *map(str, args)]
-    return subprocess.run(command, capture_output=True, text=True, check=True)
+    ran = subprocess.run(command, capture_output=True, text=True)
+    if ran.returncode != 0:
+        raise SystemExit(f"{' '.join(command[3:5])} failed:\n{ran.stderr[-2000:]}")
+    return ran
 
 
 def descendants(pid: int) -> set[int]:
