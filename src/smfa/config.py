@@ -45,9 +45,10 @@ class WorldConfig:
         for key in BOUNDS:
             if key.startswith("world."):
                 found = getattr(self, key.removeprefix("world."))
-                if isinstance(found, list) and not found:
+                many = isinstance(found, (list, tuple))
+                if many and not found:
                     raise ConfigError(f"{key} must list at least one value")
-                for value in found if isinstance(found, list) else [found]:
+                for value in found if many else [found]:
                     check_bound(key, value)
 
 
@@ -533,9 +534,9 @@ def check_values(config: RunConfig) -> RunConfig:
         found: Any = config
         for part in key.split("."):
             found = getattr(found, part)
-        if isinstance(found, list) and not found:
+        if isinstance(found, (list, tuple)) and not found:
             raise ConfigError(f"{key} must list at least one value")
-        for value in found if isinstance(found, list) else [found]:
+        for value in found if isinstance(found, (list, tuple)) else [found]:
             check_bound(key, value)
     for key, chosen, allowed in (
         ("compare.report_variants", [config.compare.report_variants], REPORT_VARIANTS),
