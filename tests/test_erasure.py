@@ -176,7 +176,11 @@ def test_verify_passes_an_intact_signed_chain_under_a_lenient_policy(
 def test_verify_fails_a_leak_above_the_policys_threshold(runs: dict[str, Path]) -> None:
     result = smfa("verify", runs["r1"], *EVAL_FAST, check=False)  # hashes only: verify measures
     assert result.returncode == 1, result.stderr
-    assert "failed: 1 of" in result.stderr and "(leak under prefill: LEAK (" in result.stderr
+    # Prefill finds P1's values (35% here); whether the plain answers of this barely-unlearned
+    # model also leak image questions depends on the last bits of its training (1 of 27 checks
+    # failed in CI, 3 on another machine), so only the prefill check is asserted.
+    assert "verification failed: " in result.stderr
+    assert "leak under prefill: LEAK (" in result.stderr
     assert "> 5.0% (the policy's))" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -350,7 +354,11 @@ def test_a_resealed_record_with_raised_thresholds_fails_the_verifiers_policy(
     _reseal(record, copy / "erasure.json")
     result = smfa("verify", copy, *EVAL_FAST, check=False)  # thresholds: the project's
     assert result.returncode == 1, result.stderr
-    assert "failed: 1 of" in result.stderr and "(leak under prefill: LEAK (" in result.stderr
+    # Prefill finds P1's values (35% here); whether the plain answers of this barely-unlearned
+    # model also leak image questions depends on the last bits of its training (1 of 27 checks
+    # failed in CI, 3 on another machine), so only the prefill check is asserted.
+    assert "verification failed: " in result.stderr
+    assert "leak under prefill: LEAK (" in result.stderr
     assert "> 5.0% (the policy's))" in result.stderr and "Traceback" not in result.stderr
     row = next(line for line in result.stdout.splitlines() if "thresholds" in line)
     assert "100.0%, 100.0%, 2.0%" in row and "policy: 2.0%, 5.0%, 2.0%" in row and "differs" in row
@@ -375,7 +383,7 @@ def test_a_record_measured_with_one_token_and_no_attacks_is_measured_again(
     _reseal(record, copy / "erasure.json")
     result = smfa("verify", copy, *EVAL_FAST, check=False)  # the verifier's probes
     assert result.returncode == 1, result.stderr
-    assert "(leak under prefill: LEAK (" in result.stderr
+    assert "leak under prefill: LEAK (" in result.stderr
     rows = result.stdout.splitlines()
     settings = next(line for line in rows if "measurement settings" in line)
     assert "max_new_tokens 1 -> 6" in settings and "differs" in settings

@@ -66,11 +66,11 @@ def test_the_sample_imports_every_person_fact_and_split(sample_world: World) -> 
     assert {pid: p.name for pid, p in world.people.items()} == NAMES
     assert len(_train(world, kind="image_memory")) == 623  # every QA pair, image form
     assert len(_train(world, kind="text_memory")) == 623 - 40  # all but the name questions
-    # forget_5: 7 of 40 = 17.5% -> 18; forget_15: 9 -> 22.5% -> 23; forget_10: 10 -> 25%.
-    assert world.splits.forget == {18: FORGET_5, 23: FORGET_15, 25: FORGET_10}
+    # Each list keeps the hub's name (forget_5 is 7 of 40 people here, 17.5%).
+    assert world.splits.forget == {5: FORGET_5, 10: FORGET_10, 15: FORGET_15}
     for ratio, forget in world.splits.forget.items():
         assert world.splits.retain[ratio] == tuple(sorted(set(NAMES) - set(forget)))
-    assert "309" in world.splits.forget[18] and "309" not in world.splits.forget[23]  # not nested
+    assert "309" in world.splits.forget[5] and "309" not in world.splits.forget[15]  # not nested
     assert world.tasks == () and not (world.root / "tasks.jsonl").exists()  # empty in the sample
     assert (world.root / ".smfa-world").is_file()
 
@@ -161,8 +161,8 @@ def test_people_subset_keeps_every_forget_list(tmp_path: Path) -> None:
     listed.write_text("# forget_5 and 15\n016\n093\n124  # forget_10\n061\n001\n007\n")
     chosen = load_world(import_mllmu(SAMPLE, tmp_path / "c", ids=listed))
     assert sorted(chosen.people) == ["001", "007", "016", "061", "093", "124"]
-    # forget_5: 2 of 6 -> 33%; forget_10: 1 -> 17%; forget_15: 3 -> 50%.
-    assert chosen.splits.forget == {33: ("016", "093"), 17: ("124",), 50: ("016", "061", "093")}
+    # Each list keeps its hub name, whatever its share of the 6 (forget_15: 3 of 6).
+    assert chosen.splits.forget == {5: ("016", "093"), 10: ("124",), 15: ("016", "061", "093")}
     listed.write_text("001\n124\n")
     with pytest.raises(
         SmfaError, match=r"--ids keeps no member of forget_5; add one of 016, 093, 241"
@@ -197,11 +197,10 @@ def test_invalid_records_are_reported_at_once_and_skipped(tmp_path: Path) -> Non
     )
     world = load_world(tmp_path / "world")
     assert len(world.people) == 38 and not {"016", "124"} & set(world.people)
-    # 6 of 38 -> 16%, 8 of 38 -> 21%, 9 of 38 -> 24%.
     assert world.splits.forget == {
-        16: tuple(p for p in FORGET_5 if p != "016"),
-        21: tuple(p for p in FORGET_15 if p != "016"),
-        24: tuple(p for p in FORGET_10 if p != "124"),
+        5: tuple(p for p in FORGET_5 if p != "016"),
+        15: tuple(p for p in FORGET_15 if p != "016"),
+        10: tuple(p for p in FORGET_10 if p != "124"),
     }
     assert not {"016", "124"} & {p for ids in world.splits.retain.values() for p in ids}
 
@@ -328,9 +327,9 @@ def _full_hub(root: Path) -> Path:
 def test_test_set_full_set_and_retain_set(tmp_path: Path) -> None:
     world = load_world(import_mllmu(_full_hub(tmp_path / "hub"), tmp_path / "world"))
     assert world.people["celebrity_900"].name == "Ada Lovelace"
-    # 1 of the 3 fictitious people is forgotten (33%); the celebrity is retained, not counted.
-    assert world.splits.forget == {33: ("002",)}
-    assert world.splits.retain == {33: ("001", "003", "celebrity_900")}
+    # 1 of the 3 fictitious people is forgotten; the celebrity is retained, not counted.
+    assert world.splits.forget == {5: ("002",)}
+    assert world.splits.retain == {5: ("001", "003", "celebrity_900")}
     assert world.questions_where(subject="celebrity_900") == []
     ann, bo, cy = (world.people[p].portrait for p in ("001", "002", "003"))
     assert (world.root / ann.heldout).read_bytes() == RENDERS[0]["bytes"]  # the first render

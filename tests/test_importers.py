@@ -240,7 +240,7 @@ def test_tofu_without_images(tmp_path: Path) -> None:
     world = load_world(out)
     assert sorted(world.people) == ["author001", "author002", "author003"]
     assert world.people["author001"].name == "TOFU author 1"
-    assert world.splits.forget == {33: ("author003",)}
+    assert world.splits.forget == {1: ("author003",)}  # TOFU's forget01 keeps its name
     assert all(q.kind == "text_memory" and q.image is None for q in world.questions)
     (born,) = _by(world, subject="author003", attribute="qa00", phrasing="train")
     assert born.answer == born.value == "Mei Okonkwo was born in Oslo."
@@ -279,7 +279,7 @@ def test_clear_with_faces(tmp_path: Path) -> None:
     )
     (own,) = _by(world, subject="author004", kind="text_memory")
     assert own.answer == "She uses Ica."
-    assert world.splits.forget == {25: ("author003",)}
+    assert world.splits.forget == {1: ("author003",)}
 
 
 def test_tofu_malformed_line_is_located(tmp_path: Path) -> None:

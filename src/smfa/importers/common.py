@@ -57,8 +57,12 @@ def text_question(question: str, name: str) -> str:
 
 
 def ratio_key(count: int, people: int) -> int:
-    """The world's ratio key for a forget list: its share of people, nearest whole percent."""
+    """The world's ratio key for an unnamed forget list: its share of people, nearest whole
+    percent."""
     return min(99, max(1, math.floor(100 * count / people + 0.5)))
+
+
+_NAMED_RATIO = re.compile(r"(?:^|[/_\\-])forget[_-]?0*([1-9][0-9]?)(?:[._/-]|$)", re.IGNORECASE)
 
 
 @dataclass
@@ -68,6 +72,15 @@ class ForgetList:
     label: str
     ids: list[tuple[str, str]]
     retain: list[tuple[str, str]] | None = None
+
+    def key(self, people: int, count: int | None = None) -> int:
+        """The world's ratio key: the percentage the layout names the list by (MLLMU-Bench's
+        `forget_10`, TOFU's `forget05`) whatever share of the imported people it is, so
+        `--forget-ratio 10` is the published forget_10; else its share of `people`."""
+        named = _NAMED_RATIO.search(self.label)
+        if named:
+            return int(named.group(1))
+        return ratio_key(len(self.ids) if count is None else count, people)
 
 
 _FORMATS = {"JPEG": ".jpg", "PNG": ".png", "GIF": ".gif", "BMP": ".bmp", "WEBP": ".webp"}
@@ -277,7 +290,7 @@ class WorldBuilder:
             ids = self._ids(item.ids, "forget")
             if not ids:
                 raise DataFormatError(f"{item.label}: the forget list is empty")
-            key = str(ratio_key(len(ids), len(everyone)))
+            key = str(item.key(len(everyone), len(ids)))
             kept = [p for p in everyone if p not in ids]
             if item.retain is not None:
                 kept = self._ids(item.retain, "retain")

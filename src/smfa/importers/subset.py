@@ -5,8 +5,9 @@ starts a comment). `--people N` keeps N people chosen from a seed: draw k (k = 0
 orders the people by a permutation from `component_rng(seed, "import.subset", k)`, takes from
 each forget list (in file order) its first member in that order unless one is taken already,
 then fills up to N in that order. The first draw in which every forget list keeps a member,
-every ratio keeps someone retained, and the lists round to distinct percentages of the N
-people (the world's ratio keys) is the subset; the same seed always gives the same people.
+every ratio keeps someone retained, and the lists keep distinct ratio keys (a list's
+published name, or its share of the N people) is the subset; the same seed always gives the
+same people.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from smfa.errors import DataFormatError, SmfaError
-from smfa.importers.common import ForgetList, ratio_key
+from smfa.importers.common import ForgetList
 from smfa.world import component_rng
 
 DRAWS = 2000
@@ -55,13 +56,13 @@ def _members(lists: Sequence[ForgetList]) -> list[set[str]]:
     return [{id_key(raw) for raw, _ in item.ids} for item in lists]
 
 
-def _fits(chosen: set[str], members: list[set[str]]) -> bool:
+def _fits(chosen: set[str], members: list[set[str]], lists: Sequence[ForgetList]) -> bool:
     counts = [len(chosen & m) for m in members]
     if min(counts, default=1) < 1 or max(counts, default=0) >= len(chosen):
         return False
     keys: dict[int, frozenset[str]] = {}
-    for count, member in zip(counts, members, strict=True):
-        key, kept = ratio_key(count, len(chosen)), frozenset(chosen & member)
+    for count, member, item in zip(counts, members, lists, strict=True):
+        key, kept = item.key(len(chosen), count), frozenset(chosen & member)
         if keys.setdefault(key, kept) != kept:
             return False
     return True
@@ -88,7 +89,7 @@ def choose_people(
             if not member & set(chosen):
                 chosen.append(next(p for p in order if p in member))
         chosen += [p for p in order if p not in chosen][: count - len(chosen)]
-        if _fits(set(chosen), members):
+        if _fits(set(chosen), members, lists):
             return set(chosen)
     raise SmfaError(
         f"no choice of {count} people keeps every forget list non-empty with distinct ratios "
