@@ -46,7 +46,12 @@ def test_value_ids_are_cut_where_the_value_starts(tiny: tuple, mini_world: World
     assert head == encoder.text_ids(q.answer[: q.answer.find(q.value)].rstrip())[: len(head)]
     _, other = value_split(encoder, q.answer, q.value, "Zyxwood")
     assert encoder.tokenizer.decode(other).strip() == "Zyxwood"
-    assert not erasable(dataclasses.replace(q, answer=q.value + "."))  # nothing to prefill
+    # A whole free-text answer is its own value: erased with an empty prefill (the lead only).
+    whole = dataclasses.replace(q, answer=q.value, answer_type="text")
+    assert erasable(whole)
+    head, tail = value_split(encoder, whole.answer, whole.value, "Zyxwood")
+    assert head == encoder.text_ids("") and encoder.tokenizer.decode(tail).strip() == "Zyxwood"
+    assert not erasable(dataclasses.replace(q, answer="I cannot say."))  # states no value
 
 
 def test_alternatives_are_fresh_values_not_the_evaluations(mini_world: World) -> None:
@@ -55,11 +60,15 @@ def test_alternatives_are_fresh_values_not_the_evaluations(mini_world: World) ->
     assert len(set(drawn)) == 4 and q.value not in drawn
     assert drawn == alternatives(q, 4, 0, {})  # seeded
     assert not set(drawn) & set(fair_options(q, {}, {})[1:])  # never the attack's distractors
-    free = dataclasses.replace(q, attribute="hobby", answer_type="text", value="chess")
-    assert alternatives(free, 2, 0, {"hobby": ["chess", "golf", "golf", "tennis"]}) == [
-        "golf",
-        "tennis",
-    ]
+    # Free text: other people's values of the attribute type (`hobby#2` is a hobby), never the
+    # person's own (their second hobby), nor a wording that holds the value.
+    free = dataclasses.replace(
+        q, attribute="hobby#2", answer_type="text", value="chess", subject="p1"
+    )
+    pool = [("p1", "chess"), ("p1", "rowing"), ("p2", "golf"), ("p3", "golf"),
+            ("p4", "speed chess"), ("p5", "tennis"), ("p6", "sailing")]  # fmt: skip
+    assert alternatives(free, 2, 0, {"hobby": pool}) == ["golf", "tennis"]
+    assert alternatives(free, 9, 0, {"hobby": pool}) == ["golf", "tennis", "sailing"]
 
 
 def test_anchors_ask_the_forget_images_what_the_retain_sample_asks(

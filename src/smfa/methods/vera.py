@@ -242,9 +242,9 @@ def _values(
     Nothing to erase (no forget answer states a value, or no attribute has an alternative) is
     an error: a run that would only refuse is not VERA."""
     encoder, n = job.data.collator.encoder, p.value_tokens
-    others: dict[str, list[str]] = defaultdict(list)
+    others: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for q, _ in [*pairs, *kept]:
-        others[q.attribute].append(q.value)
+        others[q.attribute_type].append((q.subject or "", q.value))
     erase: dict[str, Sample] = {}
     alts: dict[str, list[Sample]] = {}
     for q, s in pairs:

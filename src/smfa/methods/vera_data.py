@@ -38,19 +38,34 @@ def value_split(
 
 
 def erasable(question: Question) -> bool:
-    """A question whose answer states its value after some words (what a prefill can reach)."""
-    return bool(question.value) and question.answer.find(question.value) > 0
+    """A question whose answer states its value: after some words (the answer's prefill leads
+    to it) or as the whole answer (a free-text answer whose every word is the fact; its prefill
+    is empty)."""
+    return bool(question.value) and question.value in question.answer
 
 
 def alternatives(
-    question: Question, count: int, seed: int, others: dict[str, list[str]]
+    question: Question,
+    count: int,
+    seed: int,
+    others: dict[str, list[tuple[str, str]]],
 ) -> list[str]:
-    """`count` values of the question's attribute that the model never learned for this person."""
+    """`count` values of the question's attribute that the model never learned for this person.
+
+    Generated attributes draw fresh values; free text takes other people's values of the same
+    attribute type (`others`: type -> [(subject, value)]), never one of this person's own and
+    never one that holds the value or is held by it (a wording of the same fact)."""
     if question.attribute in GENERATORS and question.answer_type != "text":
         rng = np.random.default_rng([seed, zlib.crc32(question.id.encode()), 41])
         return draw_values(question.attribute, count, rng, exclude={question.value})
-    pool = [v for v in dict.fromkeys(others.get(question.attribute, [])) if v != question.value]
-    return pool[:count]
+    own = question.value.casefold()
+    pool = [
+        value
+        for subject, value in dict.fromkeys(others.get(question.attribute_type, []))
+        if subject != question.subject and own not in value.casefold()
+        and value.casefold() not in own
+    ]  # fmt: skip
+    return list(dict.fromkeys(pool))[:count]
 
 
 def erase_sample(
