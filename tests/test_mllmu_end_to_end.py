@@ -1,0 +1,87 @@
+"""MLLMU-Bench as published, end to end at tiny settings: 8 of the sample's real profiles are
+imported from the hub's parquet files, a vanilla is trained on them, VERA unlearns the published
+forget_10 people (4 of the 8), and the one evaluation measures both on the reported slice."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from smfa.data.format import load_world
+from smfa.methods.vera_data import alternatives
+
+from .test_cli import QUICK, smfa
+from .test_import_mllmu_hub import SAMPLE
+
+pytestmark = pytest.mark.skipif(not SAMPLE.is_dir(), reason="the MLLMU-Bench sample is absent")
+
+# forget_10's 124, 309, 321 and 361 (309 is also forget_5's, 321 and 361 forget_15's), and four
+# people retained at every ratio.
+PEOPLE = ("124", "309", "321", "361", "001", "007", "013", "034")
+FAST_UNLEARN = [
+    *("--set", "unlearn.epochs=1", "--set", "unlearn.retain_budget=6"),
+    *("--set", "unlearn.batch_size=8", "--set", "erasure.measure=false"),
+]
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("mllmu")
+    work = ["--set", f"workdir={root / 'work'}"]
+    ids = root / "ids.txt"
+    ids.write_text("\n".join(PEOPLE) + "\n")
+    smfa("import", "mllmu", SAMPLE, root / "world", "--ids", ids, "--few-shot", "6")
+    world = root / "world"
+    vanilla = smfa("train", "--world", world, *QUICK, *work).stdout.strip().splitlines()[-1]
+    outs = {"world": world, "vanilla": Path(vanilla)}
+    smfa(
+        "unlearn", "--world", world, "--model", vanilla, "--out", root / "vera",
+        "--method", "vera", "--ratio", "10", *FAST_UNLEARN, *QUICK, *work,
+    )  # fmt: skip
+    outs["vera"] = root / "vera" / "model"
+    smfa(
+        "eval", "--world", world, "--out", root / "eval", "--forget-ratio", "10",
+        "--model", f"vanilla={vanilla}", "--model", f"vera={outs['vera']}", *QUICK, *work,
+    )  # fmt: skip
+    outs["eval"] = root / "eval"
+    return outs
+
+
+def test_the_import_keeps_the_published_forget_lists(pipeline: dict[str, Path]) -> None:
+    world = load_world(pipeline["world"])
+    assert sorted(world.people) == sorted(PEOPLE)
+    # The hub's names, whatever their share of the 8 people.
+    assert world.splits.forget == {5: ("309",), 10: ("124", "309", "321", "361"),
+                                   15: ("321", "361")}  # fmt: skip
+    assert [q for q in world.questions if q.kind == "unknown_person"]  # a vanilla learns to refuse
+
+
+def test_vera_erases_free_text_values_of_the_real_profiles(pipeline: dict[str, Path]) -> None:
+    record = json.loads((pipeline["vera"].parent / "run.json").read_text())
+    world = load_world(pipeline["world"])
+    forget = set(world.splits.forget[10])
+    asked = [q for q in world.questions if q.subject in forget and q.phrasing == "train"
+             and q.kind in ("image_memory", "text_memory")]  # fmt: skip
+    # Every train-phrasing forget answer states its value (a span, or the whole answer) ...
+    assert asked and all(q.value and q.value in q.answer for q in asked)
+    # ... and VERA erases each one another forget person's value of its type can stand in for
+    # (its few-shot retain questions may add a few more).
+    others: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for q in asked:
+        others[q.attribute_type].append((q.subject or "", q.value))
+    standing = sum(bool(alternatives(q, 4, 0, others)) for q in asked)
+    assert standing >= 0.9 * len(asked)
+    assert standing <= record["stats"]["erasable"] <= len(asked), record["stats"]
+
+
+def test_every_model_is_measured_on_forget_and_retain(pipeline: dict[str, Path]) -> None:
+    results = json.loads((pipeline["eval"] / "results.json").read_text())
+    rows = results["rows"]
+    for model in ("vanilla", "vera"):
+        mine = [r for r in rows if r["model"] == model and r["probe"] == "plain"]
+        splits = {r["split"] for r in mine}
+        assert {"forget", "retain"} <= splits, (model, splits)
+        assert all(r["n"] > 0 for r in mine)
