@@ -32,7 +32,7 @@ from smfa.eval.results import (
 )
 from smfa.io import atomic_write_json, out_lock
 from smfa.models.io import model_source
-from smfa.protocol.questions import Slice, slice_questions
+from smfa.protocol.questions import Slice, check_slice, slice_questions
 from smfa.unlearn import ForgetRequest, resolve_request
 from smfa.vocab import MEMORY_KINDS
 from smfa.workers import run_jobs
@@ -107,9 +107,10 @@ def _run_compare(
     trainers = trainers or {}
     out_dir = Path(out_dir)
     world = load_world(Path(world_dir), verify_hashes=False)
-    _check_out(out_dir, world, config, {"vanilla": vanilla, "oracle": oracle}, trainers)
     request = request or resolve_request(world, ratio=config.forget_ratio)
     part = reported_slice(config)
+    check_slice(world, part, request.people)  # before any work: it would measure nothing
+    _check_out(out_dir, world, config, {"vanilla": vanilla, "oracle": oracle}, trainers)
     mark_results_dir(out_dir, world.world_hash, config.forget_ratio)  # a rerun resumes here
     jobs = _jobs(config, world_dir, vanilla, oracle, out_dir, request, trainers)
     results = run_jobs(jobs, workers=config.compare.workers)

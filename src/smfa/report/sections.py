@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smfa.protocol import attack_rows
-from smfa.protocol.figures import FIGURES
+from smfa.protocol.figures import FIGURES, Figure, Target
 from smfa.protocol.questions import Slice
 from smfa.report import summary
 from smfa.vocab import Phrasing, View
@@ -31,7 +31,8 @@ CAPTIONS = {
 
 @dataclass
 class Section:
-    """A titled part of the report: paragraphs, then an optional table, then plots."""
+    """A titled part of the report: paragraphs, then an optional table and the lines under it
+    (`footnotes`: what the table cannot show, said once), then plots."""
 
     title: str
     paragraphs: list[str] = field(default_factory=list)
@@ -39,6 +40,7 @@ class Section:
     rows: list[list[str]] = field(default_factory=list)
     plots: list[tuple[str, str]] = field(default_factory=list)  # (plot name, caption)
     numeric_from: int = 0  # columns from this index on are right-aligned numbers (0: none)
+    footnotes: list[str] = field(default_factory=list)
 
 
 def pct(value: float | None) -> str:
@@ -94,11 +96,15 @@ def _forgotten(data: dict[str, Any], compare: dict[str, Any]) -> Section:
 
 
 def headline_cells(
-    name: str, figures: summary.Figures, kept: summary.Figures, vanilla: str
+    name: str,
+    figures: summary.Figures,
+    kept: summary.Figures,
+    vanilla: str,
+    shown: Iterable[Figure] = FIGURES,
 ) -> list[str]:
     """One model's headline cells: percentages, and the ratio to vanilla for keep figures."""
     cells = []
-    for figure in FIGURES:
+    for figure in shown:
         cell = pct(figures.get(figure.key))
         if figure.keep and name != vanilla and kept.get(figure.key) is not None:
             cell += f" ({times(kept[figure.key])})"
@@ -106,8 +112,8 @@ def headline_cells(
     return cells
 
 
-def headline_header() -> list[str]:
-    return [f"{figure.label} {figure.arrow}" for figure in FIGURES]
+def headline_header(shown: Iterable[Figure] = FIGURES) -> list[str]:
+    return [f"{figure.label} {figure.arrow}" for figure in shown]
 
 
 def _headline(
@@ -115,13 +121,18 @@ def _headline(
 ) -> Section:
     models = data.get("models", {})
     vanilla = summary.vanilla_name(models)
+    shown, absent = summary.measured(head)
     rows = [
-        [name, _describe(name, models.get(name, {})), *headline_cells(name, f, kept[name], vanilla)]
+        [
+            name,
+            _describe(name, models.get(name, {})),
+            *headline_cells(name, f, kept[name], vanilla, shown),
+        ]
         for name, f in head.items()
     ]
-    header = ["Model", "Role", *headline_header()]
+    header = ["Model", "Role", *headline_header(shown)]
     note = "Percentages; in brackets, the ratio to vanilla for what a method should keep."
-    return Section("Headline", [note], header, rows, numeric_from=2)
+    return Section("Headline", [note], header, rows, numeric_from=2, footnotes=absent)
 
 
 def caption(plot: str) -> str:
@@ -131,45 +142,61 @@ def caption(plot: str) -> str:
     return CAPTIONS[plot]
 
 
+def _required(key: str, target: Target, floor: summary.Figures | None) -> str:
+    """A target's requirement in words; a leak target names the oracle's leak, its floor."""
+    sign = "≤" if target.op == "<=" else "≥"
+    if target.relative:
+        return f"{sign} ×{target.threshold:.2f} vanilla"
+    base = (floor or {}).get(key)
+    if target.floor_margin is None or base is None:
+        return f"{sign} {pct(target.threshold)}"
+    threshold = summary.threshold_of(target, key, floor)
+    points = round(100 * target.floor_margin)
+    return f"{sign} {pct(threshold)} (floor: oracle {pct(base)}, + {points} points)"
+
+
 def _targets(
     data: dict[str, Any],
     names: list[str],
     head: dict[str, summary.Figures],
     kept: dict[str, summary.Figures],
 ) -> Section | None:
-    """Every acceptance target, met or missed, for each method's reported model side by side."""
+    """Every acceptance target, met or missed, for each method's reported model side by side;
+    a leak target is judged against the oracle's leak (its floor) when an oracle was evaluated;
+    a target no method has a figure for is said once and not counted."""
     models = data.get("models", {})
     methods = [m for m in names if models.get(m, {}).get("role") == "method"]
     if not methods:
         return None
-    checked = {m: summary.check_targets(head[m], kept[m]) for m in methods}
+    oracle = summary.oracle_name(models)
+    floor = head.get(oracle) if oracle else None
+    checked = {m: summary.check_targets(head[m], kept[m], floor) for m in methods}
+    shown, absent = summary.measured({m: head[m] for m in methods})
+    judged = [(f.key, f.target) for f in shown if f.target is not None]
     rows = []
-    for figure in FIGURES:
-        target = figure.target
-        if target is None:
-            continue
-        sign = "≤" if target.op == "<=" else "≥"
-        needed = (
-            f"{sign} ×{target.threshold:.2f} vanilla"
-            if target.relative
-            else f"{sign} {pct(target.threshold)}"
-        )
+    for key, target in judged:
         cells = []
         for m in methods:
-            value, _, passed = checked[m][figure.key]
-            shown = times(value) if target.relative else pct(value)
-            cells.append(f"{shown} {'✓' if passed else '✗'}")
-        rows.append([target.label, needed, *cells])
-    notes = [
-        "; ".join(
-            f"{m}: {sum(ok for _, _, ok in checked[m].values())} of {len(checked[m])} met"
-            for m in methods
+            value, _, passed = checked[m][key]
+            text = times(value) if target.relative else pct(value)
+            cells.append(f"{text} {'✓' if passed else '✗'}")
+        rows.append([target.label, _required(key, target, floor), *cells])
+    met = {m: sum(checked[m][key][2] for key, _ in judged) for m in methods}
+    notes = ["; ".join(f"{m}: {met[m]} of {len(judged)} met" for m in methods) + "."]
+    if floor is not None:
+        notes.append(
+            "A leak within 2 points of the oracle's (which never saw the forget people: what "
+            "guessing scores) counts as forgotten."
         )
-        + "."
+    unjudged = [
+        f"Not judged: {line}" for f, line in zip(_unshown(shown), absent, strict=True) if f.target
     ]
-    return Section(
-        "Acceptance targets", notes, ["Target", "Required", *methods], rows, numeric_from=2
-    )
+    header = ["Target", "Required", *methods]
+    return Section("Acceptance targets", notes, header, rows, numeric_from=2, footnotes=unjudged)
+
+
+def _unshown(shown: tuple[Figure, ...]) -> list[Figure]:
+    return [f for f in FIGURES if f not in shown]
 
 
 def _selection(data: dict[str, Any], compare: dict[str, Any]) -> Section | None:

@@ -62,9 +62,11 @@ def headline_table(data: dict[str, Any]) -> Grid:
         "held-out" if str(v) == "heldout" else f"'{v}'" for v in (part.phrasing, part.image_view)
     )
     title = f"headline: {phrasing} phrasings, {images} images (percentages; ×: kept vs vanilla)"
-    table = Grid(title, ["model", *headline_header()])
+    shown, absent = summary.measured(head)
+    table = Grid(title, ["model", *headline_header(shown)])
     for name, figures in head.items():
-        table.add_row(name, *headline_cells(name, figures, kept[name], vanilla))
+        table.add_row(name, *headline_cells(name, figures, kept[name], vanilla, shown))
+    table.notes = absent
     return table
 
 
