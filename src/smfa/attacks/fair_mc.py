@@ -4,41 +4,77 @@ The plain probe's multiple choice draws distractors from retain people's values,
 did learn, so a model that never saw the forget people (the oracle) scores below chance: it
 prefers any value it knows. Here each question's distractors are values of the same attribute
 that appear nowhere in the world (drawn by the world's own generators, so they look alike), or,
-for attributes without a generator (imported free text), the other forget people's values. A
-model that knows nothing sits at chance (reported beside it); one that still holds the value
-picks it. Options are scored as the plain probe scores them: the mean log-probability of the
-option's tokens inside the answer's own sentence, under teacher forcing.
+for attributes without a generator (imported free text), other forget people's answers to the
+same attribute type in the same form (`free_text_options`). A model that knows nothing sits at
+chance (one over the options offered, reported beside it); one that still holds the value picks
+it. Options are scored as the plain probe scores them: the mean log-probability of the option's
+tokens inside the answer's own sentence, under teacher forcing.
 """
 
 from __future__ import annotations
 
 import zlib
 from collections import defaultdict
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
+from smfa.config import EvalConfig
 from smfa.data.records import Question
 from smfa.eval.decode import answer_logprobs
 from smfa.eval.forcing import mean_logprob, options_of
+from smfa.eval.metrics import normalize
 from smfa.eval.probe import Answer, Probe, Session
-from smfa.vocab import Split
+from smfa.vocab import MEMORY_KINDS, Split
 from smfa.world.names import GENERATORS, draw_values
 
 DISTRACTORS = 3
 
 
-def fair_options(
-    question: Question, known: dict[str, set[str]], others: dict[str, list[str]]
-) -> list[str]:
+# (question kind, attribute type) -> (person, value) of the forget people's answers
+Pool = dict[tuple[str, str], list[tuple[str | None, str]]]
+
+
+def fair_options(question: Question, known: dict[str, set[str]], others: Pool) -> list[str]:
     """[true value, distractors...]: never-learned values of the question's attribute."""
     attribute = question.attribute
     if attribute in GENERATORS and question.answer_type != "text":
         rng = np.random.default_rng([zlib.crc32(question.id.encode()), 7])
         exclude = known.get(attribute, set()) | {question.value}
         return [question.value, *draw_values(attribute, DISTRACTORS, rng, exclude)]
-    pool = [v for v in dict.fromkeys(others.get(attribute, [])) if v != question.value]
-    return [question.value, *pool[:DISTRACTORS]]
+    return free_text_options(question, others)
+
+
+def _overlaps(value: str, own: str) -> bool:
+    """`value` equals, contains or is contained in `own`, as whole words after normalization
+    ("This person is 162 cm tall." and "162 cm")."""
+    a, b = f" {normalize(value)} ", f" {normalize(own)} "
+    return a in b or b in a
+
+
+def free_text_options(question: Question, others: Pool) -> list[str]:
+    """[true value, up to DISTRACTORS others]: answers of OTHER people to the same attribute
+    type (`Question.attribute_type`) in the same form (the question's kind: image or text
+    question), never one that overlaps the person's own value (`_overlaps`); a seeded draw per
+    question. Fewer are offered when fewer exist (the chance level says how many)."""
+    pool = others.get((question.kind, question.attribute_type), [])
+    found: dict[str, str] = {}
+    for person, value in pool:
+        if person != question.subject and not _overlaps(value, question.value):
+            found.setdefault(normalize(value), value)
+    candidates = sorted(found.values())
+    rng = np.random.default_rng([zlib.crc32(question.id.encode()), 7])
+    picked = rng.permutation(len(candidates))[:DISTRACTORS]
+    return [question.value, *(candidates[int(i)] for i in sorted(picked))]
+
+
+def forget_pool(questions: list[Question], forget_people: tuple[str, ...]) -> Pool:
+    """The forget people's answers by (kind, attribute type): what the oracle never learned."""
+    pool: Pool = defaultdict(list)
+    for q in questions:
+        if q.value and q.subject in forget_people and q.kind in MEMORY_KINDS:
+            pool[(q.kind, q.attribute_type)].append((q.subject, q.value))
+    return {key: list(dict.fromkeys(values)) for key, values in pool.items()}
 
 
 class FairMultipleChoice(Probe):
@@ -46,6 +82,10 @@ class FairMultipleChoice(Probe):
     family = "likelihood"
     summary = "the true value among never-learned values, by likelihood"
     metrics: ClassVar[frozenset[str] | None] = frozenset({"mc_accuracy", "chance"})
+
+    def settings(self, config: EvalConfig) -> dict[str, Any]:
+        # rule 2: free-text distractors of the same type and form, never the person's own
+        return {**super().settings(config), "rule": 2}
 
     def ask(self, session: Session) -> list[Answer]:
         known: dict[str, set[str]] = defaultdict(set)
@@ -55,9 +95,7 @@ class FairMultipleChoice(Probe):
         for person in session.world.people.values():
             known["name"].add(person.name)
         forget, retain = session.targets()
-        others: dict[str, list[str]] = defaultdict(list)
-        for q in forget:
-            others[q.attribute].append(q.value)
+        others = forget_pool(session.world.questions, session.ask.forget_people)
         out: list[Answer] = []
         for split, questions in ((Split.FORGET, forget), (Split.RETAIN, retain)):
             asked = [(q, fair_options(q, known, others)) for q in questions if q.value in q.answer]
