@@ -170,7 +170,7 @@ class Probe(ABC):
 def get_probe(name: str) -> type[Probe]:
     """The probe registered as `name` (a ConfigError with a did-you-mean hint otherwise)."""
     from smfa import attacks  # noqa: F401  (importing the package registers every attack)
-    from smfa.eval import plain  # noqa: F401
+    from smfa.eval import mllmu_tasks, plain  # noqa: F401
 
     if name not in REGISTRY:
         close = difflib.get_close_matches(name, list(REGISTRY), n=1)

@@ -330,6 +330,8 @@ def _attacks(data: dict[str, Any], names: list[str], plot_names: set[str]) -> Se
 
 def sections(data: dict[str, Any], plot_names: Iterable[str] = ()) -> list[Section]:
     """The report's content in order; `plot_names` are the plots that exist."""
+    from smfa.report.mllmu import mllmu_section  # it lays out a Section of this module
+
     part = summary.report_slice(data)
     compare = data.get("compare") or {}
     head = summary.headline(data, part)
@@ -346,6 +348,7 @@ def sections(data: dict[str, Any], plot_names: Iterable[str] = ()) -> list[Secti
     shown = summary.visible_models(data.get("models", {}), order)
     parts.append(_attacks(data, shown, set(plot_names)))
     parts.append(_targets(data, [m for m in shown if m in head], head, kept))
+    parts.append(mllmu_section(data, [m for m in shown if m in head]))
     selection = _selection(data, compare)
     parts.append(selection if selection and selection.rows else None)
     parts += [_examples(order, compare), _timings(data, order, compare)]
