@@ -9,6 +9,7 @@ from pathlib import Path
 from smfa.attacks.fair_mc import (
     DISTRACTORS,
     FairMultipleChoice,
+    Pool,
     _overlaps,
     fair_options,
     forget_pool,
@@ -72,10 +73,20 @@ def test_free_text_distractors_are_other_peoples_answers_in_the_same_form() -> N
     ]  # fmt: skip
     # Never a value containing the person's own value ("162 cm" inside another's sentence).
     short = dataclasses.replace(questions[1], id="q10", value="162 cm")
-    crowded = {(text, "height"): [("p6", "Di Wu is 162 cm tall."), ("p2", "Bo is 175 cm.")]}
+    crowded = Pool({(text, "height"): [("p6", "Di Wu is 162 cm tall."), ("p2", "Bo is 175 cm.")]})
     assert fair_options(short, {}, crowded) == ["162 cm", "Bo is 175 cm."]
+    # Nor one of the person's other values: p1's second hobby is p2's first.
+    hobbies = [
+        _fact("h1", "p1", text, "hobby#1", "painting"),
+        _fact("h2", "p1", text, "hobby#2", "chess"),
+        _fact("h3", "p2", text, "hobby#1", "chess"),
+        _fact("h4", "p2", text, "hobby#2", "rowing"),
+    ]
+    assert fair_options(hobbies[0], {}, forget_pool(hobbies, ("p1", "p2"))) == [
+        "painting", "rowing",
+    ]  # fmt: skip
     # More candidates than DISTRACTORS: a seeded draw, the same for the same question.
-    many = {(text, "height"): [(f"x{i}", f"X{i} is {150 + i} cm tall.") for i in range(9)]}
+    many = Pool({(text, "height"): [(f"x{i}", f"X{i} is {150 + i} cm tall.") for i in range(9)]})
     drawn = fair_options(questions[1], {}, many)
     assert len(drawn) == 1 + DISTRACTORS and drawn == fair_options(questions[1], {}, many)
 

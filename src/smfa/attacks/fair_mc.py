@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import zlib
 from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -31,8 +32,13 @@ from smfa.world.names import GENERATORS, draw_values
 DISTRACTORS = 3
 
 
-# (question kind, attribute type) -> (person, value) of the forget people's answers
-Pool = dict[tuple[str, str], list[tuple[str | None, str]]]
+@dataclass(frozen=True)
+class Pool:
+    """Free-text distractors: the forget people's answers by (question kind, attribute type),
+    and every person's own values (any attribute), which are never offered to them."""
+
+    answers: dict[tuple[str, str], list[tuple[str | None, str]]] = field(default_factory=dict)
+    own: dict[str | None, list[str]] = field(default_factory=dict)
 
 
 def fair_options(question: Question, known: dict[str, set[str]], others: Pool) -> list[str]:
@@ -55,12 +61,15 @@ def _overlaps(value: str, own: str) -> bool:
 def free_text_options(question: Question, others: Pool) -> list[str]:
     """[true value, up to DISTRACTORS others]: answers of OTHER people to the same attribute
     type (`Question.attribute_type`) in the same form (the question's kind: image or text
-    question), never one that overlaps the person's own value (`_overlaps`); a seeded draw per
-    question. Fewer are offered when fewer exist (the chance level says how many)."""
-    pool = others.get((question.kind, question.attribute_type), [])
+    question), never one that overlaps (`_overlaps`) the question's value or any value of the
+    person's (their other facts, in either form: a birthplace is no distractor for their
+    residence); a seeded draw per question. Fewer are offered when fewer exist (the chance
+    level says how many)."""
+    kind = question.attribute_type
+    own = [question.value, *others.own.get(question.subject, [])]
     found: dict[str, str] = {}
-    for person, value in pool:
-        if person != question.subject and not _overlaps(value, question.value):
+    for person, value in others.answers.get((question.kind, kind), []):
+        if person != question.subject and not any(_overlaps(value, mine) for mine in own):
             found.setdefault(normalize(value), value)
     candidates = sorted(found.values())
     rng = np.random.default_rng([zlib.crc32(question.id.encode()), 7])
@@ -69,12 +78,19 @@ def free_text_options(question: Question, others: Pool) -> list[str]:
 
 
 def forget_pool(questions: list[Question], forget_people: tuple[str, ...]) -> Pool:
-    """The forget people's answers by (kind, attribute type): what the oracle never learned."""
-    pool: Pool = defaultdict(list)
+    """The forget people's answers (what the oracle never learned), and everyone's own values."""
+    answers: dict[tuple[str, str], list[tuple[str | None, str]]] = defaultdict(list)
+    own: dict[str | None, list[str]] = defaultdict(list)
     for q in questions:
-        if q.value and q.subject in forget_people and q.kind in MEMORY_KINDS:
-            pool[(q.kind, q.attribute_type)].append((q.subject, q.value))
-    return {key: list(dict.fromkeys(values)) for key, values in pool.items()}
+        if not q.value or q.kind not in MEMORY_KINDS:
+            continue
+        own[q.subject].append(q.value)
+        if q.subject in forget_people:
+            answers[(q.kind, q.attribute_type)].append((q.subject, q.value))
+    return Pool(
+        {key: list(dict.fromkeys(values)) for key, values in answers.items()},
+        {key: list(dict.fromkeys(values)) for key, values in own.items()},
+    )
 
 
 class FairMultipleChoice(Probe):
