@@ -150,3 +150,31 @@ def test_the_report_has_an_mllmu_section(mini_world: World) -> None:
     assert attacks_run(data) == [] and "## Attacks" not in text  # the tasks are no attack
     assert (report_name, report_test) == (TASKS, "test")
     assert "## MLLMU-Bench metrics" not in render_markdown(results(), {})
+
+
+def test_the_one_evaluation_asks_the_tasks_and_caches_them(
+    taught: tuple[Any, Any, World], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smfa.config import EvalConfig
+    from smfa.eval import evaluate
+    from smfa.models.io import save_model
+
+    model, processor, world = taught
+    forget = world.splits.forget[10]
+    people = {forget[0], world.splits.retain[10][0]}
+    few = [q for q in world.questions if q.subject in people and q.phrasing == "heldout"][:12]
+    small = dataclasses.replace(world, questions=few)
+    model_dir = save_model(model, processor, tmp_path / "model")
+    config = dataclasses.replace(EvalConfig(), max_new_tokens=8)
+    ask = Ask.of(REPORTED, forget)
+    first = evaluate.evaluate(model_dir, small, ask, config, tmp_path / "work", name="m")
+    tasks = [r for r in first.rows if r["probe"] == TASKS]
+    assert {r["model"] for r in tasks} == {"m"}
+    got = {(r["split"], r["kind"], r["metric"]): r["value"] for r in tasks}
+    assert got[("forget", "all", "mllmu_cloze")] == 1.0  # as the probe alone scored it
+    # Cached with the other probes: a second evaluation asks nothing and gives the same rows.
+    asked: list[str] = []
+    real = evaluate.ask_probe
+    monkeypatch.setattr(evaluate, "ask_probe", lambda p, s: asked.append(p.name) or real(p, s))
+    again = evaluate.evaluate(model_dir, small, ask, config, tmp_path / "work", name="m")
+    assert asked == [] and again.rows == first.rows
