@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smfa.protocol import attack_rows
-from smfa.protocol.figures import FIGURES, Figure, Target
+from smfa.protocol.figures import FIGURES, Figure
 from smfa.protocol.questions import Slice
 from smfa.report import summary
 from smfa.vocab import Phrasing, View
@@ -140,63 +140,6 @@ def caption(plot: str) -> str:
     if plot.startswith("sweep_"):
         return CAPTIONS["sweep"].format(method=plot.removeprefix("sweep_"))
     return CAPTIONS[plot]
-
-
-def _required(key: str, target: Target, floor: summary.Figures | None) -> str:
-    """A target's requirement in words; a leak target names the oracle's leak, its floor."""
-    sign = "≤" if target.op == "<=" else "≥"
-    if target.relative:
-        return f"{sign} ×{target.threshold:.2f} vanilla"
-    base = (floor or {}).get(key)
-    if target.floor_margin is None or base is None:
-        return f"{sign} {pct(target.threshold)}"
-    threshold = summary.threshold_of(target, key, floor)
-    points = round(100 * target.floor_margin)
-    return f"{sign} {pct(threshold)} (floor: oracle {pct(base)}, + {points} points)"
-
-
-def _targets(
-    data: dict[str, Any],
-    names: list[str],
-    head: dict[str, summary.Figures],
-    kept: dict[str, summary.Figures],
-) -> Section | None:
-    """Every acceptance target, met or missed, for each method's reported model side by side;
-    a leak target is judged against the oracle's leak (its floor) when an oracle was evaluated;
-    a target no method has a figure for is said once and not counted."""
-    models = data.get("models", {})
-    methods = [m for m in names if models.get(m, {}).get("role") == "method"]
-    if not methods:
-        return None
-    oracle = summary.oracle_name(models)
-    floor = head.get(oracle) if oracle else None
-    checked = {m: summary.check_targets(head[m], kept[m], floor) for m in methods}
-    shown, absent = summary.measured({m: head[m] for m in methods})
-    judged = [(f.key, f.target) for f in shown if f.target is not None]
-    rows = []
-    for key, target in judged:
-        cells = []
-        for m in methods:
-            value, _, passed = checked[m][key]
-            text = times(value) if target.relative else pct(value)
-            cells.append(f"{text} {'✓' if passed else '✗'}")
-        rows.append([target.label, _required(key, target, floor), *cells])
-    met = {m: sum(checked[m][key][2] for key, _ in judged) for m in methods}
-    notes = ["; ".join(f"{m}: {met[m]} of {len(judged)} met" for m in methods) + "."]
-    if floor is not None:
-        notes.append(
-            "A leak within 2 points of the oracle's (which never saw the forget people: what "
-            "guessing scores) counts as forgotten."
-        )
-    unjudged = [
-        f"Not judged: {line}" for f, line in zip(_unshown(shown), absent, strict=True) if f.target
-    ]
-    header = ["Target", "Required", *methods]
-    return Section("Acceptance targets", notes, header, rows, numeric_from=2, footnotes=unjudged)
-
-
-def _unshown(shown: tuple[Figure, ...]) -> list[Figure]:
-    return [f for f in FIGURES if f not in shown]
 
 
 def _selection(data: dict[str, Any], compare: dict[str, Any]) -> Section | None:
@@ -330,7 +273,8 @@ def _attacks(data: dict[str, Any], names: list[str], plot_names: set[str]) -> Se
 
 def sections(data: dict[str, Any], plot_names: Iterable[str] = ()) -> list[Section]:
     """The report's content in order; `plot_names` are the plots that exist."""
-    from smfa.report.mllmu import mllmu_section  # it lays out a Section of this module
+    from smfa.report.mllmu import mllmu_section  # these two lay out Sections of this module
+    from smfa.report.targets import targets_section
 
     part = summary.report_slice(data)
     compare = data.get("compare") or {}
@@ -347,7 +291,7 @@ def sections(data: dict[str, Any], plot_names: Iterable[str] = ()) -> list[Secti
         parts.append(Section("Plots", plots=[(n, caption(n)) for n in names]))
     shown = summary.visible_models(data.get("models", {}), order)
     parts.append(_attacks(data, shown, set(plot_names)))
-    parts.append(_targets(data, [m for m in shown if m in head], head, kept))
+    parts.append(targets_section(data, [m for m in shown if m in head], head, kept))
     parts.append(mllmu_section(data, [m for m in shown if m in head]))
     selection = _selection(data, compare)
     parts.append(selection if selection and selection.rows else None)
