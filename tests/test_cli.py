@@ -356,6 +356,13 @@ def test_eval_and_compare_refuse_an_empty_slice(cli_world: Path, tmp_path: Path)
     )  # fmt: skip
     assert_one_line_error(result, where)
     assert not out.exists()
+    # Reported on held-out phrasings, but SMFA's k is chosen on validation: refused up front.
+    result = smfa(
+        "compare", "--world", world, "--vanilla", tmp_path / "no-model", "--out", out,
+        "--set", "compare.methods=smfa", check=False,
+    )  # fmt: skip
+    assert_one_line_error(result, where)
+    assert not out.exists()
 
 
 def test_a_misspelt_attack_fails_before_any_model_work(
