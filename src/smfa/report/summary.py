@@ -112,11 +112,6 @@ def ratios(head: dict[str, Figures], vanilla: str = "vanilla") -> dict[str, Figu
     }
 
 
-def oracle_name(models: dict[str, dict[str, Any]]) -> str | None:
-    """The model whose role is oracle, if any."""
-    return next((m for m, info in models.items() if info.get("role") == "oracle"), None)
-
-
 def threshold_of(target: Target, key: str, floor: Figures | None) -> float:
     """The target's threshold, raised to the oracle's figure plus its margin for a target with
     a floor when the oracle's figure is known (never below the absolute threshold)."""

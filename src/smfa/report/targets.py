@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from smfa.protocol import attack_rows
 from smfa.protocol.figures import FIGURES, Figure, Target
 from smfa.report import summary
 from smfa.report.sections import Section, pct, times
@@ -41,7 +42,7 @@ def targets_section(
     methods = [m for m in names if models.get(m, {}).get("role") == "method"]
     if not methods:
         return None
-    oracle = summary.oracle_name(models)
+    oracle = attack_rows.oracle_name(data)
     floor = head.get(oracle) if oracle else None
     checked = {m: summary.check_targets(head[m], kept[m], floor) for m in methods}
     shown, absent = summary.measured({m: head[m] for m in methods})
