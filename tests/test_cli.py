@@ -365,6 +365,21 @@ def test_eval_and_compare_refuse_an_empty_slice(cli_world: Path, tmp_path: Path)
     assert not out.exists()
 
 
+def test_report_and_show_refuse_results_without_retain_rows(tmp_path: Path) -> None:
+    row = {
+        "model": "vanilla", "probe": "plain", "split": "forget", "kind": "text_memory",
+        "image_type": "all", "phrasing": "heldout", "view": "none", "metric": "leak_rate",
+        "value": 0.5, "n": 4, "higher_is_better": False,
+    }  # fmt: skip
+    path = tmp_path / "results.json"
+    data = {"schema": 3, "world_hash": "w", "forget_ratio": 10, "rows": [row]}
+    path.write_text(json.dumps(data | {"models": {"vanilla": {"role": "vanilla"}}}))
+    for command in ("report", "show"):
+        result = smfa(command, path, check=False)
+        assert_one_line_error(result, f"{path}: no retain memory rows on the reported slice")
+    assert not (tmp_path / "report.md").exists()
+
+
 def test_a_misspelt_attack_fails_before_any_model_work(
     mini_world_dir: Path, tmp_path: Path
 ) -> None:
