@@ -1,9 +1,10 @@
 """`smfa show` and `smfa eval`'s tables in the terminal, from results.json rows alone.
 
 The headline table prints exactly the cells of report.md's headline (the figures of
-`smfa.protocol.figures.FIGURES` on the report's slice, ratios to vanilla in brackets). Below
-it, a detail table shows what was memorized: forget leak and retain recall at the training
-phrasing, a held-out phrasing, and a held-out image, each row naming its slice.
+`smfa.protocol.figures.FIGURES` on the report's slice, ratios to vanilla in brackets; a figure no
+model has is left out and said once under it). Below it, a detail table shows what was
+memorized: forget leak and retain recall at the training phrasing, a held-out phrasing, and a
+held-out image, each row naming its slice.
 """
 
 from __future__ import annotations
