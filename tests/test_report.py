@@ -295,6 +295,9 @@ def test_a_figure_no_model_has_is_said_once_under_the_table() -> None:
     assert f"Not judged: {note}" in targets and "smfa-k3: 7 of 7 met; idk: 6 of 7 met" in targets
     grid = headline_table(data)
     assert "Scenes ↑" not in grid.columns and note in grid.notes
+    page = render_html(data, {})
+    assert page.count(f"<p>{note}</p>") == 1 and "<th>Scenes ↑</th>" not in page
+    assert "<th>Leak (image) ↓</th>" in page
 
 
 def test_results_without_forget_or_retain_rows_are_refused(tmp_path: Path) -> None:
