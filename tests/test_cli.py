@@ -334,6 +334,52 @@ def test_unknown_forget_ratio(cli_world: Path, tmp_path: Path) -> None:
     assert_one_line_error(result, "no forget split for ratio 7")
 
 
+def test_eval_and_compare_refuse_an_empty_slice(cli_world: Path, tmp_path: Path) -> None:
+    from smfa.world.build import write_manifest
+
+    world = _copy(cli_world, tmp_path)
+    path = world / "questions.jsonl"
+    kept = [line for line in path.read_text().splitlines() if '"validation"' not in line]
+    path.write_text("\n".join(kept) + "\n")
+    write_manifest(world)
+    where = f"world {world}: the validation slice (validation phrasings) has no memory questions"
+    out = tmp_path / "o"
+    result = smfa(
+        "eval", "--model", tmp_path / "no-model", "--world", world, "--out", out,
+        "--set", "eval.slice=validation", check=False,
+    )  # fmt: skip
+    assert_one_line_error(result, where)
+    assert not out.exists()
+    result = smfa(
+        "compare", "--world", world, "--vanilla", tmp_path / "no-model", "--out", out,
+        "--set", "compare.slice=validation", check=False,
+    )  # fmt: skip
+    assert_one_line_error(result, where)
+    assert not out.exists()
+    # Reported on held-out phrasings, but SMFA's k is chosen on validation: refused up front.
+    result = smfa(
+        "compare", "--world", world, "--vanilla", tmp_path / "no-model", "--out", out,
+        "--set", "compare.methods=smfa", check=False,
+    )  # fmt: skip
+    assert_one_line_error(result, where)
+    assert not out.exists()
+
+
+def test_report_and_show_refuse_results_without_retain_rows(tmp_path: Path) -> None:
+    row = {
+        "model": "vanilla", "probe": "plain", "split": "forget", "kind": "text_memory",
+        "image_type": "all", "phrasing": "heldout", "view": "none", "metric": "leak_rate",
+        "value": 0.5, "n": 4, "higher_is_better": False,
+    }  # fmt: skip
+    path = tmp_path / "results.json"
+    data = {"schema": 3, "world_hash": "w", "forget_ratio": 10, "rows": [row]}
+    path.write_text(json.dumps(data | {"models": {"vanilla": {"role": "vanilla"}}}))
+    for command in ("report", "show"):
+        result = smfa(command, path, check=False)
+        assert_one_line_error(result, f"{path}: no retain memory rows on the reported slice")
+    assert not (tmp_path / "report.md").exists()
+
+
 def test_a_misspelt_attack_fails_before_any_model_work(
     mini_world_dir: Path, tmp_path: Path
 ) -> None:

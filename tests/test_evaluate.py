@@ -27,7 +27,7 @@ from smfa.report.summary import headline
 
 def test_the_config_lists_every_registered_attack_once() -> None:
     get_probe("prefill")  # registers every probe
-    attacks = sorted(name for name in REGISTRY if name != "plain")
+    attacks = sorted(name for name in REGISTRY if name not in ("plain", "mllmu_tasks"))
     assert sorted(ALL_ATTACKS) == attacks and len(set(ALL_ATTACKS)) == len(ALL_ATTACKS)
     config = RunConfig()
     config.eval.attacks = ["relearn", "prefil"]
@@ -35,6 +35,9 @@ def test_the_config_lists_every_registered_attack_once() -> None:
         check_run(config)
     config.eval.attacks = ["plain"]
     with pytest.raises(ConfigError, match="not an attack"):
+        check_run(config)
+    config.eval.attacks = ["mllmu_tasks"]  # asked whenever the world has tasks
+    with pytest.raises(ConfigError, match="'mllmu_tasks' is a benchmark's own tasks"):
         check_run(config)
 
 

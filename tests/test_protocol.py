@@ -24,6 +24,7 @@ from smfa.protocol.figures import FIGURES, Figure
 from smfa.protocol.questions import (
     REPORTED,
     VALIDATION,
+    check_slice,
     forget_questions,
     probe_questions,
     slice_questions,
@@ -209,3 +210,35 @@ def test_validation_figures_read_what_selection_always_read() -> None:
     assert head["forget_leak_image"] == 0.25
     assert head["scenes"] == pytest.approx(0.3)
     assert head["false_refusal"] == pytest.approx(0.1)
+
+
+def test_an_empty_slice_is_refused_naming_the_slice_and_the_world(mini_world: World) -> None:
+    import dataclasses
+
+    from smfa.errors import SmfaError
+    from smfa.vocab import MEMORY_KINDS
+
+    forget = mini_world.splits.forget[10]
+    check_slice(mini_world, VALIDATION, forget)  # the generated world has both: no error
+    empty = dataclasses.replace(
+        mini_world,
+        questions=[q for q in mini_world.questions if q.phrasing != "validation"],
+    )
+    with pytest.raises(SmfaError) as raised:
+        check_slice(empty, VALIDATION, forget)
+    message = str(raised.value)
+    assert f"world {mini_world.root}: the validation slice (validation phrasings)" in message
+    assert "about forget or retain people" in message and "\n" not in message
+    check_slice(empty, REPORTED, forget)  # the reported slice still has its questions
+    # Retain memory questions gone from the held-out phrasings (forget ones kept): named alone.
+    no_retain = dataclasses.replace(
+        mini_world,
+        questions=[
+            q
+            for q in mini_world.questions
+            if not (q.kind in MEMORY_KINDS and q.phrasing == "heldout" and q.subject not in forget)
+        ],
+    )
+    with pytest.raises(SmfaError, match=r"reported slice \(heldout phrasings\) has no memory "
+                       r"questions about retain people;"):  # fmt: skip
+        check_slice(no_retain, REPORTED, forget)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from smfa.errors import SmfaError
 from smfa.protocol.figures import FIGURES
 from smfa.protocol.questions import REPORTED, reading
 from smfa.report.html import render_html
@@ -26,6 +27,7 @@ from smfa.report.summary import (
     ratios,
     visible_models,
 )
+from smfa.report.table import headline_table
 from smfa.report.write import write_report
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -219,14 +221,17 @@ def test_targets_on_hand_cases() -> None:
 
 def test_markdown_numbers_targets_and_escaping() -> None:
     text = render_markdown(results(), {"tradeoff": "t.png"})
+    # No attack rows: the two attack figures are said once under the table, not as dashes.
     assert (
-        "| vanilla | vanilla | 90.0% | 100.0% | 86.7% | — | — | 80.0% | 80.0% | 70.0% | 50.0% "
+        "| vanilla | vanilla | 90.0% | 100.0% | 86.7% | 80.0% | 80.0% | 70.0% | 50.0% "
         "| 2.0% | 95.0% | 100.0% |" in text
     )
     assert (
-        "| smfa-k3 | smfa k=3 (selected) | 0.0% | 1.0% | 20.0% | — | — | 78.4% (×0.980) "
+        "| smfa-k3 | smfa k=3 (selected) | 0.0% | 1.0% | 20.0% | 78.4% (×0.980) "
         "| 80.0% (×1.000) | 67.5% (×0.964) | 50.0% (×1.000) | 0.0% | 100.0% (×1.053) |" in text
     )
+    assert "Worst attack leak ↓" not in text and "— |" not in text.split("## Headline")[1][:2000]
+    assert text.count("Worst attack leak: no attack was run.") == 1
     assert text.index("| vanilla |") < text.index("| oracle |") < text.index("| smfa-k1 |")
     assert "## Acceptance targets" in text and "smfa-k3: 8 of 8 met; idk: 7 of 8 met" in text
     assert "| Retain memory | ≥ ×0.95 vanilla | ×0.964 ✓ | ×1.000 ✓ |" in text
@@ -242,7 +247,70 @@ def test_markdown_numbers_targets_and_escaping() -> None:
     data["models"]["smfa-k10"]["selected"] = True
     failing = render_markdown(data, {})
     assert "| Understanding of forget images | ≥ ×0.97 vanilla | ×0.500 ✗ | ×1.000 ✓ |" in failing
-    assert "| Forget leak, image questions | ≤ 2.0% | 0.0% ✓ | 0.0% ✓ |" in failing
+    floor = "≤ 2.0% (floor: oracle 0.0%, + 2 points)"  # 0% + 2 points: the absolute 2% again
+    assert f"| Forget leak, image questions | {floor} | 0.0% ✓ | 0.0% ✓ |" in failing
+
+
+def test_leak_targets_are_judged_against_the_oracle_floor() -> None:
+    oracle = {"forget_leak_image": 0.20, "forget_leak_text": 0.0}
+    near = {"forget_leak_image": 0.21, "forget_leak_text": 0.02}
+    far = {"forget_leak_image": 0.23, "forget_leak_text": 0.021}
+    # Oracle 20%: 21% is within 2 points (met), 23% is not; text: floor 0% -> the absolute 2%.
+    assert check_targets(near, {}, oracle)["forget_leak_image"] == (0.21, pytest.approx(0.22), True)
+    assert check_targets(far, {}, oracle)["forget_leak_image"][2] is False
+    assert check_targets(near, {}, oracle)["forget_leak_text"][2] is True
+    assert check_targets(far, {}, oracle)["forget_leak_text"][2] is False
+    # Without an oracle the absolute target applies: 21% misses 2%.
+    assert check_targets(near, {}, None)["forget_leak_image"] == (0.21, 0.02, False)
+    data = results()  # the report: oracle image leak 20%, smfa-k3 21%, idk 23%
+    for model, leak in (("oracle", 0.20), ("smfa-k3", 0.21), ("idk", 0.23)):
+        for row in data["rows"]:
+            if (row["model"], row["split"], row["kind"], row["metric"]) == (
+                model, "forget", "image_memory", "leak_rate"
+            ):  # fmt: skip
+                row["value"] = leak if row["image_type"] == "all" else row["value"]
+    text = render_markdown(data, {})
+    assert (
+        "| Forget leak, image questions | ≤ 22.0% (floor: oracle 20.0%, + 2 points) "
+        "| 21.0% ✓ | 23.0% ✗ |" in text
+    )
+    del data["models"]["oracle"]
+    data["rows"] = [r for r in data["rows"] if r["model"] != "oracle"]
+    alone = render_markdown(data, {})
+    assert "| Forget leak, image questions | ≤ 2.0% | 21.0% ✗ | 23.0% ✗ |" in alone
+    assert "floor" not in alone
+
+
+def test_a_figure_no_model_has_is_said_once_under_the_table() -> None:
+    data = results()
+    data["rows"] = [r for r in data["rows"] if r["split"] != "general"]
+    text = render_markdown(data, {})
+    head = text.split("## Headline")[1].split("## ")[0]
+    assert "Scenes ↑" not in head and "| 1.0% | 20.0% |" in head  # no scenes column at all
+    # Without general rows false refusal pools retain only; the note follows the table.
+    note = "Scenes: these results hold no general scene questions."
+    assert head.count(note) == 1 and head.index("| idk |") < head.index(note)
+    targets = text.split("## Acceptance targets")[1].split("## ")[0]
+    assert "General scenes" not in targets.split("Not judged")[0]
+    assert f"Not judged: {note}" in targets and "smfa-k3: 7 of 7 met; idk: 6 of 7 met" in targets
+    grid = headline_table(data)
+    assert "Scenes ↑" not in grid.columns and note in grid.notes
+    page = render_html(data, {})
+    assert page.count(f"<p>{note}</p>") == 1 and "<th>Scenes ↑</th>" not in page
+    assert "<th>Leak (image) ↓</th>" in page
+
+
+def test_results_without_forget_or_retain_rows_are_refused(tmp_path: Path) -> None:
+    data = results()
+    data["rows"] = [r for r in data["rows"] if r["split"] != "retain"]
+    with pytest.raises(SmfaError, match=r"out/results.json: no retain memory rows on the "
+                       r"reported slice \(heldout phrasings\); nothing to report"):  # fmt: skip
+        write_report(data, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    data = results()
+    data["rows"] = [r for r in data["rows"] if r["phrasing"] != "heldout"]
+    with pytest.raises(SmfaError, match="no forget memory rows"):
+        write_report(data, tmp_path / "out")
 
 
 def test_renders_without_compare() -> None:

@@ -132,6 +132,37 @@ def test_variant_choice_puts_forgetting_first() -> None:
     assert worst_leak({"forget_leak_image": 0.125, "forget_leak_text": None}) == 0.125
 
 
+def test_a_variant_is_never_chosen_on_an_empty_validation_slice() -> None:
+    from smfa.errors import SmfaError
+    from smfa.selection import select_variants
+
+    def row(model: str, split: str, kind: str, metric: str, value: float) -> dict[str, object]:
+        view = "train" if kind == "image_memory" else "none"
+        return {"model": model, "split": split, "kind": kind, "image_type": "all"} | {
+            "phrasing": "validation", "view": view, "metric": metric, "value": value, "n": 4,
+        }  # fmt: skip
+
+    def rows(model: str, leak: float) -> list[dict[str, object]]:
+        return [
+            row(model, "forget", "image_memory", "leak_rate", leak),
+            row(model, "retain", "text_memory", "recall", 0.5),
+        ]
+
+    variants = {
+        "k=1": {"name": "smfa-k1", "validation_rows": rows("smfa-k1", 0.5)},
+        "k=3": {"name": "smfa-k3", "validation_rows": rows("smfa-k3", 0.0)},
+    }
+    chosen = select_variants({"smfa": {"variants": variants}}, rows("vanilla", 1.0), 0.02)
+    assert chosen["smfa"]["variant"] == "k=3"
+    # No forget rows on validation (an imported world without validation phrasings): before,
+    # every k read leak 0% and k=3 was "chosen"; now the choice stops with one line.
+    for v in variants.values():
+        v["validation_rows"] = [r for r in v["validation_rows"] if r["split"] != "forget"]
+    with pytest.raises(SmfaError, match="selection of smfa: the validation slice holds no "
+                       "forget leak figure for smfa-k1"):  # fmt: skip
+        select_variants({"smfa": {"variants": variants}}, rows("vanilla", 1.0), 0.02)
+
+
 def test_every_model_of_a_comparison_is_asked_the_reported_slice() -> None:
     from smfa.compare_jobs import reported_slice
     from smfa.protocol.questions import REPORTED, VALIDATION

@@ -37,7 +37,11 @@ def check_run(config: RunConfig) -> RunConfig:
     for attack in config.eval.attacks:
         if attack == "plain":
             raise ConfigError("eval.attacks: 'plain' is the evaluation itself, not an attack")
-        get_probe(attack)
+        if get_probe(attack).family == "benchmark":
+            raise ConfigError(
+                f"eval.attacks: '{attack}' is a benchmark's own tasks, asked whenever the world "
+                "has them, not an attack"
+            )
     named_slice(config.eval.slice, "eval.slice")
     named_slice(config.compare.slice, "compare.slice")
     check_spec(config.eval.judge)

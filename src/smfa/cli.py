@@ -127,7 +127,7 @@ def evaluate(
     )
     from smfa.io import out_lock
     from smfa.models.io import model_source
-    from smfa.protocol.questions import named_slice
+    from smfa.protocol.questions import check_slice, named_slice
     from smfa.report.table import print_table
     from smfa.train import progress_bar
 
@@ -135,11 +135,12 @@ def evaluate(
     ratio = forget_ratio if forget_ratio is not None else cfg.forget_ratio
     loaded = load_world(world)
     loaded.forget_people(ratio)  # validates the ratio before any model work
+    ask = Ask.of(named_slice(cfg.eval.slice), loaded.splits.forget[ratio], cfg.eval.attacks)
+    check_slice(loaded, ask.slice, ask.forget_people)  # an empty slice would measure nothing
     named = parse_models(model)
     check_results_dir(out, loaded.world_hash, ratio)  # before anything is written
     for path in named.values():
         model_source(path)  # a folder that holds no model fails before any evaluation
-    ask = Ask.of(named_slice(cfg.eval.slice), loaded.splits.forget[ratio], cfg.eval.attacks)
     with out_lock(out, enabled=is_main()):  # one evaluation per --out at a time
         if is_main():
             mark_results_dir(out, loaded.world_hash, ratio)  # a rerun after a kill resumes
@@ -514,9 +515,12 @@ def report(results: Annotated[Path, typer.Argument(help="A results.json file.")]
 def show(results: Annotated[Path, typer.Argument(help="A results.json file.")]) -> None:
     """Print the headline table of a results.json."""
     from smfa.eval.results import read_results
+    from smfa.report.summary import check_measured
     from smfa.report.table import print_table
 
-    print_table(read_results(results), terminal_console())
+    data = read_results(results)
+    check_measured(data, str(results))
+    print_table(data, terminal_console())
 
 
 @app.command()

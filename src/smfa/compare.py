@@ -31,8 +31,9 @@ from smfa.eval.results import (
     write_results,
 )
 from smfa.io import atomic_write_json, out_lock
+from smfa.methods.base import get_method, make_params
 from smfa.models.io import model_source
-from smfa.protocol.questions import Slice, slice_questions
+from smfa.protocol.questions import VALIDATION, Slice, check_slice, slice_questions
 from smfa.unlearn import ForgetRequest, resolve_request
 from smfa.vocab import MEMORY_KINDS
 from smfa.workers import run_jobs
@@ -107,9 +108,12 @@ def _run_compare(
     trainers = trainers or {}
     out_dir = Path(out_dir)
     world = load_world(Path(world_dir), verify_hashes=False)
-    _check_out(out_dir, world, config, {"vanilla": vanilla, "oracle": oracle}, trainers)
     request = request or resolve_request(world, ratio=config.forget_ratio)
     part = reported_slice(config)
+    check_slice(world, part, request.people)  # before any work: it would measure nothing
+    if any(_sweeps(config, method) for method in config.compare.methods):
+        check_slice(world, VALIDATION, request.people)  # its variants are chosen there
+    _check_out(out_dir, world, config, {"vanilla": vanilla, "oracle": oracle}, trainers)
     mark_results_dir(out_dir, world.world_hash, config.forget_ratio)  # a rerun resumes here
     jobs = _jobs(config, world_dir, vanilla, oracle, out_dir, request, trainers)
     results = run_jobs(jobs, workers=config.compare.workers)
@@ -145,6 +149,12 @@ def _run_compare(
     write_results(out_dir, data)
     atomic_write_json(out_dir / "config.json", to_dict(config))
     return data
+
+
+def _sweeps(config: RunConfig, method: str) -> bool:
+    """Whether `method` runs several variants (a `sweep` setting), one chosen on validation."""
+    params = make_params(get_method(method), config.methods.get(method))
+    return bool(getattr(params, "sweep", None))
 
 
 def _check_out(

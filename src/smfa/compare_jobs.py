@@ -23,7 +23,7 @@ from smfa.eval.evaluate import Ask, evaluate
 from smfa.eval.results import write_generations
 from smfa.methods.base import get_method, make_params
 from smfa.pipeline import ProgressFn
-from smfa.protocol.questions import VALIDATION, Slice, named_slice
+from smfa.protocol.questions import VALIDATION, Slice, check_slice, named_slice
 from smfa.selection import select_variants
 from smfa.unlearn import ForgetRequest, run_key, unlearn
 
@@ -41,7 +41,9 @@ def validation_rows(
     forget: tuple[str, ...],
     tick: Callable[[str, int, int], None],
 ) -> list[dict[str, Any]]:
-    """A model's rows on the choosing slice (cached: every job asking them shares them)."""
+    """A model's rows on the choosing slice (cached: every job asking them shares them); a
+    world whose validation slice is empty is refused (nothing could be chosen on it)."""
+    check_slice(world, VALIDATION, forget)
     ask = Ask.of(VALIDATION, forget)
     return list(
         evaluate(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from smfa.errors import SmfaError
 from smfa.protocol.figures import Figures, selection_figures
 from smfa.protocol.questions import VALIDATION
 from smfa.report.summary import headline
@@ -54,6 +55,20 @@ def choose_variant(leaks: dict[str, float], scores: dict[str, float], max_leak: 
     return max(allowed, key=lambda label: (scores[label], label))
 
 
+def _check_measured(method: str, head: dict[str, Figures], names: list[str]) -> None:
+    """Refuse to choose when a variant (or vanilla) has no validation leak or nothing kept to
+    read: an empty validation slice would score every variant alike (leak 0%, score 1)."""
+    for name in ["vanilla", *names]:
+        figures = head.get(name, {})
+        for role in ("leak", "keep"):
+            if all(figures.get(f.key) is None for f in selection_figures(role)):
+                raise SmfaError(
+                    f"selection of {method}: the validation slice holds no "
+                    f"{'forget leak' if role == 'leak' else 'retained'} figure for {name}; "
+                    "a variant cannot be chosen on an empty slice"
+                )
+
+
 def select_variants(
     jobs: dict[str, Any], vanilla_rows: list[dict[str, Any]], max_leak: float
 ) -> dict[str, dict[str, Any]]:
@@ -67,6 +82,7 @@ def select_variants(
         data = {"models": {v["name"]: {"role": "method"} for v in variants.values()}, "rows": rows}
         data["models"]["vanilla"] = {"role": "vanilla"}
         head = headline(data, VALIDATION)
+        _check_measured(method, head, [v["name"] for v in variants.values()])
         scores = {
             label: validation_score(head[v["name"]], head["vanilla"])
             for label, v in variants.items()

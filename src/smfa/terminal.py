@@ -39,6 +39,7 @@ class Grid:
     columns: Sequence[str]
     rows: list[Sequence[str]] = field(default_factory=list)
     left: int = 1  # how many leading columns are left-aligned (labels)
+    notes: list[str] = field(default_factory=list)  # plain lines printed under the table
 
     def add_row(self, *cells: str) -> None:
         self.rows.append(cells)
@@ -69,4 +70,7 @@ def show(grid: Grid, out: Console) -> None:
         out.print(grid.rich())
     else:
         out.print(grid.markdown(), markup=False, highlight=False, soft_wrap=True)
+    for note in grid.notes:
+        out.print(note, markup=False, highlight=False, soft_wrap=True)
+    if not out.is_terminal:
         out.print()

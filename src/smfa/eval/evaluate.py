@@ -34,6 +34,7 @@ from smfa.protocol.questions import Slice
 
 EVAL_SCHEMA = 3  # 3: one entry per evaluation, rows of every probe (was: plain and per attack)
 PLAIN = "plain"
+TASKS = "mllmu_tasks"  # asked whenever the world holds a benchmark's own tasks
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,16 @@ class Evaluation:
 
     rows: list[Row]
     records: list[dict[str, Any]] = field(default_factory=list)
+
+
+def probe_names(ask: Ask, world: World) -> list[str]:
+    """The probes an evaluation asks: the Ask's, and the benchmark's own tasks (MLLMU-Bench's
+    metrics, `smfa.eval.mllmu_tasks`) beside the plain probe when the world has them and the
+    slice asks likelihoods (not on the validation slice, which only chooses variants)."""
+    names = list(dict.fromkeys(ask.probes))
+    if world.tasks and PLAIN in names and ask.slice.likelihood and TASKS not in names:
+        names.append(TASKS)
+    return names
 
 
 def evaluation_key(model_dir: Path, world: World, ask: Ask, options: ModelConfig) -> str:
@@ -91,7 +102,7 @@ def evaluate(
     """Every probe of `ask` on the model in `model_dir` (rows and records named `name`)."""
     torch.set_num_threads(settings.threads)
     options = options if options is not None else ModelConfig()
-    probes = [get_probe(p)() for p in dict.fromkeys(ask.probes)]
+    probes = [get_probe(p)() for p in probe_names(ask, world)]
     path = Path(workdir) / "evals" / f"{evaluation_key(model_dir, world, ask, options)[:16]}.json"
     entries = read_entries(path)
     session: Session | None = None

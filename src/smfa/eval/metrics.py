@@ -496,6 +496,25 @@ METRICS: dict[str, Metric] = {
             for score, label in MIA_SCORES.items()
         ),
         Metric(
+            "mllmu_classification",
+            True,
+            "MLLMU-Bench's classification tasks: share whose correct option has the strictly "
+            "highest mean log-probability (smfa.eval.mllmu_tasks); on forget people lower "
+            "means more forgotten.",
+        ),
+        Metric(
+            "mllmu_cloze",
+            True,
+            "MLLMU-Bench's cloze (Mask_Task) tasks: share whose greedy answer contains the "
+            "normalized ground truth as whole words.",
+        ),
+        Metric(
+            "mllmu_generation_rouge_l",
+            True,
+            "MLLMU-Bench's generation tasks: ROUGE-L F of the greedy answer against the "
+            "ground truth.",
+        ),
+        Metric(
             "refusal_rate",
             True,
             "Share of forget questions answered with a refusal.",

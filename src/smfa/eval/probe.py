@@ -40,6 +40,8 @@ Tick = Callable[[str, int, int], None]
 # What an attack's answers are scored on: the leak on forget people, recall on the retain
 # sample asked the same way (an attack that only breaks the model shows as such).
 LEAK_AND_RECALL = frozenset({"leak_rate", "recall"})
+# Families of probes that are no attack: the plain questions, a benchmark's own tasks.
+NOT_ATTACKS = frozenset({"plain", "benchmark"})
 
 
 @dataclass(frozen=True)
@@ -170,14 +172,14 @@ class Probe(ABC):
 def get_probe(name: str) -> type[Probe]:
     """The probe registered as `name` (a ConfigError with a did-you-mean hint otherwise)."""
     from smfa import attacks  # noqa: F401  (importing the package registers every attack)
-    from smfa.eval import plain  # noqa: F401
+    from smfa.eval import mllmu_tasks, plain  # noqa: F401
 
     if name not in REGISTRY:
         close = difflib.get_close_matches(name, list(REGISTRY), n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise ConfigError(
             f"eval.attacks: unknown attack '{name}'{hint}; attacks: "
-            f"{', '.join(sorted(n for n in REGISTRY if n != 'plain'))}"
+            f"{', '.join(sorted(n for n, p in REGISTRY.items() if p.family not in NOT_ATTACKS))}"
         )
     return REGISTRY[name]
 

@@ -14,6 +14,7 @@ from typing import Any
 from smfa.config import ALL_ATTACKS
 
 PLAIN = "plain"
+NOT_ATTACKS = frozenset({PLAIN, "mllmu_tasks"})  # probes whose rows are no attack's
 MIA, MIA_AUC = "mia", "mia_auc_"  # the membership attack and its metrics' prefix
 Cell = tuple[float, int]  # (value, n)
 
@@ -26,7 +27,7 @@ def attack_cells(
     cells: dict[tuple[str, str, str, str], Cell] = {}
     for row in data.get("rows") or []:
         value = row.get("value")
-        if row.get("probe", PLAIN) == PLAIN or row.get("kind") != "all":
+        if row.get("probe", PLAIN) in NOT_ATTACKS or row.get("kind") != "all":
             continue
         if phrasing is not None and row.get("phrasing") != phrasing:
             continue
@@ -39,7 +40,9 @@ def attack_cells(
 
 def attacks_run(data: dict[str, Any]) -> list[str]:
     """The attacks present, in the configuration's order (unknown ones after, sorted)."""
-    present = {row["probe"] for row in data.get("rows") or [] if row.get("probe", PLAIN) != PLAIN}
+    present = {
+        row["probe"] for row in data.get("rows") or [] if row.get("probe", PLAIN) not in NOT_ATTACKS
+    }
     return [a for a in ALL_ATTACKS if a in present] + sorted(present - set(ALL_ATTACKS))
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from smfa.data.records import Question, World
-from smfa.errors import ConfigError
+from smfa.errors import ConfigError, SmfaError
 from smfa.vocab import MEMORY_KINDS, PERSON_IMAGE_KINDS, Kind, Phrasing, Split, View
 
 
@@ -127,6 +127,24 @@ def probe_questions(
 def slice_questions(world: World, part: Slice) -> list[Question]:
     """The probe rows a named slice asks."""
     return probe_questions(world, part.phrasings, part.trained_scenes)
+
+
+def check_slice(world: World, part: Slice, forget_people: Collection[str]) -> None:
+    """Refuse a slice with no memory questions about the forget people, or about the retain
+    people, at its phrasing: every figure read from it would be empty (one line naming both)."""
+    memory = [
+        q
+        for q in world.questions
+        if q.probe and q.kind in MEMORY_KINDS and q.phrasing == part.phrasing
+    ]
+    forget = sum(q.subject in forget_people for q in memory)
+    retain = sum(q.subject not in forget_people and q.subject in world.people for q in memory)
+    missing = [who for who, n in (("forget", forget), ("retain", retain)) if n == 0]
+    if missing:
+        raise SmfaError(
+            f"world {world.root}: the {part.name} slice ({part.phrasing} phrasings) has no "
+            f"memory questions about {' or '.join(missing)} people; nothing could be measured"
+        )
 
 
 def attack_questions(

@@ -70,6 +70,7 @@ def render_section(section: Section, pngs: dict[str, bytes]) -> str:
     parts += [f"<p>{html.escape(p)}</p>" for p in section.paragraphs]
     if section.header:
         parts.append(_table(section))
+    parts += [f"<p>{html.escape(p)}</p>" for p in section.footnotes]
     parts += [_figure(pngs[name], caption) for name, caption in section.plots if name in pngs]
     return "\n".join(parts)
 

@@ -27,6 +27,8 @@ def render_markdown(data: dict[str, Any], plots: dict[str, str]) -> str:
             lines.append("|" + "|".join(aligns) + "|")
             lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in section.rows]
             lines.append("")
+        for footnote in section.footnotes:
+            lines += [footnote, ""]
         for name, caption in section.plots:
             lines += [f"![{name}]({plots[name]})", "", f"*{caption}*", ""]
     return "\n".join(lines).rstrip() + "\n"

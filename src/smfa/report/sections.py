@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smfa.protocol import attack_rows
-from smfa.protocol.figures import FIGURES
+from smfa.protocol.figures import FIGURES, Figure
 from smfa.protocol.questions import Slice
 from smfa.report import summary
 from smfa.vocab import Phrasing, View
@@ -31,7 +31,8 @@ CAPTIONS = {
 
 @dataclass
 class Section:
-    """A titled part of the report: paragraphs, then an optional table, then plots."""
+    """A titled part of the report: paragraphs, then an optional table and the lines under it
+    (`footnotes`: what the table cannot show, said once), then plots."""
 
     title: str
     paragraphs: list[str] = field(default_factory=list)
@@ -39,6 +40,7 @@ class Section:
     rows: list[list[str]] = field(default_factory=list)
     plots: list[tuple[str, str]] = field(default_factory=list)  # (plot name, caption)
     numeric_from: int = 0  # columns from this index on are right-aligned numbers (0: none)
+    footnotes: list[str] = field(default_factory=list)
 
 
 def pct(value: float | None) -> str:
@@ -94,11 +96,15 @@ def _forgotten(data: dict[str, Any], compare: dict[str, Any]) -> Section:
 
 
 def headline_cells(
-    name: str, figures: summary.Figures, kept: summary.Figures, vanilla: str
+    name: str,
+    figures: summary.Figures,
+    kept: summary.Figures,
+    vanilla: str,
+    shown: Iterable[Figure] = FIGURES,
 ) -> list[str]:
     """One model's headline cells: percentages, and the ratio to vanilla for keep figures."""
     cells = []
-    for figure in FIGURES:
+    for figure in shown:
         cell = pct(figures.get(figure.key))
         if figure.keep and name != vanilla and kept.get(figure.key) is not None:
             cell += f" ({times(kept[figure.key])})"
@@ -106,8 +112,8 @@ def headline_cells(
     return cells
 
 
-def headline_header() -> list[str]:
-    return [f"{figure.label} {figure.arrow}" for figure in FIGURES]
+def headline_header(shown: Iterable[Figure] = FIGURES) -> list[str]:
+    return [f"{figure.label} {figure.arrow}" for figure in shown]
 
 
 def _headline(
@@ -115,13 +121,18 @@ def _headline(
 ) -> Section:
     models = data.get("models", {})
     vanilla = summary.vanilla_name(models)
+    shown, absent = summary.measured(head)
     rows = [
-        [name, _describe(name, models.get(name, {})), *headline_cells(name, f, kept[name], vanilla)]
+        [
+            name,
+            _describe(name, models.get(name, {})),
+            *headline_cells(name, f, kept[name], vanilla, shown),
+        ]
         for name, f in head.items()
     ]
-    header = ["Model", "Role", *headline_header()]
+    header = ["Model", "Role", *headline_header(shown)]
     note = "Percentages; in brackets, the ratio to vanilla for what a method should keep."
-    return Section("Headline", [note], header, rows, numeric_from=2)
+    return Section("Headline", [note], header, rows, numeric_from=2, footnotes=absent)
 
 
 def caption(plot: str) -> str:
@@ -129,47 +140,6 @@ def caption(plot: str) -> str:
     if plot.startswith("sweep_"):
         return CAPTIONS["sweep"].format(method=plot.removeprefix("sweep_"))
     return CAPTIONS[plot]
-
-
-def _targets(
-    data: dict[str, Any],
-    names: list[str],
-    head: dict[str, summary.Figures],
-    kept: dict[str, summary.Figures],
-) -> Section | None:
-    """Every acceptance target, met or missed, for each method's reported model side by side."""
-    models = data.get("models", {})
-    methods = [m for m in names if models.get(m, {}).get("role") == "method"]
-    if not methods:
-        return None
-    checked = {m: summary.check_targets(head[m], kept[m]) for m in methods}
-    rows = []
-    for figure in FIGURES:
-        target = figure.target
-        if target is None:
-            continue
-        sign = "≤" if target.op == "<=" else "≥"
-        needed = (
-            f"{sign} ×{target.threshold:.2f} vanilla"
-            if target.relative
-            else f"{sign} {pct(target.threshold)}"
-        )
-        cells = []
-        for m in methods:
-            value, _, passed = checked[m][figure.key]
-            shown = times(value) if target.relative else pct(value)
-            cells.append(f"{shown} {'✓' if passed else '✗'}")
-        rows.append([target.label, needed, *cells])
-    notes = [
-        "; ".join(
-            f"{m}: {sum(ok for _, _, ok in checked[m].values())} of {len(checked[m])} met"
-            for m in methods
-        )
-        + "."
-    ]
-    return Section(
-        "Acceptance targets", notes, ["Target", "Required", *methods], rows, numeric_from=2
-    )
 
 
 def _selection(data: dict[str, Any], compare: dict[str, Any]) -> Section | None:
@@ -303,6 +273,9 @@ def _attacks(data: dict[str, Any], names: list[str], plot_names: set[str]) -> Se
 
 def sections(data: dict[str, Any], plot_names: Iterable[str] = ()) -> list[Section]:
     """The report's content in order; `plot_names` are the plots that exist."""
+    from smfa.report.mllmu import mllmu_section  # these two lay out Sections of this module
+    from smfa.report.targets import targets_section
+
     part = summary.report_slice(data)
     compare = data.get("compare") or {}
     head = summary.headline(data, part)
@@ -318,7 +291,8 @@ def sections(data: dict[str, Any], plot_names: Iterable[str] = ()) -> list[Secti
         parts.append(Section("Plots", plots=[(n, caption(n)) for n in names]))
     shown = summary.visible_models(data.get("models", {}), order)
     parts.append(_attacks(data, shown, set(plot_names)))
-    parts.append(_targets(data, [m for m in shown if m in head], head, kept))
+    parts.append(targets_section(data, [m for m in shown if m in head], head, kept))
+    parts.append(mllmu_section(data, [m for m in shown if m in head]))
     selection = _selection(data, compare)
     parts.append(selection if selection and selection.rows else None)
     parts += [_examples(order, compare), _timings(data, order, compare)]

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from smfa.protocol.figures import FIGURES, Figures, figures_of
+from smfa.errors import SmfaError
+from smfa.protocol.figures import FIGURES, Figure, Figures, Target, figures_of
 from smfa.protocol.questions import REPORTED, SLICES, Slice, reading
 
 
@@ -71,6 +72,30 @@ def headline(data: dict[str, Any], part: Slice = REPORTED) -> dict[str, Figures]
     }
 
 
+def check_measured(data: dict[str, Any], where: str) -> None:
+    """Refuse results (`where` names them) whose report slice holds no forget leak or no retain
+    memory figure for any model: a report of them would be dashes and "0 of N targets met"."""
+    part = report_slice(data)
+    head = headline(data, part)
+    needed = (
+        ("forget memory", ("forget_leak_image", "forget_leak_text")),
+        ("retain memory", ("retain_memory",)),
+    )
+    for what, keys in needed:
+        if not any(figures.get(key) is not None for figures in head.values() for key in keys):
+            raise SmfaError(
+                f"{where}: no {what} rows on the {part.name} slice ({part.phrasing} "
+                "phrasings); nothing to report"
+            )
+
+
+def measured(head: dict[str, Figures]) -> tuple[tuple[Figure, ...], list[str]]:
+    """(the figures some model has, one line for each figure none has saying why): a figure
+    the data cannot give is said once, not shown as a dash in every cell."""
+    shown = tuple(f for f in FIGURES if any(fig.get(f.key) is not None for fig in head.values()))
+    return shown, [f"{f.label}: {f.absent}." for f in FIGURES if f not in shown]
+
+
 def ratio(value: float | None, reference: float | None) -> float | None:
     """value / reference, or None when either is missing or the reference is 0."""
     if value is None or reference is None or reference == 0:
@@ -87,21 +112,34 @@ def ratios(head: dict[str, Figures], vanilla: str = "vanilla") -> dict[str, Figu
     }
 
 
-def check_targets(figures: Figures, kept: Figures) -> dict[str, tuple[float | None, float, bool]]:
+def threshold_of(target: Target, key: str, floor: Figures | None) -> float:
+    """The target's threshold, raised to the oracle's figure plus its margin for a target with
+    a floor when the oracle's figure is known (never below the absolute threshold)."""
+    base = (floor or {}).get(key)
+    if target.floor_margin is None or base is None:
+        return target.threshold
+    return max(target.threshold, base + target.floor_margin)
+
+
+def check_targets(
+    figures: Figures, kept: Figures, floor: Figures | None = None
+) -> dict[str, tuple[float | None, float, bool]]:
     """For ONE model's figures and ratios: figure key -> (value, threshold, passed), for every
-    figure with a target. The value is the ratio to vanilla for relative targets; a missing
-    value never passes."""
+    figure with a target. The value is the ratio to vanilla for relative targets; a leak target
+    is judged against the oracle's leak (`floor`, its figures) plus 2 points when given; a
+    missing value never passes."""
     results: dict[str, tuple[float | None, float, bool]] = {}
     for figure in FIGURES:
         target = figure.target
         if target is None:
             continue
         value = (kept if target.relative else figures).get(figure.key)
+        threshold = threshold_of(target, figure.key, floor)
         if value is None:
             passed = False
         elif target.op == "<=":
-            passed = value <= target.threshold
+            passed = value <= threshold + 1e-12
         else:
-            passed = value >= target.threshold
-        results[figure.key] = (value, target.threshold, passed)
+            passed = value >= threshold - 1e-12
+        results[figure.key] = (value, threshold, passed)
     return results

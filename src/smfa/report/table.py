@@ -1,9 +1,10 @@
 """`smfa show` and `smfa eval`'s tables in the terminal, from results.json rows alone.
 
 The headline table prints exactly the cells of report.md's headline (the figures of
-`smfa.protocol.figures.FIGURES` on the report's slice, ratios to vanilla in brackets). Below
-it, a detail table shows what was memorized: forget leak and retain recall at the training
-phrasing, a held-out phrasing, and a held-out image, each row naming its slice.
+`smfa.protocol.figures.FIGURES` on the report's slice, ratios to vanilla in brackets; a figure no
+model has is left out and said once under it). Below it, a detail table shows what was
+memorized: forget leak and retain recall at the training phrasing, a held-out phrasing, and a
+held-out image, each row naming its slice.
 """
 
 from __future__ import annotations
@@ -62,9 +63,11 @@ def headline_table(data: dict[str, Any]) -> Grid:
         "held-out" if str(v) == "heldout" else f"'{v}'" for v in (part.phrasing, part.image_view)
     )
     title = f"headline: {phrasing} phrasings, {images} images (percentages; ×: kept vs vanilla)"
-    table = Grid(title, ["model", *headline_header()])
+    shown, absent = summary.measured(head)
+    table = Grid(title, ["model", *headline_header(shown)])
     for name, figures in head.items():
-        table.add_row(name, *headline_cells(name, figures, kept[name], vanilla))
+        table.add_row(name, *headline_cells(name, figures, kept[name], vanilla, shown))
+    table.notes = absent
     return table
 
 

@@ -13,12 +13,14 @@ from smfa.io import atomic_write_bytes, atomic_write_text
 from smfa.report.html import render_html
 from smfa.report.markdown import render_markdown
 from smfa.report.plots import render_plots
-from smfa.report.summary import report_slice
+from smfa.report.summary import check_measured, report_slice
 
 
 def write_report(data: dict[str, Any], out_dir: Path) -> dict[str, Path]:
-    """Write the PNGs, report.md and report.html into `out_dir`; name -> path of each file."""
+    """Write the PNGs, report.md and report.html into `out_dir`; name -> path of each file.
+    Results with no forget or retain memory figure are refused (`check_measured`)."""
     out_dir = Path(out_dir)
+    check_measured(data, str(out_dir / "results.json"))
     pngs = render_plots(data, report_slice(data))
     written: dict[str, Path] = {}
     for name, png in pngs.items():
