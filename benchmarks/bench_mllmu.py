@@ -24,7 +24,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from bench_pipeline import machine
-
 from smfa.protocol.figures import FIGURES, figures_of
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "mllmu-sample"
