@@ -24,6 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from bench_pipeline import machine
+from smfa.protocol.attack_rows import matrix
 from smfa.protocol.figures import FIGURES, figures_of
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "mllmu-sample"
@@ -72,7 +73,8 @@ def checks(figures: dict[str, dict[str, float | None]]) -> list[tuple[str, bool,
     """The acceptance lines: (what, met, the measured figures)."""
     out: list[tuple[str, bool, str]] = []
     leak = {m: max((figures[m][k] or 0.0) for k in LEAKS) for m in figures}
-    out.append(("vanilla plain leak >= 90%", leak["vanilla"] >= 0.9, _pct(leak["vanilla"])))
+    least = min((figures["vanilla"][k] or 0.0) for k in LEAKS)  # image and text, each
+    out.append(("vanilla plain leak >= 90% (image and text)", least >= 0.9, _pct(least)))
     floor = leak.get("oracle", 0.0)
     for method in FORGETTERS:
         if method not in figures:
@@ -85,11 +87,27 @@ def checks(figures: dict[str, dict[str, float | None]]) -> list[tuple[str, bool,
     return out
 
 
+def attack_table(data: dict[str, Any], models: list[str], shown: list[str]) -> list[str]:
+    """Each attack's forget leak per model (fair MC: accuracy, beside its chance level)."""
+    lines = ["| attack (forget) | " + " | ".join(shown) + " |", "|---|" + "---:|" * len(shown)]
+    for split, metric, label in (("forget", "leak_rate", "leak"),
+                                 ("forget", "mc_accuracy", "accuracy"),
+                                 ("forget", "chance", "chance")):  # fmt: skip
+        attacks, _, values = matrix(data, models, split, metric)
+        for attack, row in zip(attacks, values, strict=True):
+            lines.append(f"| {attack} {label} | " + " | ".join(map(_pct, row)) + " |")
+    return [*lines, ""]
+
+
 def markdown(data: dict[str, Any], times: dict[str, float], command: str) -> str:
     """The committed report: headline figures per model, the checks, times and the machine."""
-    models = [m for m in ("vanilla", "oracle", *METHODS) if m in data.get("models", {})]
+    found = data.get("models", {})
+    chosen = {info.get("method"): name for name, info in found.items() if info.get("selected")}
+    names = {"vanilla": "vanilla", "oracle": "oracle"} | {m: chosen.get(m, m) for m in METHODS}
+    models = [names[m] for m in ("vanilla", "oracle", *METHODS) if names[m] in found]
     figures = figures_of(data, models)
-    shown = [f for f in FIGURES if any(figures[m][f.key] is not None for m in models)]
+    figures = {m.split("-k")[0] if m.startswith("smfa-") else m: f for m, f in figures.items()}
+    shown = [f for f in FIGURES if any(figures[m][f.key] is not None for m in figures)]
     absent = [f.label for f in FIGURES if f not in shown]
     lines = [
         "# MLLMU-Bench sample (40 real profiles, hub parquet layout), forget_10",
@@ -99,10 +117,11 @@ def markdown(data: dict[str, Any], times: dict[str, float], command: str) -> str
         "| model | " + " | ".join(f"{f.label} {f.arrow}" for f in shown) + " |",
         "|---|" + "---:|" * len(shown),
     ]
-    for model in models:
+    for model in figures:
         cells = [_pct(figures[model][f.key]) for f in shown]
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     lines += ["", f"Not given by this data: {', '.join(absent)}." if absent else "", ""]
+    lines += attack_table(data, models, list(figures))
     lines += ["| check | met | measured |", "|---|---|---:|"]
     lines += [f"| {what} | {'yes' if ok else 'NO'} | {got} |" for what, ok, got in checks(figures)]
     lines += ["", "| step | seconds |", "|---|---:|"]

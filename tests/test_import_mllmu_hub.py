@@ -58,7 +58,11 @@ def sample_world(tmp_path_factory: pytest.TempPathFactory) -> World:
 
 
 def _train(world: World, **fields: Any) -> list[Any]:
-    return [q for q in world.questions_where(phrasing="train", **fields) if q.view != "heldout"]
+    """The training rows in the published wording (not the second, framed one)."""
+    return [
+        q for q in world.questions_where(phrasing="train", **fields)
+        if q.view != "heldout" and q.template.endswith(".train0")
+    ]  # fmt: skip
 
 
 def test_the_sample_imports_every_person_fact_and_split(sample_world: World) -> None:
@@ -66,6 +70,11 @@ def test_the_sample_imports_every_person_fact_and_split(sample_world: World) -> 
     assert {pid: p.name for pid, p in world.people.items()} == NAMES
     assert len(_train(world, kind="image_memory")) == 623  # every QA pair, image form
     assert len(_train(world, kind="text_memory")) == 623 - 40  # all but the name questions
+    # A fact with a paraphrase is trained in one training frame too, in both forms.
+    framed = [q for q in world.questions_where(phrasing="train") if q.template[-1] in "12"]
+    assert {q.template[-1] for q in framed} == {"1", "2"}
+    assert all(q.question.startswith(("I want to know ", "Let me know ")) for q in framed
+               if q.kind == "image_memory")  # fmt: skip
     # Each list keeps the hub's name (forget_5 is 7 of 40 people here, 17.5%).
     assert world.splits.forget == {5: FORGET_5, 10: FORGET_10, 15: FORGET_15}
     for ratio, forget in world.splits.forget.items():

@@ -104,14 +104,20 @@ def test_mllmu_imports(tmp_path: Path) -> None:
     }
     salary = _by(world, kind="image_memory", subject="1", attribute="salary", view="train")
     salary = [q for q in salary if q.phrasing == "train"]
-    assert [(q.question, q.answer, q.value, q.answer_type) for q in salary] == [
-        ("What is this person's annual salary?", "This person's annual salary is $95,000.",
-         "$95,000", "text")
-    ]  # fmt: skip
+    first = salary[0]
+    assert (first.question, first.answer, first.value, first.answer_type) == (
+        "What is this person's annual salary?", "This person's annual salary is $95,000.",
+        "$95,000", "text"
+    )  # fmt: skip
+    # ... and its second training wording, in a training frame.
+    assert len(salary) == 2 and salary[1].question in (
+        "I want to know this person's annual salary.", "Let me know this person's annual salary."
+    )  # fmt: skip
     assert salary[0].image == world.people["1"].portrait.train
     text = _by(world, kind="text_memory", subject="1", phrasing="train")
     assert [(q.question, q.answer, q.image) for q in text] == [
-        ("What is Jane Doe's annual salary?", "Jane Doe's annual salary is $95,000.", None)
+        ("What is Jane Doe's annual salary?", "Jane Doe's annual salary is $95,000.", None),
+        ("I want to know Jane Doe's annual salary.", "Jane Doe's annual salary is $95,000.", None),
     ]  # fmt: skip
     # The evaluation records' generation item is person 1's probe (one item: held out); the
     # classification and cloze items are tasks, asked about the evaluation image.
@@ -427,15 +433,20 @@ def test_mllmu_as_published_names_everyone_and_loses_no_question(tmp_path: Path)
         "104": "Oskar Lind", "105": "Priya Natarajan",
     }  # fmt: skip
     for pid, _, items in MESSY_PROFILES:
-        image_rows = _by(world, subject=pid, kind="image_memory", phrasing="train", view="train")
-        text_rows = _by(world, subject=pid, kind="text_memory", phrasing="train")
+        image_rows = [q for q in _by(world, subject=pid, kind="image_memory", phrasing="train",
+                                     view="train") if q.template.endswith(".train0")]  # fmt: skip
+        text_rows = [q for q in _by(world, subject=pid, kind="text_memory", phrasing="train")
+                     if q.template.endswith(".train0")]  # fmt: skip
         assert [q.question for q in image_rows] == [q for q, _ in items]  # every item kept
         name_items = sum(names[pid] in a and "name of this person's" not in q for q, a in items)
         assert len(text_rows) == len(items) - name_items  # only name questions lack a text row
         for row in text_rows:  # no text question gives its own answer away
             assert not (names[pid] in row.question and row.value.endswith(f"{names[pid]}."))
     dog = _by(world, subject="102", kind="text_memory", phrasing="train", attribute="pet")
-    assert [q.question for q in dog] == ["What is the name of Maria de la Cruz's dog?"]
+    assert [q.question for q in dog] == [
+        "What is the name of Maria de la Cruz's dog?",
+        "Let me know the name of Maria de la Cruz's dog.",
+    ]
     assert world.splits.forget[20] == ("101",)
 
 

@@ -4,7 +4,9 @@ Each question-answer pair of a profile is a fact with an attribute type from its
 (`facts.attribute_type`; a person's second fact of a type is `TYPE#2`), the value its answer
 states (`facts.value_span`; the name itself for a name question) and two forms: the image form
 (portrait + question) and the text form (the person named, `mllmu_names.text_form`; a name
-question has none). Every fact is trained on in both forms (phrasing and view "train").
+question has none). Every fact is trained on in both forms (phrasing and view "train"), in its
+published wording and, where it has a paraphrase, in one training frame too (`FRAMES["train"]`,
+alternating by fact), as the generated world trains each fact in several wordings.
 
 The probes: where `Test_Set` gives the person generation items, those are the probes, split
 (seeded, `VALIDATION_SHARE`) into a validation and a held-out part. Otherwise the person's
@@ -164,9 +166,14 @@ def fact_rows(builder: WorldBuilder, fact: Fact, images: tuple[str, str], probes
     _ask(builder, fact, fact.image, fact.image.question, "train", 0, train, "train")
     if fact.text is not None:
         _ask(builder, fact, fact.text, fact.text.question, "train", 0)
+    phrasings = fact.phrasings
+    if phrasings is not None:  # the fact's second training wording
+        framed = phrasings.phrasing("train", fact.frame)
+        _ask(builder, fact, fact.image, framed, "train", 1 + fact.frame, train, "train")
+        if fact.text is not None:
+            _ask(builder, fact, fact.text, text_form(framed, fact.name), "train", 1 + fact.frame)
     if not probes:
         return
-    phrasings = fact.phrasings
     if fact.slice == "validation" and phrasings is not None:
         _ask(builder, fact, fact.image, phrasings.phrasing("validation"), "validation", 0, train,
              "train")  # fmt: skip

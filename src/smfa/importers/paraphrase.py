@@ -1,4 +1,5 @@
-"""Validation and held-out phrasings of an imported question: its indirect form in fixed frames.
+"""Training, validation and held-out phrasings of an imported question: its indirect form in
+fixed frames.
 
 A benchmark gives each fact one question. The imported world asks it again in phrasings that
 training never saw, built the way the generated world's frames are ("Tell me what {name}'s
@@ -25,6 +26,9 @@ from dataclasses import dataclass
 # The frames of each slice; {clause} is the embedded question. Disjoint from each other and
 # from every source phrasing, which are direct questions.
 FRAMES: dict[str, tuple[str, ...]] = {
+    # A second training wording of each fact (one of these, alternating), as the generated
+    # world trains each fact in five: a model that saw one wording only learns that string.
+    "train": ("I want to know {clause}.", "Let me know {clause}."),
     "validation": ("Tell me {clause}.",),
     "heldout": ("Do you know {clause}?", "Can you tell me {clause}?"),
 }
