@@ -8,6 +8,7 @@ Every evaluation and attack is cached, so jobs that ask the same rows share them
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,10 @@ from smfa.protocol.questions import VALIDATION, Slice, check_slice, named_slice
 from smfa.selection import select_variants
 from smfa.unlearn import ForgetRequest, run_key, unlearn
 
+
+def natural_key(label: str) -> list[tuple[int, int | str]]:
+    """`label` as text and numbers, so that "k=10" sorts after "k=3"."""
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", label)]
 
 def reported_slice(config: RunConfig) -> Slice:
     """The slice every model of the comparison is reported and attacked on (`compare.slice`)."""
@@ -126,7 +131,10 @@ class MethodJob:
         variants: dict[str, Any] = {}
         several = len(meta["variants"]) > 1
         forget = tuple(self.request.people)
-        for label, info in meta["variants"].items():
+        # Labels in natural order (k=1, k=3, k=10): a run reused from its run.json (keys sorted
+        # on disk) lists its variants as a fresh one does, so a resumed compare writes the same.
+        for label in sorted(meta["variants"], key=natural_key):
+            info = meta["variants"][label]
             model_dir = run_dir / info["model"]
             name = self.method if not several else f"{self.method}-{label.replace('=', '')}"
             variants[label] = {"name": name, "dir": str(model_dir), "params": info["params"]}
