@@ -9,12 +9,14 @@ import math
 
 import pytest
 import torch
+from PIL import Image
 
 from smfa.data.batches import Sample
 from smfa.errors import ConfigError
 from smfa.eval.decode import generate
 from smfa.methods.base import get_method, make_params
 from smfa.methods.undo import masked_kl, shrink_perturb
+from smfa.methods.undo_scenes import draw_scenes, scene_inputs
 from smfa.models.adapters import base_weights, load_deltas, set_weights
 
 
@@ -115,3 +117,21 @@ def test_undo_checks_its_knobs() -> None:
     ):
         with pytest.raises(ConfigError, match=name):
             make_params(method, bad)
+
+
+def test_fresh_scenes_are_drawn_seeded_and_answered_by_the_teacher(method_job, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    drawn = draw_scenes(tmp_path / "a", 3, 32, seed=7)
+    again = draw_scenes(tmp_path / "b", 3, 32, seed=7)
+    assert [q for _, q in drawn] == [q for _, q in again]  # the same seed, the same scenes
+    for (path, questions), (twin, _) in zip(drawn, again, strict=True):
+        assert path.read_bytes() == twin.read_bytes() and Image.open(path).size == (32, 32)
+        assert questions[0] == "count" and 3 <= len(questions) <= 7  # 1 + 2 per shape
+    job = method_job()
+    pictures = [s.image for s in job.data.retain if s.image is not None]
+    encoder = job.data.collator.encoder
+    asked = scene_inputs(job.model, encoder, pictures, tmp_path / "c", 2, seed=7, max_tokens=3)
+    wanted = {f"scene:{p.stem}:{q}" for p, qs in draw_scenes(tmp_path / "d", 2, 32, 7) for q in qs}
+    assert asked and {s.key for s in asked} <= wanted  # an empty self-answer is dropped
+    assert all(not s.augment and s.image.parent == tmp_path / "c" for s in asked)
+    assert all(s.answer_ids for s in asked)
+    assert scene_inputs(job.model, encoder, pictures, tmp_path / "e", 0, 7, 3) == []

@@ -43,6 +43,7 @@ import torch
 from smfa.data.batches import Sample
 from smfa.errors import ConfigError
 from smfa.methods.base import Deltas, Job, Method, MethodOutput, Variant, epochs_of, params_dict
+from smfa.methods.undo_scenes import scene_inputs
 from smfa.methods.vera import Vera
 from smfa.methods.vera_data import memory_anchors, visual_anchors
 from smfa.models.adapters import base_weights, save_deltas, set_weights, target_modules
@@ -65,6 +66,9 @@ class Undo(Method):
         temperature: float = 1.0  # of both distributions in the KL
         anchors: bool = True  # the teacher's answers about the forget and retain pictures
         anchor_tokens: int = 24  # longest self-answer kept
+        # Fresh scenes drawn by the world's generator (undo_scenes.py), asked and answered by
+        # the teacher: the budget has no scene question to keep picture reading with
+        scenes: int = 0
         # The teacher is VERA at its defaults but for these (vera.py: k, rank, epochs,
         # rehearse_every); the cheaper settings are for tests
         teacher_k: float = 1.0
@@ -82,10 +86,11 @@ class Undo(Method):
                 or self.positions not in ("all", "answer")
                 or self.temperature <= 0
                 or self.anchor_tokens < 1
+                or self.scenes < 0
             ):
                 raise ConfigError(
                     "methods.undo: 0 <= alpha <= 1, beta >= 0, epochs >= 0, lr >= 0, "
-                    "positions all|answer, temperature > 0, anchor_tokens >= 1 "
+                    "positions all|answer, temperature > 0, anchor_tokens >= 1, scenes >= 0 "
                     f"(got {dataclasses.asdict(self)})"
                 )
 
@@ -168,6 +173,10 @@ def distillation_inputs(job: Job, teacher: Any, p: Undo.Params) -> list[Sample]:
         kept = list(zip(data.retain_questions, data.retain, strict=True))
         inputs += visual_anchors(teacher, encoder, pairs, data.retain_questions, p.anchor_tokens)
         inputs += memory_anchors(teacher, encoder, kept, p.anchor_tokens)
+    pictures = [s.image for s in [*data.retain, *data.forget] if s.image is not None]
+    folder = job.artifacts / "scenes"
+    encoder = data.collator.encoder
+    inputs += scene_inputs(teacher, encoder, pictures, folder, p.scenes, p.seed, p.anchor_tokens)
     return inputs
 
 
