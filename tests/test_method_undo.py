@@ -75,13 +75,14 @@ def _answers(model, job, samples: list[Sample]) -> list[str]:  # type: ignore[no
 def test_the_student_answers_the_forget_questions_as_the_teacher_does(method_job) -> None:  # type: ignore[no-untyped-def]
     method = get_method("undo")
     settings = {
-        **{"alpha": 0.3, "epochs": 20, "anchors": False},
+        **{"alpha": 0.3, "epochs": 20, "anchors": False, "sweep": [0.3]},
         **{"teacher_rank": 4, "teacher_epochs": 1, "teacher_rehearse_every": 4},
     }
     job = method_job(make_params(method, settings), lr=5e-3)
     before = {n: p.detach().clone() for n, p in job.model.named_parameters()}
     output = method().run(job)
-    deltas = output.variants[""].deltas()
+    assert list(output.variants) == ["alpha=0.3"]  # a sweep value equal to alpha adds none
+    deltas = output.variants["alpha=0.3"].deltas()
     after = dict(job.model.named_parameters())  # the model given is left as it was
     assert all(torch.equal(before[n], after[n]) for n in before)
     assert deltas and all(".language_model." in n for n in deltas)
@@ -102,15 +103,13 @@ def test_the_student_answers_the_forget_questions_as_the_teacher_does(method_job
         return sum(a == b for a, b in zip(taught, _answers(model, job, prompts), strict=True))
 
     assert agree(student) >= 0.75 * len(prompts) > agree(damaged)
-    # The same seed gives the same delta.
-    again = method().run(method_job(make_params(method, settings), lr=5e-3)).variants[""]
-    assert all(torch.equal(again.deltas()[n], deltas[n]) for n in deltas)
 
 
 def test_undo_checks_its_knobs() -> None:
     method = get_method("undo")
     for bad, name in (
         ({"alpha": 1.5}, "alpha"),
+        ({"sweep": [0.5, -0.1]}, "alpha"),
         ({"beta": -1}, "beta"),
         ({"positions": "prompt"}, "positions"),
         ({"temperature": 0}, "temperature"),

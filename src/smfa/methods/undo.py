@@ -35,7 +35,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -48,6 +48,7 @@ from smfa.methods.vera import Vera
 from smfa.methods.vera_data import memory_anchors, visual_anchors
 from smfa.models.adapters import base_weights, save_deltas, set_weights, target_modules
 from smfa.models.logprobs import log_distribution
+from smfa.train import TrainResult
 
 Batch = dict[str, torch.Tensor]
 
@@ -76,10 +77,12 @@ class Undo(Method):
         teacher_epochs: int = 2
         teacher_rehearse_every: int = 1
         seed: int = 0  # of the noise (beside unlearn.seed)
+        # Extra alpha values, one student each, distilled from the one teacher and inputs
+        sweep: list[float] = field(default_factory=list)
 
         def __post_init__(self) -> None:
             if (
-                not 0.0 <= self.alpha <= 1.0
+                not all(0.0 <= a <= 1.0 for a in [self.alpha, *self.sweep])
                 or self.beta < 0
                 or self.epochs < 0
                 or self.lr < 0
@@ -98,40 +101,49 @@ class Undo(Method):
         p: Undo.Params = job.params or self.Params()
         clock = [time.perf_counter()]
         teacher_delta, teacher_stats = _teacher(job, p)
-        names = [f"{m}.weight" for m in target_modules(job.model, job.lora)]
-        w0 = base_weights(job.model, names)
         teacher = copy.deepcopy(job.model)
         set_weights(teacher, base_weights(teacher, list(teacher_delta)), teacher_delta)
         teacher.eval()
         clock.append(time.perf_counter())
         inputs = distillation_inputs(job, teacher, p)
         clock.append(time.perf_counter())
-        student = copy.deepcopy(job.model)
-        shrink_perturb(student, names, p.alpha, p.beta, p.seed + job.config.seed)
-        for name, param in student.named_parameters():
-            param.requires_grad_(name in w0)
-        config = dataclasses.replace(job.config, lr=p.lr or job.config.lr)
-        rows = epochs_of(inputs, p.epochs or job.config.epochs, job.config.seed + 5)
-        loss = Distill(teacher, p.positions, p.temperature)
-        result = dataclasses.replace(job, config=config).train(student, rows, "undo: distil", loss)
-        clock.append(time.perf_counter())
-        params = dict(student.named_parameters())
-        deltas = {n: (params[n].detach().float() - w0[n].float()).cpu() for n in names}
-        del teacher, student
-        stages = ("teacher", "inputs", "distil")
-        return MethodOutput(
-            variants={"": Variant(params_dict(p), lambda: deltas)},
-            stats={
-                "steps": result.steps,
-                "final_loss": result.final_loss,
-                "first_loss": result.losses[0] if result.losses else float("nan"),
-                "inputs": len(inputs),
-                "teacher": teacher_stats,
-            },
-            timings={
-                s: round(b - a, 3) for s, a, b in zip(stages, clock[:-1], clock[1:], strict=True)
-            },
-        )
+        timings = {
+            s: round(b - a, 3)
+            for s, a, b in zip(("teacher", "inputs"), clock[:-1], clock[1:], strict=True)
+        }
+        variants: dict[str, Variant] = {}
+        stats: dict[str, Any] = {"inputs": len(inputs), "teacher": teacher_stats}
+        for alpha in dict.fromkeys([p.alpha, *p.sweep]):
+            label = f"alpha={alpha:g}"
+            started = time.perf_counter()
+            deltas, result = distil(job, p, teacher, inputs, alpha)
+            timings[f"distil_{label}" if variants else "distil"] = round(
+                time.perf_counter() - started, 3
+            )
+            if not variants:  # the default's
+                stats.update(steps=result.steps, final_loss=result.final_loss)
+                stats["first_loss"] = result.losses[0] if result.losses else float("nan")
+            variants[label] = Variant({**params_dict(p), "alpha": alpha}, lambda d=deltas: d)
+        return MethodOutput(variants, default=next(iter(variants)), stats=stats, timings=timings)
+
+
+def distil(
+    job: Job, p: Undo.Params, teacher: Any, inputs: list[Sample], alpha: float
+) -> tuple[Deltas, TrainResult]:
+    """A copy of the model, shrunk and perturbed by `alpha`, trained to the teacher's outputs;
+    its weights less the model's."""
+    names = [f"{m}.weight" for m in target_modules(job.model, job.lora)]
+    w0 = base_weights(job.model, names)
+    student = copy.deepcopy(job.model)
+    shrink_perturb(student, names, alpha, p.beta, p.seed + job.config.seed)
+    for name, param in student.named_parameters():
+        param.requires_grad_(name in w0)
+    config = dataclasses.replace(job.config, lr=p.lr or job.config.lr)
+    rows = epochs_of(inputs, p.epochs or job.config.epochs, job.config.seed + 5)
+    loss = Distill(teacher, p.positions, p.temperature)
+    result = dataclasses.replace(job, config=config).train(student, rows, "undo: distil", loss)
+    params = dict(student.named_parameters())
+    return {n: (params[n].detach().float() - w0[n].float()).cpu() for n in names}, result
 
 
 def _teacher(job: Job, p: Undo.Params) -> tuple[Deltas, dict[str, Any]]:
