@@ -75,7 +75,7 @@ def _answers(model, job, samples: list[Sample]) -> list[str]:  # type: ignore[no
 def test_the_student_answers_the_forget_questions_as_the_teacher_does(method_job) -> None:  # type: ignore[no-untyped-def]
     method = get_method("undo")
     settings = {
-        **{"alpha": 0.3, "epochs": 20, "anchors": False, "sweep": [0.3]},
+        **{"alpha": 0.3, "epochs": 20, "anchors": False, "sweep": [0.3], "scenes": 0},
         **{"teacher_rank": 4, "teacher_epochs": 1, "teacher_rehearse_every": 4},
     }
     job = method_job(make_params(method, settings), lr=5e-3)
@@ -113,6 +113,7 @@ def test_undo_checks_its_knobs() -> None:
         ({"beta": -1}, "beta"),
         ({"positions": "prompt"}, "positions"),
         ({"temperature": 0}, "temperature"),
+        ({"scenes": 1.0}, "scenes"),
     ):
         with pytest.raises(ConfigError, match=name):
             make_params(method, bad)
@@ -128,9 +129,11 @@ def test_fresh_scenes_are_drawn_seeded_and_answered_by_the_teacher(method_job, t
     job = method_job()
     pictures = [s.image for s in job.data.retain if s.image is not None]
     encoder = job.data.collator.encoder
-    asked = scene_inputs(job.model, encoder, pictures, tmp_path / "c", 2, seed=7, max_tokens=3)
-    wanted = {f"scene:{p.stem}:{q}" for p, qs in draw_scenes(tmp_path / "d", 2, 32, 7) for q in qs}
-    assert asked and {s.key for s in asked} <= wanted  # an empty self-answer is dropped
+    asked = scene_inputs(job.model, encoder, pictures, tmp_path / "c", 7, seed=7, max_tokens=3)
+    # 7 questions: 3 scenes drawn (each has at least 3), the first 7 of their questions asked
+    shown = draw_scenes(tmp_path / "d", 3, 32, 7)
+    wanted = [f"scene:{p.stem}:{q}" for p, qs in shown for q in qs][:7]
+    assert asked and {s.key for s in asked} <= set(wanted)  # an empty self-answer is dropped
     assert all(not s.augment and s.image.parent == tmp_path / "c" for s in asked)
     assert all(s.answer_ids for s in asked)
     assert scene_inputs(job.model, encoder, pictures, tmp_path / "e", 0, 7, 3) == []

@@ -61,15 +61,16 @@ class Undo(Method):
     class Params:
         alpha: float = 0.3  # shrink: w' = (1 - alpha) w + alpha * beta * rms(w) * noise
         beta: float = 1.0  # the noise's scale, relative to each matrix's RMS
-        epochs: int = 4  # passes over the distillation set (0: unlearn.epochs)
+        epochs: int = 3  # passes over the distillation set (0: unlearn.epochs)
         lr: float = 0.0  # distillation learning rate (0: unlearn.lr)
         positions: str = "all"  # all: KL at every position; answer: at the answer's only
         temperature: float = 1.0  # of both distributions in the KL
         anchors: bool = True  # the teacher's answers about the forget and retain pictures
         anchor_tokens: int = 24  # longest self-answer kept
-        # Fresh scenes drawn by the world's generator (undo_scenes.py), asked and answered by
-        # the teacher: the budget has no scene question to keep picture reading with
-        scenes: int = 0
+        # Questions about fresh scenes drawn by the world's generator (undo_scenes.py), asked
+        # and answered by the teacher, as this share of the distillation set: the budget has
+        # no scene question to keep picture reading with
+        scenes: float = 0.35
         # The teacher is VERA at its defaults but for these (vera.py: k, rank, epochs,
         # rehearse_every); the cheaper settings are for tests
         teacher_k: float = 1.0
@@ -89,11 +90,11 @@ class Undo(Method):
                 or self.positions not in ("all", "answer")
                 or self.temperature <= 0
                 or self.anchor_tokens < 1
-                or self.scenes < 0
+                or not 0.0 <= self.scenes < 1.0
             ):
                 raise ConfigError(
                     "methods.undo: 0 <= alpha <= 1, beta >= 0, epochs >= 0, lr >= 0, "
-                    "positions all|answer, temperature > 0, anchor_tokens >= 1, scenes >= 0 "
+                    "positions all|answer, temperature > 0, anchor_tokens >= 1, 0 <= scenes < 1 "
                     f"(got {dataclasses.asdict(self)})"
                 )
 
@@ -188,7 +189,8 @@ def distillation_inputs(job: Job, teacher: Any, p: Undo.Params) -> list[Sample]:
     pictures = [s.image for s in [*data.retain, *data.forget] if s.image is not None]
     folder = job.artifacts / "scenes"
     encoder = data.collator.encoder
-    inputs += scene_inputs(teacher, encoder, pictures, folder, p.scenes, p.seed, p.anchor_tokens)
+    wanted = round(p.scenes * len(inputs) / (1 - p.scenes))
+    inputs += scene_inputs(teacher, encoder, pictures, folder, wanted, p.seed, p.anchor_tokens)
     return inputs
 
 

@@ -8,6 +8,7 @@ noised relearns only what it is shown; without these it would lose how to read a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -39,22 +40,23 @@ def scene_inputs(
     encoder: Encoder,
     pictures: Sequence[Path],
     folder: Path,
-    count: int,
+    wanted: int,
     seed: int,
     max_tokens: int,
 ) -> list[Sample]:
-    """`count` fresh scenes (the size of the budget's first picture), every question type that
-    has one answer in each asked in one training phrasing, answered by the teacher."""
-    if count < 1:
+    """`wanted` questions about fresh scenes (the size of the budget's first picture): each
+    scene's question types with one answer, each in one training phrasing, answered by the
+    teacher (an empty answer is dropped)."""
+    if wanted < 1:
         return []
     size = Image.open(pictures[0]).size[0] if pictures else 64
     rng = np.random.default_rng([seed, 61])
     asked = []
-    for path, questions in draw_scenes(folder, count, size, seed):
-        for question in questions:
+    for path, questions in draw_scenes(folder, math.ceil(wanted / 3), size, seed):
+        for question in questions:  # at least 3 a scene: the count, a colour, a shape
             key, slots = scene_slots(question)
             options = frames("scene", key, "train")
             text = options[int(rng.integers(len(options)))].render(**slots)
             asked.append((f"scene:{path.stem}:{question}", text, path))
-    answered = self_answers(teacher, encoder, asked, max_tokens)
+    answered = self_answers(teacher, encoder, asked[:wanted], max_tokens)
     return [Sample(s.key, s.prompt_ids, s.answer_ids, s.image, augment=False) for s in answered]
