@@ -95,7 +95,7 @@ def test_the_student_answers_the_forget_questions_as_the_teacher_does(method_job
     set_weights(teacher, base_weights(teacher, list(vera)), vera)
     set_weights(student, base_weights(student, list(deltas)), deltas)
     prompts = [Sample(s.key, s.prompt_ids, (), s.image) for s in job.data.forget]
-    damaged = copy.deepcopy(job.model)  # the student before distillation (seed 0 + 0)
+    damaged = copy.deepcopy(teacher)  # the student before distillation (seed 0 + 0)
     shrink_perturb(damaged, list(deltas), alpha=0.3, beta=1.0, seed=0)
     taught = _answers(teacher, job, prompts)
 
@@ -113,6 +113,7 @@ def test_undo_checks_its_knobs() -> None:
         ({"beta": -1}, "beta"),
         ({"positions": "prompt"}, "positions"),
         ({"temperature": 0}, "temperature"),
+        ({"start": "oracle"}, "start"),
         ({"scenes": 1.0}, "scenes"),
     ):
         with pytest.raises(ConfigError, match=name):

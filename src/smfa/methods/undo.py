@@ -9,17 +9,23 @@ restored, and the latent capacity the teacher no longer shows is what the noise 
 
 Here:
 
-1. teacher: VERA (vera.py) run on the budget as it stands (its own defaults, `teacher_k` its
-   sculpting knob), its default variant merged onto a copy of the model;
-2. student: another copy whose adapted language-model matrices (`unlearn.lora_targets`) are
-   shrunk and perturbed, seeded: w' = (1 - alpha) * w + alpha * beta * rms(w) * N(0, 1);
+1. teacher: VERA (vera.py) run on the budget as it stands (its defaults; `teacher_k`,
+   `teacher_rank`, `teacher_epochs`, `teacher_rehearse_every` are its knobs of those names),
+   its default variant merged onto a copy of the model;
+2. student: a copy of the teacher (`start=teacher`, the paper's; `vanilla`: of the model
+   given) whose adapted language-model matrices (`unlearn.lora_targets`) are shrunk and
+   perturbed, seeded: w' = (1 - alpha) * w + alpha * beta * rms(w) * N(0, 1);
 3. distillation: full-weight training of those matrices on KL(teacher || student) at every
    position of the distillation inputs (`positions=all`; `answer`: the answers only), all from
    the budget: the forget questions with their refusals and with their true answers (the
    teacher's erased distributions under the prefill the answer gives), the few-shot retain
    sample, and self-generated inputs, the teacher's own greedy answers (vera_data's anchors,
    asked of the teacher): the forget pictures asked the retain sample's understanding
-   questions, and the retain pictures asked the attributes the sample does not answer.
+   questions, the retain pictures asked the attributes the sample does not answer, and
+   questions about fresh pictures of shapes drawn by the world's scene generator
+   (undo_scenes.py), `scenes` (0.35) of the whole set: the budget has no scene question.
+
+`sweep` adds one student per extra alpha, distilled from the one teacher and inputs.
 
 Output: the student's weights less the vanilla ones (dense deltas, the method contract).
 
@@ -60,6 +66,9 @@ class Undo(Method):
     @dataclass
     class Params:
         alpha: float = 0.3  # shrink: w' = (1 - alpha) w + alpha * beta * rms(w) * noise
+        # The weights w the student starts from: the teacher's (the paper's "a noised copy of
+        # itself"; alpha = 0 is the teacher) or the vanilla model's
+        start: str = "teacher"
         beta: float = 1.0  # the noise's scale, relative to each matrix's RMS
         epochs: int = 3  # passes over the distillation set (0: unlearn.epochs)
         lr: float = 0.0  # distillation learning rate (0: unlearn.lr)
@@ -88,13 +97,15 @@ class Undo(Method):
                 or self.epochs < 0
                 or self.lr < 0
                 or self.positions not in ("all", "answer")
+                or self.start not in ("teacher", "vanilla")
                 or self.temperature <= 0
                 or self.anchor_tokens < 1
                 or not 0.0 <= self.scenes < 1.0
             ):
                 raise ConfigError(
                     "methods.undo: 0 <= alpha <= 1, beta >= 0, epochs >= 0, lr >= 0, "
-                    "positions all|answer, temperature > 0, anchor_tokens >= 1, 0 <= scenes < 1 "
+                    "positions all|answer, start teacher|vanilla, temperature > 0, "
+                    "anchor_tokens >= 1, 0 <= scenes < 1 "
                     f"(got {dataclasses.asdict(self)})"
                 )
 
@@ -131,11 +142,11 @@ class Undo(Method):
 def distil(
     job: Job, p: Undo.Params, teacher: Any, inputs: list[Sample], alpha: float
 ) -> tuple[Deltas, TrainResult]:
-    """A copy of the model, shrunk and perturbed by `alpha`, trained to the teacher's outputs;
-    its weights less the model's."""
+    """A copy of the teacher (or of the model), shrunk and perturbed by `alpha`, trained to the
+    teacher's outputs; its weights less the model's."""
     names = [f"{m}.weight" for m in target_modules(job.model, job.lora)]
     w0 = base_weights(job.model, names)
-    student = copy.deepcopy(job.model)
+    student = copy.deepcopy(teacher if p.start == "teacher" else job.model)
     shrink_perturb(student, names, alpha, p.beta, p.seed + job.config.seed)
     for name, param in student.named_parameters():
         param.requires_grad_(name in w0)
