@@ -12,6 +12,7 @@ import pytest
 
 from smfa.data.format import load_world
 from smfa.methods.vera_data import alternatives
+from smfa.protocol.questions import forget_questions
 
 from .test_cli import QUICK, smfa
 from .test_import_mllmu_hub import SAMPLE
@@ -45,6 +46,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     smfa(
         "eval", "--world", world, "--out", root / "eval", "--forget-ratio", "10",
         "--model", f"vanilla={vanilla}", "--model", f"vera={outs['vera']}", *QUICK, *work,
+        "--set", "eval.attacks=fair_mc",
     )  # fmt: skip
     outs["eval"] = root / "eval"
     return outs
@@ -63,8 +65,8 @@ def test_vera_erases_free_text_values_of_the_real_profiles(pipeline: dict[str, P
     record = json.loads((pipeline["vera"].parent / "run.json").read_text())
     world = load_world(pipeline["world"])
     forget = set(world.splits.forget[10])
-    asked = [q for q in world.questions if q.subject in forget and q.phrasing == "train"
-             and q.kind in ("image_memory", "text_memory")]  # fmt: skip
+    asked = forget_questions(world, forget)  # D_f: both training wordings, both forms
+    assert record["request"]["forget_questions"] == len(asked)
     # Every train-phrasing forget answer states its value (a span, or the whole answer) ...
     assert asked and all(q.value and q.value in q.answer for q in asked)
     # ... and VERA erases each one another forget person's value of its type can stand in for
@@ -85,3 +87,12 @@ def test_every_model_is_measured_on_forget_and_retain(pipeline: dict[str, Path])
         splits = {r["split"] for r in mine}
         assert {"forget", "retain"} <= splits, (model, splits)
         assert all(r["n"] > 0 for r in mine)
+
+
+def test_fair_mc_offers_no_value_of_the_persons_own(pipeline: dict[str, Path]) -> None:
+    results = json.loads((pipeline["eval"] / "results.json").read_text())
+    chance = [r for r in results["rows"] if r["probe"] == "fair_mc" and r["metric"] == "chance"
+              and r["split"] == "forget" and r["kind"] == "all"]  # fmt: skip
+    # Up to 3 distractors from the other forget people of the same type and form: chance is
+    # between 1/4 (every question offered 4 options) and 1/2 (at least one distractor).
+    assert chance and all(0.25 <= r["value"] <= 0.5 for r in chance), chance
