@@ -72,3 +72,17 @@ def test_shipped_default_yaml_matches_the_dataclasses() -> None:
     for section, values in dataclasses.asdict(RunConfig()).items():
         if isinstance(values, dict) and section != "methods":  # every key, written out
             assert set(written[section]) == set(values), section
+
+
+def test_compare_methods_all_runs_every_registered_method_defaults_first() -> None:
+    from smfa.checks import check_run
+    from smfa.methods import REGISTRY
+
+    config = check_run(load_config(None, ["compare.methods=all"]))
+    defaults = ["smfa", "idk", "gd", "npo", "task_arithmetic", "fisher"]
+    assert config.compare.methods[: len(defaults)] == defaults
+    rest = config.compare.methods[len(defaults) :]
+    assert rest == sorted(rest) and "vera" in rest and "undo" in rest and "ga" in rest
+    assert sorted(config.compare.methods) == sorted(REGISTRY)
+    with pytest.raises(ConfigError, match="'all' stands alone"):
+        check_run(load_config(None, ["compare.methods=all,smfa"]))

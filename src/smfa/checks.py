@@ -10,8 +10,21 @@ it builds a command's configuration.
 
 from __future__ import annotations
 
-from smfa.config import RunConfig, expand_attacks
+from smfa.config import CompareConfig, RunConfig, expand_attacks
 from smfa.errors import ConfigError
+
+
+def expand_methods(methods: list[str]) -> list[str]:
+    """`compare.methods` as run: "all" (alone) means every registered method, the defaults'
+    first in their order (SMFA, the paper's reference row, leads), then the others by name."""
+    from smfa.methods.base import REGISTRY
+
+    if "all" not in methods:
+        return list(methods)
+    if methods != ["all"]:
+        raise ConfigError("compare.methods: 'all' stands alone (it already names every method)")
+    first = [m for m in CompareConfig().methods if m in REGISTRY]
+    return first + sorted(set(REGISTRY) - set(first))
 
 
 def check_run(config: RunConfig) -> RunConfig:
@@ -28,6 +41,7 @@ def check_run(config: RunConfig) -> RunConfig:
         except ConfigError as exc:
             raise ConfigError(f"methods.{name}: {exc}") from None
         make_params(method, section)
+    config.compare.methods = expand_methods(config.compare.methods)  # "all": every method
     for name in config.compare.methods:
         try:
             get_method(name)

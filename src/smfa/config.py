@@ -209,7 +209,7 @@ class CompareConfig:
 
     # The demo's methods. Also registered, at the price of ~50 s of CPU each on the demo's world:
     # ga (gradient ascent alone, which collapses the model) and kl (ga with a KL retain term,
-    # close to gd); vera (docs/methods.md).
+    # close to gd); vera and undo (docs/methods.md). "all" (alone): every registered method.
     methods: list[str] = field(
         default_factory=lambda: ["smfa", "idk", "gd", "npo", "task_arithmetic", "fisher"]
     )
