@@ -25,6 +25,12 @@ PEOPLE = ("124", "309", "321", "361", "001", "007", "013", "034")
 FAST_UNLEARN = [
     *("--set", "unlearn.epochs=1", "--set", "unlearn.retain_budget=6"),
     *("--set", "unlearn.batch_size=8", "--set", "erasure.measure=false"),
+    # VERA's value erasure alone (its anchors, rehearsal and extra stand-ins are tested in
+    # test_method_vera.py): a third of its default cost here.
+    *("--set", "methods.vera.epochs=1", "--set", "methods.vera.rehearse=0"),
+    *("--set", "methods.vera.anchors=false", "--set", "methods.vera.memory_anchors=false"),
+    *("--set", "methods.vera.alternatives=1", "--set", "methods.vera.live=1"),
+    *("--set", "methods.vera.rank=16"),
 ]
 
 
@@ -74,7 +80,7 @@ def test_vera_erases_free_text_values_of_the_real_profiles(pipeline: dict[str, P
     others: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for q in asked:
         others[q.attribute_type].append((q.subject or "", q.value))
-    standing = sum(bool(alternatives(q, 4, 0, others)) for q in asked)
+    standing = sum(bool(alternatives(q, 1, 0, others)) for q in asked)
     assert standing >= 0.9 * len(asked)
     assert standing <= record["stats"]["erasable"] <= len(asked), record["stats"]
 
