@@ -138,7 +138,7 @@ def test_vera_trains_only_the_adapter_and_checks_its_knobs(method_job) -> None: 
         ({"live": 5, "alternatives": 4}, "live"),
         ({"rehearse_every": 0}, "rehearse_every"),
     ):
-        with pytest.raises(ConfigError, match=name):
+        with pytest.raises(ConfigError, match=rf"methods\.vera\.{name} must be "):
             make_params(method, bad)
 
 

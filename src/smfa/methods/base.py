@@ -157,6 +157,16 @@ def get_method(name: str) -> type[Method]:
     return REGISTRY[name]
 
 
+def check_knobs(method: str, params: Any, rules: Sequence[tuple[str, bool, str]]) -> None:
+    """Raise ConfigError naming the first `methods.METHOD.KEY` whose rule fails: `rules` lists
+    (key, whether its value is allowed, what is allowed)."""
+    for key, allowed, wanted in rules:
+        if not allowed:
+            raise ConfigError(
+                f"methods.{method}.{key} must be {wanted}, got {getattr(params, key)!r}"
+            )
+
+
 def epochs_of(samples: Sequence[Any], epochs: int, seed: int) -> list[Any]:
     """`epochs` seeded shuffles of `samples`, concatenated (the loop itself never shuffles)."""
     rng = np.random.default_rng([seed, 11])

@@ -47,8 +47,16 @@ from typing import Any
 import torch
 
 from smfa.data.batches import Sample
-from smfa.errors import ConfigError
-from smfa.methods.base import Deltas, Job, Method, MethodOutput, Variant, epochs_of, params_dict
+from smfa.methods.base import (
+    Deltas,
+    Job,
+    Method,
+    MethodOutput,
+    Variant,
+    check_knobs,
+    epochs_of,
+    params_dict,
+)
 from smfa.methods.undo_scenes import scene_inputs
 from smfa.methods.vera import Vera
 from smfa.methods.vera_data import memory_anchors, visual_anchors
@@ -91,23 +99,18 @@ class Undo(Method):
         sweep: list[float] = field(default_factory=list)
 
         def __post_init__(self) -> None:
-            if (
-                not all(0.0 <= a <= 1.0 for a in [self.alpha, *self.sweep])
-                or self.beta < 0
-                or self.epochs < 0
-                or self.lr < 0
-                or self.positions not in ("all", "answer")
-                or self.start not in ("teacher", "vanilla")
-                or self.temperature <= 0
-                or self.anchor_tokens < 1
-                or not 0.0 <= self.scenes < 1.0
-            ):
-                raise ConfigError(
-                    "methods.undo: 0 <= alpha <= 1, beta >= 0, epochs >= 0, lr >= 0, "
-                    "positions all|answer, start teacher|vanilla, temperature > 0, "
-                    "anchor_tokens >= 1, 0 <= scenes < 1 "
-                    f"(got {dataclasses.asdict(self)})"
-                )
+            check_knobs("undo", self, [
+                ("alpha", 0.0 <= self.alpha <= 1.0, "between 0 and 1"),
+                ("sweep", all(0.0 <= a <= 1.0 for a in self.sweep), "alphas between 0 and 1"),
+                ("beta", self.beta >= 0, ">= 0"),
+                ("epochs", self.epochs >= 0, ">= 0"),
+                ("lr", self.lr >= 0, ">= 0"),
+                ("positions", self.positions in ("all", "answer"), "all or answer"),
+                ("start", self.start in ("teacher", "vanilla"), "teacher or vanilla"),
+                ("temperature", self.temperature > 0, "> 0"),
+                ("anchor_tokens", self.anchor_tokens >= 1, ">= 1"),
+                ("scenes", 0.0 <= self.scenes < 1.0, "in [0, 1)"),
+            ])  # fmt: skip
 
     def run(self, job: Job) -> MethodOutput:
         p: Undo.Params = job.params or self.Params()

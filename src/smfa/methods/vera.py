@@ -53,7 +53,16 @@ from typing import Any
 
 from smfa.data.batches import Collator, Sample
 from smfa.errors import ConfigError, SmfaError
-from smfa.methods.base import Deltas, Job, Method, MethodOutput, Variant, epochs_of, params_dict
+from smfa.methods.base import (
+    Deltas,
+    Job,
+    Method,
+    MethodOutput,
+    Variant,
+    check_knobs,
+    epochs_of,
+    params_dict,
+)
 from smfa.methods.smfa import sculpt
 from smfa.methods.vera_data import (
     alternatives,
@@ -114,27 +123,20 @@ class Vera(Method):
         rehearse_every: int = 1  # rehearse at one training step in this many (its cost)
 
         def __post_init__(self) -> None:
-            if (
-                self.erase_weight < 0
-                or self.alternatives < 1
-                or self.epochs < 0
-                or self.anchor_tokens < 1
-                or self.memory_tokens < 1
-                or not 0.0 <= self.anchor_share < 1.0
-                or self.rank < 0
-                or not 0 <= self.live <= self.alternatives
-                or self.rehearse < 0
-                or self.rehearse_radius < 0
-                or self.rehearse_steps < 1
-                or self.rehearse_every < 1
-            ):
-                raise ConfigError(
-                    "methods.vera: erase_weight >= 0, alternatives >= 1, epochs >= 0, "
-                    "anchor_tokens and memory_tokens >= 1, 0 <= anchor_share < 1, rank >= 0, "
-                    "0 <= live <= alternatives, rehearse >= 0, rehearse_radius >= 0, "
-                    "rehearse_steps >= 1 and rehearse_every >= 1 "
-                    f"(got {dataclasses.asdict(self)})"
-                )
+            check_knobs("vera", self, [
+                ("erase_weight", self.erase_weight >= 0, ">= 0"),
+                ("alternatives", self.alternatives >= 1, ">= 1"),
+                ("epochs", self.epochs >= 0, ">= 0"),
+                ("anchor_tokens", self.anchor_tokens >= 1, ">= 1"),
+                ("memory_tokens", self.memory_tokens >= 1, ">= 1"),
+                ("anchor_share", 0.0 <= self.anchor_share < 1.0, "in [0, 1)"),
+                ("rank", self.rank >= 0, ">= 0"),
+                ("live", 0 <= self.live <= self.alternatives, "between 0 and alternatives"),
+                ("rehearse", self.rehearse >= 0, ">= 0"),
+                ("rehearse_radius", self.rehearse_radius >= 0, ">= 0"),
+                ("rehearse_steps", self.rehearse_steps >= 1, ">= 1"),
+                ("rehearse_every", self.rehearse_every >= 1, ">= 1"),
+            ])  # fmt: skip
 
     def run(self, job: Job) -> MethodOutput:
         p: Vera.Params = job.params or self.Params()
