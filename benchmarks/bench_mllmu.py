@@ -104,9 +104,10 @@ def markdown(data: dict[str, Any], times: dict[str, float], command: str) -> str
     found = data.get("models", {})
     chosen = {info.get("method"): name for name, info in found.items() if info.get("selected")}
     names = {"vanilla": "vanilla", "oracle": "oracle"} | {m: chosen.get(m, m) for m in METHODS}
-    models = [names[m] for m in ("vanilla", "oracle", *METHODS) if names[m] in found]
-    figures = figures_of(data, models)
-    figures = {m.split("-k")[0] if m.startswith("smfa-") else m: f for m, f in figures.items()}
+    roles = [m for m in ("vanilla", "oracle", *METHODS) if names[m] in found]
+    models = [names[m] for m in roles]
+    by_model = figures_of(data, models)
+    figures = {role: by_model[names[role]] for role in roles}  # a method's row: its chosen variant
     shown = [f for f in FIGURES if any(figures[m][f.key] is not None for m in figures)]
     absent = [f.label for f in FIGURES if f not in shown]
     lines = [
