@@ -33,6 +33,7 @@ def natural_key(label: str) -> list[tuple[int, int | str]]:
     """`label` as text and numbers, so that "k=10" sorts after "k=3"."""
     return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", label)]
 
+
 def reported_slice(config: RunConfig) -> Slice:
     """The slice every model of the comparison is reported and attacked on (`compare.slice`)."""
     return named_slice(config.compare.slice, "compare.slice")
