@@ -142,12 +142,27 @@ def test_loading_options_do_not_change_the_reference_cache_keys(mini_world: Worl
     )
 
 
-def test_one_process_trains_at_both_precisions(mini_world: World) -> None:
+def test_bf16_autocast_only_where_the_device_computes_it(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import smfa.train
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for native, wanted in ((True, "bf16"), (False, "no")):
+        monkeypatch.setattr(smfa.train, "cpu_computes_bf16", lambda native=native: native)
+        assert smfa.train.mixed_precision(True) == wanted
+        assert smfa.train.mixed_precision(False) == "no"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert smfa.train.mixed_precision(True) == "bf16"  # a GPU, whatever the CPU
+
+
+def test_one_process_trains_at_both_precisions(mini_world: World, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     # An unlearn at unlearn.bf16=false, then its record's relearning attack in bf16: accelerate's
     # process-wide state refused the second precision ("AcceleratorState has already been
     # initialized") until the loop reset a single process's state.
     from accelerate.state import AcceleratorState
 
+    import smfa.train
+
+    monkeypatch.setattr(smfa.train, "cpu_computes_bf16", lambda: True)  # bf16 on any CPU
     model, processor = build_tiny_model(world_corpus(mini_world), "tiny", 32, seed=0)
     encoder = Encoder(processor)
     questions = mini_world.questions_where(kind="text_memory", phrasing="train")[:4]
