@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from smfa.protocol.attack_rows import attack_cells, attacks_run, mia_gap, oracle
 from smfa.report.summary import headline, ratios, report_slice, visible_models
 
 Cell = tuple[str, bool]  # (text, met)
+ORDER = ["vera", "layered", "undo", "smfa", "idk", "npo"]  # the columns' order, others after
 
 
 def judge(folder: Path) -> tuple[list[str], list[tuple[str, str, dict[str, Cell]]], str]:
@@ -46,7 +48,10 @@ def judge(folder: Path) -> tuple[list[str], list[tuple[str, str, dict[str, Cell]
     head = headline(data, part)
     kept = ratios(head)
     shown = visible_models(models, list(head))
-    methods = [m for m in shown if models[m].get("role") == "method"]
+    methods = sorted(
+        (m for m in shown if models[m].get("role") == "method"),
+        key=lambda m: ORDER.index(models[m]["method"]) if models[m]["method"] in ORDER else 99,
+    )
     cells = attack_cells(data, part.phrasing)
     attacks = [a for a in attacks_run(data) if a != "fair_mc" and a != "mia"]
 
@@ -101,7 +106,7 @@ def judge(folder: Path) -> tuple[list[str], list[tuple[str, str, dict[str, Cell]
         ("scenes", "scenes"),
     ):
         add(label, ">= x0.97 vanilla", {
-            m: (f"x{r:.3f}", r >= 0.97) for m in methods if (r := kept[m].get(key)) is not None
+            m: (f"x{_down(r)}", r >= 0.97) for m in methods if (r := kept[m].get(key)) is not None
         })  # fmt: skip
     base = scenes["vanilla"]
     if base:
@@ -131,6 +136,11 @@ def judge(folder: Path) -> tuple[list[str], list[tuple[str, str, dict[str, Cell]
     return methods, rows, about
 
 
+def _down(ratio: float) -> str:
+    """A ratio to 3 decimals, rounded down: x0.9698 reads x0.969, not a missed x0.970."""
+    return f"{math.floor(1000 * ratio) / 1000:.3f}"
+
+
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
@@ -140,7 +150,7 @@ def _worst(model: str, attacks: list[str], leak: Any) -> str:
     if not found:
         return "none"
     value, attack = max(found)
-    return f"{100 * value:.1f}% ({attack})"
+    return f"{100 * value:.1f}% ({attack})" if value > 0 else "0.0% (no attack got a value out)"
 
 
 def _scenes(path: Path) -> dict[Any, tuple[str, float]] | None:
