@@ -23,7 +23,7 @@ demo: $(STAMP)
 # Two worker processes, each test file on one of them (its module fixtures built once).
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest -n 2 --dist loadfile --durations=15
 
 # Tiny Hugging Face families (LLaVA-1.5, Gemma 3, Idefics3) unlearned and evaluated end to end.
 test-families: $(STAMP)

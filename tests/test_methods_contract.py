@@ -39,6 +39,5 @@ def _small(name: str) -> dict[str, object]:
     return {
         "vera": {"rank": 4, "epochs": 1, "rehearse_every": 4},
         "smfa": {"sweep": []},
-        "layered": {"rank": 4, "epochs": 1, "rehearse_every": 4, "k": -1},
         "undo": {"teacher_rank": 4, "teacher_epochs": 1, "teacher_rehearse_every": 4},
     }.get(name, {})

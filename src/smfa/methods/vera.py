@@ -72,7 +72,6 @@ from smfa.methods.vera_data import (
     keep_stream,
     mean_logprobs,
     memory_anchors,
-    not_forgotten,
     visual_anchors,
 )
 from smfa.methods.vera_loss import Item, VeraLoss
@@ -218,9 +217,7 @@ def prepare(job: Job, p: Vera.Params) -> Prepared:
         else []
     )
     recalled = (
-        memory_anchors(job.model, encoder, not_forgotten(kept_pairs, pairs), p.memory_tokens)
-        if p.memory_anchors
-        else []
+        memory_anchors(job.model, encoder, kept_pairs, p.memory_tokens) if p.memory_anchors else []
     )
     refusals = {s.key: s for s in data.forget_refusals}
     order = epochs_of([s for _, s in pairs], p.epochs or c.epochs, c.seed)

@@ -164,17 +164,6 @@ def memory_anchors(
     return ask_pictures(model, encoder, "memory", retain, phrasings, max_tokens, known)
 
 
-def not_forgotten(
-    kept: Sequence[tuple[Question, Sample]], forget: Sequence[tuple[Question, Sample]]
-) -> list[tuple[Question, Sample]]:
-    """The kept pairs about people who are not being forgotten: what the memory anchors may ask
-    more of. A kept question about a forget person (a layered stage keeps the later folds'
-    facts, layered.py) must not have its picture asked the other attributes: the model's
-    answers would teach the very values being erased."""
-    forgotten = {q.subject for q, _ in forget}
-    return [(q, s) for q, s in kept if q.subject not in forgotten]
-
-
 def keep_stream(
     retain: list[Sample], anchors: list[Sample], count: int, share: float, seed: int
 ) -> list[Sample]:
