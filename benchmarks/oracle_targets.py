@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from scene_agreement import scene_answers
+from scene_agreement import agreement, scene_answers
 from smfa.protocol.attack_rows import attack_cells, attacks_run, mia_gap, oracle_name
 from smfa.report.summary import headline, ratios, report_slice, visible_models
 
@@ -158,10 +158,8 @@ def _scenes(path: Path) -> dict[Any, tuple[str, float]] | None:
 
 
 def _agreement(base: dict[Any, Any], rows: dict[Any, Any] | None) -> float | None:
-    if not rows:
-        return None
-    shared = [k for k in rows if k in base]
-    return sum(rows[k][0] == base[k][0] for k in shared) / len(shared) if shared else None
+    found = agreement(base, rows) if rows else None
+    return found[3] if found else None
 
 
 def _seconds(model: Path) -> float:

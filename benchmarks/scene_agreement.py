@@ -34,6 +34,21 @@ def scene_answers(path: Path) -> dict[tuple[str, str, str], tuple[str, float]]:
     return rows
 
 
+def agreement(
+    base: dict[tuple[str, str, str], tuple[str, float]],
+    rows: dict[tuple[str, str, str], tuple[str, float]],
+) -> tuple[int, float, float, float] | None:
+    """(scene questions shared, accuracy, vanilla's accuracy, share answered word for word as
+    vanilla), or None when the two files share no scene question."""
+    shared = [key for key in rows if key in base]
+    if not shared:
+        return None
+    same = sum(rows[key][0] == base[key][0] for key in shared) / len(shared)
+    accuracy = sum(rows[key][1] for key in shared) / len(shared)
+    before = sum(base[key][1] for key in shared) / len(shared)
+    return len(shared), accuracy, before, same
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("vanilla", type=Path, help="the reference model's generations file")
@@ -42,14 +57,11 @@ def main() -> None:
     base = scene_answers(args.vanilla)
     print(f"{'model':40} {'scenes':>6} {'accuracy':>9} {'vanilla':>8} {'same':>6}")
     for path in args.others:
-        rows = scene_answers(path)
-        shared = [key for key in rows if key in base]
-        if not shared:
+        found = agreement(base, scene_answers(path))
+        if found is None:
             raise SystemExit(f"{path}: no scene question in common with {args.vanilla}")
-        same = sum(rows[key][0] == base[key][0] for key in shared) / len(shared)
-        accuracy = sum(rows[key][1] for key in shared) / len(shared)
-        before = sum(base[key][1] for key in shared) / len(shared)
-        print(f"{path.stem:40} {len(shared):6d} {accuracy:9.3f} {before:8.3f} {same:6.3f}")
+        shared, accuracy, before, same = found
+        print(f"{path.stem:40} {shared:6d} {accuracy:9.3f} {before:8.3f} {same:6.3f}")
 
 
 if __name__ == "__main__":
