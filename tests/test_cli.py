@@ -191,49 +191,6 @@ def test_world_train_eval_end_to_end(tmp_path: Path) -> None:
     exported = json.loads((unlearned / "lora-r2" / "export.json").read_text())
     assert exported["rank"] == 2 and 0.0 < exported["kept_energy"] <= 1.0
 
-    # Side by side: SMFA with a k sweep (the methods' own tests cover every baseline).
-    report = tmp_path / "compare"
-    smfa(
-        "compare", "--world", world, "--vanilla", model_dir, "--out", report,
-        "--set", f"workdir={work}", "--set", "unlearn.epochs=1",
-        "--set", "unlearn.retain_budget=6", "--set", "compare.methods=smfa",
-        "--set", "methods.smfa.sweep=0", "--set", "compare.workers=2", *QUICK,
-        "--set", "eval.max_new_tokens=8",
-    )  # fmt: skip
-    data = json.loads((report / "results.json").read_text())
-    assert set(data["models"]) == {"vanilla", "smfa-k3", "smfa-k0"}
-    assert sum(info.get("selected", False) for info in data["models"].values()) == 1
-    assert data["compare"]["selection"]["smfa"]["variant"] in ("k=3", "k=0")
-    validation = data["compare"]["selection"]["smfa"]["scores"]
-    assert set(validation) == {"k=3", "k=0"}  # chosen on the validation slice
-    leaks = data["compare"]["selection"]["smfa"]["leaks"]
-    assert (
-        set(leaks) == {"k=3", "k=0"}
-        and "at most 2%" in data["compare"]["selection"]["smfa"]["criterion"]
-    )
-    # The selected variant alone was evaluated on the reported slice and attacked
-    # (compare.report_variants=selected); every variant and vanilla keep their validation rows.
-    chosen = "smfa-" + data["compare"]["selection"]["smfa"]["variant"].replace("=", "")
-    unchosen = ({"smfa-k3", "smfa-k0"} - {chosen}).pop()
-    phrasings = {
-        m: {r["phrasing"] for r in data["rows"] if r["model"] == m} for m in data["models"]
-    }
-    assert phrasings == {
-        "vanilla": {"heldout", "validation"},
-        chosen: {"heldout", "validation"},
-        unchosen: {"validation"},
-    }
-    assert data["models"][chosen]["reported"] and not data["models"][unchosen]["reported"]
-    assert {r["model"] for r in data["rows"] if r["probe"] != "plain"} == {"vanilla", chosen}
-    assert not (report / f"generations-{unchosen}.jsonl").exists()
-    text = (report / "report.md").read_text()
-    assert f"Scored on the validation slice only: {unchosen}" in text
-    assert f"| {unchosen} |" not in text.split("## Hyper-parameter selection")[0]
-    assert (report / "report-sweep_smfa.png").is_file()  # drawn from the validation rows
-    html = (report / "report.html").read_text()
-    assert "data:image/png;base64," in html and "smfa" in html
-    assert (report / "report.md").is_file()
-
 
 @pytest.fixture(scope="module")
 def cli_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -399,7 +356,8 @@ def test_demo_trains_both_references_and_compares_in_one_pool(tmp_path: Path) ->
     )  # fmt: skip
     assert "done in" in ran.stdout and "smfa: k=" in ran.stdout
     assert "chosen on the validation slice" in ran.stdout
-    data = json.loads((work / "demo" / "results.json").read_text())
+    report = work / "demo"
+    data = json.loads((report / "results.json").read_text())
     roles = {name: info.get("role") for name, info in data["models"].items()}
     assert roles == {
         "vanilla": "vanilla",
@@ -410,5 +368,34 @@ def test_demo_trains_both_references_and_compares_in_one_pool(tmp_path: Path) ->
     trained = {p.name.split("-")[0] for p in (work / "models").iterdir()}
     assert trained == {"base", "vanilla", "oracle"}
     assert data["models"]["vanilla"]["path"] == str(next((work / "models").glob("vanilla-*")))
-    assert {r["model"] for r in data["rows"] if r["probe"] != "plain"} >= {"vanilla", "oracle"}
-    assert (work / "demo" / "report.md").is_file()
+
+    # The k sweep: one variant chosen on the validation slice, under the leak criterion.
+    assert sum(info.get("selected", False) for info in data["models"].values()) == 1
+    selection = data["compare"]["selection"]["smfa"]
+    assert selection["variant"] in ("k=3", "k=0")
+    assert set(selection["scores"]) == set(selection["leaks"]) == {"k=3", "k=0"}
+    assert "at most 2%" in selection["criterion"]
+    # The selected variant alone was evaluated on the reported slice and attacked
+    # (compare.report_variants=selected); every variant and vanilla keep their validation
+    # rows, the oracle is only reported.
+    chosen = "smfa-" + selection["variant"].replace("=", "")
+    unchosen = ({"smfa-k3", "smfa-k0"} - {chosen}).pop()
+    phrasings = {
+        m: {r["phrasing"] for r in data["rows"] if r["model"] == m} for m in data["models"]
+    }
+    assert phrasings == {
+        "vanilla": {"heldout", "validation"},
+        "oracle": {"heldout"},
+        chosen: {"heldout", "validation"},
+        unchosen: {"validation"},
+    }
+    assert data["models"][chosen]["reported"] and not data["models"][unchosen]["reported"]
+    attacked = {r["model"] for r in data["rows"] if r["probe"] != "plain"}
+    assert attacked == {"vanilla", "oracle", chosen}
+    assert not (report / f"generations-{unchosen}.jsonl").exists()
+    text = (report / "report.md").read_text()
+    assert f"Scored on the validation slice only: {unchosen}" in text
+    assert f"| {unchosen} |" not in text.split("## Hyper-parameter selection")[0]
+    assert (report / "report-sweep_smfa.png").is_file()  # drawn from the validation rows
+    html = (report / "report.html").read_text()
+    assert "data:image/png;base64," in html and "smfa" in html
