@@ -61,20 +61,23 @@ def _free_port() -> int:
 
 
 def _run(args: list[str], processes: int) -> float:
-    """Run `smfa ARGS` as one plain process or under `accelerate launch`; returns seconds."""
+    """Run `smfa ARGS` in this process (1) or under `accelerate launch`; returns seconds.
+
+    One process runs in this one, as test_cli.py's runs do: a new interpreter would spend its
+    first 5 s importing torch, transformers and peft again."""
+    started = time.perf_counter()
     if processes == 1:
-        command = [sys.executable, "-m", "smfa.cli", *args]
-    else:
-        command = [
-            sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
-            "--num_processes", str(processes), "--num_machines", "1",
-            "--mixed_precision", "no", "--dynamo_backend", "no",
-            "--main_process_port", str(_free_port()), "-m", "smfa.cli", *args,
-        ]  # fmt: skip
+        smfa(*args)
+        return time.perf_counter() - started
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
+        "--num_processes", str(processes), "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no",
+        "--main_process_port", str(_free_port()), "-m", "smfa.cli", *args,
+    ]  # fmt: skip
     # accelerate's --cpu launches multi-CPU runs through mpirun; torchrun (its multi-GPU
     # launcher) with ACCELERATE_USE_CPU=1 gives the same gloo group without MPI.
     env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "80", "ACCELERATE_USE_CPU": "1"}
-    started = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"{' '.join(command)}\n{done.stdout}\n{done.stderr[-12000:]}"
     return time.perf_counter() - started
@@ -139,12 +142,7 @@ def test_two_processes_match_one(setup: dict) -> None:
     for n in (1, 2):
         args = ["eval", "--model", f"idk={model}", "--world", str(world), "--forget-ratio", "20"]
         args += ["--out", str(root / f"eval-{n}"), "--set", f"workdir={root / f'work-{n}'}"]
-        started = time.perf_counter()
-        if n == 1:  # in this process: evaluation makes no Accelerator, so it may share it
-            smfa(*args, *EVAL)
-        else:
-            _run([*args, *EVAL], n)
-        seconds[f"eval-{n}"] = time.perf_counter() - started
+        seconds[f"eval-{n}"] = _run([*args, *EVAL], n)
     results = [json.loads((root / f"eval-{n}/results.json").read_text()) for n in (1, 2)]
     assert results[0] == results[1]
     assert len(results[0]["rows"]) > 20
