@@ -52,7 +52,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     smfa(
         "eval", "--world", world, "--out", root / "eval", "--forget-ratio", "10",
         "--model", f"vanilla={vanilla}", "--model", f"vera={outs['vera']}", *QUICK, *work,
-        "--set", "eval.attacks=fair_mc",
+        "--set", "eval.attacks=fair_mc", "--set", "eval.slice=reported",
     )  # fmt: skip
     outs["eval"] = root / "eval"
     return outs
