@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -139,18 +141,65 @@ def _memorizer(world: World, learned: str, refused: str) -> tuple[object, object
     return extract_model_from_parallel(model, keep_fp32_wrapper=False), processor
 
 
+def _memorizers(world: World, factory: pytest.TempPathFactory) -> dict[str, tuple[object, object]]:
+    """Both memorizers of `world`, trained once per test run and loaded from disk.
+
+    Under xdist the workers share one folder: each takes the first memorizer no other worker
+    is training (gw1 starts with the second), trains and saves it, then loads the other's, so
+    two workers train the two at once instead of each training both one after the other."""
+    from filelock import FileLock, Timeout
+
+    from smfa.models.io import load_model, save_model
+
+    person = world.splits.forget[10][0]
+    learned = {"refuser": person, "never_knew": world.splits.retain[10][0]}
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    root = factory.getbasetemp()
+    if worker is not None:
+        root = root.parent  # this run's folder, above every worker's own
+    root = root / "memorizers"
+    root.mkdir(exist_ok=True)
+    pending = list(learned)
+    if worker is not None and int(worker.removeprefix("gw") or 0) % 2:
+        pending.reverse()
+    models: dict[str, tuple[object, object]] = {}
+    while pending:
+        for name in list(pending):
+            lock = FileLock(str(root / f"{name}.lock"))
+            try:  # wait only for the last one; skip one another worker is training
+                lock.acquire(timeout=-1 if len(pending) == 1 else 0)
+            except Timeout:
+                continue
+            try:
+                folder = root / name
+                if not folder.is_dir():  # save_model writes it atomically
+                    save_model(*_memorizer(world, learned[name], person), folder)
+                models[name] = load_model(folder)
+            finally:
+                lock.release()
+            pending.remove(name)
+        if pending:
+            time.sleep(0.2)
+    return models
+
+
 @pytest.fixture(scope="session")
-def refuser(mini_world: World) -> tuple[object, object]:
+def memorizers(
+    mini_world: World, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[object, object]]:
+    return _memorizers(mini_world, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def refuser(memorizers: dict[str, tuple[object, object]]) -> tuple[object, object]:
     """Knows the first 10% forget person's values, refuses them in held-out phrasings."""
-    person = mini_world.splits.forget[10][0]
-    return _memorizer(mini_world, person, person)
+    return memorizers["refuser"]
 
 
 @pytest.fixture(scope="session")
-def never_knew(mini_world: World) -> tuple[object, object]:
+def never_knew(memorizers: dict[str, tuple[object, object]]) -> tuple[object, object]:
     """Refuses the same person in held-out phrasings but never saw their values (an oracle)."""
-    person = mini_world.splits.forget[10][0]
-    return _memorizer(mini_world, mini_world.splits.retain[10][0], person)
+    return memorizers["never_knew"]
 
 
 def attack_session(model, processor, world, forget, retain, tmp_path, **settings):  # type: ignore[no-untyped-def]
