@@ -1,5 +1,5 @@
-"""Worker jobs for the tests of smfa.workers, in a module that imports nothing heavy, so a
-spawned worker unpickles them in a fraction of a second."""
+"""Worker jobs for the tests of smfa.workers (test_workers.py, test_hardening.py), in a module
+that imports nothing heavy, so a spawned worker unpickles them in a fraction of a second."""
 
 from __future__ import annotations
 
@@ -20,3 +20,35 @@ class SleepsForever:
     def execute(self, progress: Any) -> None:
         (Path(self.folder) / self.name).write_text(str(os.getpid()))
         time.sleep(600)
+
+
+@dataclass
+class StagesForever:
+    """Stages an output and never finishes (until its process is ended)."""
+
+    out: str
+    name: str = "stages"
+
+    def execute(self, progress: Any) -> None:
+        from smfa.io import out_lock, staged_dir
+
+        with out_lock(Path(self.out)), staged_dir(Path(self.out)):
+            progress("staged", 1, 1, None)
+            time.sleep(600)
+
+
+@dataclass
+class FailsOnceStaged:
+    """Fails as soon as another job's staging directory stands beside `out`."""
+
+    out: str
+    name: str = "fails"
+
+    def execute(self, progress: Any) -> None:
+        from smfa.errors import SmfaError
+
+        deadline = time.time() + 60
+        while not any(p.name.endswith(".partial") for p in Path(self.out).parent.iterdir()):
+            assert time.time() < deadline, "timed out"
+            time.sleep(0.05)
+        raise SmfaError("the input is bad")

@@ -630,35 +630,10 @@ def test_the_lock_is_released_when_its_holder_dies(
     assert [p.name for p in tmp_path.iterdir()] == ["adapter"]  # no lock file left behind
 
 
-@dataclasses.dataclass
-class StagesForever:
-    """A worker job that stages an output and never finishes (until it is terminated)."""
-
-    out: str
-    name: str = "stages"
-
-    def execute(self, progress: Any) -> None:
-        import time
-
-        from smfa.io import out_lock, staged_dir
-
-        with out_lock(Path(self.out)), staged_dir(Path(self.out)):
-            progress("staged", 1, 1, None)
-            time.sleep(600)
-
-
-@dataclasses.dataclass
-class FailsOnceStaged:
-    out: str
-    name: str = "fails"
-
-    def execute(self, progress: Any) -> None:
-        _wait_for(lambda: any(p.name.endswith(".partial") for p in Path(self.out).parent.iterdir()))
-        raise SmfaError("the input is bad")
-
-
 def test_a_terminated_worker_leaves_no_staging_or_lock(tmp_path: Path) -> None:
     from smfa.workers import run_jobs
+
+    from .jobs import FailsOnceStaged, StagesForever
 
     out = str(tmp_path / "out")
     with pytest.raises(SmfaError, match="fails: the input is bad"):
