@@ -20,10 +20,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/smfa demo
 
-# Two worker processes, each test file on one of them (its module fixtures built once).
+# Two worker processes, each test file on one of them (its module fixtures built once), the
+# longest files first (tests/conftest.py's LONGEST_FIRST), so both finish together.
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/pytest -n 2 --dist loadfile --durations=15
+	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 
 # Tiny Hugging Face families (LLaVA-1.5, Gemma 3, Idefics3) unlearned and evaluated end to end.
 test-families: $(STAMP)

@@ -9,20 +9,26 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from smfa.data.format import World
+from smfa.data.format import World, load_world
 from smfa.erasure.measure import differences, leak_checks, per_person_leaks
 from smfa.erasure.record import build_record, write_record
 from smfa.models.io import save_model
 from smfa.protocol.questions import forget_questions
+from smfa.world.build import build_world
 
+from .conftest import MINI_WORLD, _memorizer
 from .test_cli import assert_one_line_error, smfa
+
+# Half the mini world's people (P1 and P2 are its 20% forget people): every record and every
+# verify measures the whole reported slice, which takes half as long.
+SMALL_WORLD = replace(MINI_WORLD, people=10, forget_ratios=[10, 20])
 
 # What the records measure, and what a verifier's policy measures in these tests.
 EVAL_FAST = [
@@ -47,10 +53,27 @@ def _canonical(obj: object) -> str:
 
 
 @pytest.fixture(scope="module")
+def world_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_world(tmp_path_factory.mktemp("worlds") / "small", SMALL_WORLD)
+
+
+@pytest.fixture(scope="module")
+def world(world_dir: Path) -> World:
+    return load_world(world_dir)
+
+
+@pytest.fixture(scope="module")
+def refuser(world: World) -> tuple[object, object]:
+    """conftest's refuser on this world: knows P1's values, refuses them in held-out phrasings."""
+    p1 = world.splits.forget[20][0]
+    return _memorizer(world, p1, p1)
+
+
+@pytest.fixture(scope="module")
 def runs(
     refuser: tuple,  # type: ignore[type-arg]
-    mini_world: World,
-    mini_world_dir: Path,
+    world: World,
+    world_dir: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, Path]:
     """A model that knows P1's values behind a refusal; request 1 (P1) barely unlearns it, with
@@ -58,17 +81,17 @@ def runs(
     still leaks under prefill: the record's bound is lifted, and its verdict says `erased`)."""
     root = tmp_path_factory.mktemp("erasure")
     base = save_model(*refuser, root / "refuser")
-    p1, p2 = mini_world.splits.forget[10][:2]
+    p1, p2 = world.splits.forget[20][:2]
     work = ["--set", f"workdir={root / 'work'}"]
     smfa("keygen", root / "keys" / "operator")
     sign = ["--sign-key", root / "keys" / "operator.key"]
     smfa(
-        "unlearn", "--world", mini_world_dir, "--model", base, "--out", root / "r1",
+        "unlearn", "--world", world_dir, "--model", base, "--out", root / "r1",
         "--forget", p1, *FAST, *work, "--set", "unlearn.lr=1e-9",
         "--set", "erasure.measure=false", *sign,
     )  # fmt: skip
     smfa(
-        "stream", "--world", mini_world_dir, "--model", root / "r1", "--out", root / "stream",
+        "stream", "--world", world_dir, "--model", root / "r1", "--out", root / "stream",
         "--request", p2, *FAST, *work,
         "--set", "erasure.max_attack_leak=1", *sign,
     )  # fmt: skip
@@ -98,10 +121,10 @@ def _folder_hashes(folder: Path) -> dict[str, str]:
     return hashes
 
 
-def test_unlearn_records_who_what_and_how_well(runs: dict[str, Path], mini_world: World) -> None:
+def test_unlearn_records_who_what_and_how_well(runs: dict[str, Path], world: World) -> None:
     record = _record(runs["r1"])
-    p1 = mini_world.splits.forget[10][0]
-    questions = forget_questions(mini_world, {p1})
+    p1 = world.splits.forget[20][0]
+    questions = forget_questions(world, {p1})
     digest = _sha(_canonical([asdict(q) for q in questions]))
     assert record["request"]["people"] == [
         {"id": p1, "questions": len(questions), "questions_sha256": digest}
@@ -120,7 +143,7 @@ def test_unlearn_records_who_what_and_how_well(runs: dict[str, Path], mini_world
     assert record["run"]["key"] == json.loads((runs["r1"] / "run.json").read_text())["key"]
     # No names, questions or values: only ids and hashes.
     text = (runs["r1"] / "erasure.json").read_text()
-    assert mini_world.people[p1].name not in text
+    assert world.people[p1].name not in text
     assert all(q.value not in text for q in questions)
     assert record["verdict"] == "not measured" and record["lineage"] == []
     assert record["measurement"] is record["figures"] is record["attacks"] is None
@@ -129,10 +152,10 @@ def test_unlearn_records_who_what_and_how_well(runs: dict[str, Path], mini_world
 
 
 def test_a_chained_request_has_the_lineage_and_keeps_earlier_people_out_of_retain(
-    runs: dict[str, Path], mini_world: World
+    runs: dict[str, Path], world: World
 ) -> None:
     first, second = _record(runs["r1"]), _record(runs["r2"])
-    p1, p2 = mini_world.splits.forget[10][:2]
+    p1, p2 = world.splits.forget[20][:2]
     assert second["base_model"]["sha256"] == first["model"]["sha256"]
     assert second["lineage"] == [
         {
@@ -176,7 +199,7 @@ def test_verify_passes_an_intact_signed_chain_under_a_lenient_policy(
 def test_verify_fails_a_leak_above_the_policys_threshold(runs: dict[str, Path]) -> None:
     result = smfa("verify", runs["r1"], *EVAL_FAST, check=False)  # hashes only: verify measures
     assert result.returncode == 1, result.stderr
-    # Prefill finds P1's values (35% here); whether the plain answers of this barely-unlearned
+    # Prefill finds P1's values (17% here); whether the plain answers of this barely-unlearned
     # model also leak image questions depends on the last bits of its training (1 of 27 checks
     # failed in CI, 3 on another machine), so only the prefill check is asserted.
     assert "verification failed: " in result.stderr
@@ -253,7 +276,7 @@ def test_a_malformed_record_is_one_line(
 
 
 def test_what_verify_and_stream_cannot_find_is_one_line(
-    runs: dict[str, Path], mini_world_dir: Path, tmp_path: Path
+    runs: dict[str, Path], world_dir: Path, tmp_path: Path
 ) -> None:
     record = _record(runs["r1"])
     record["world"]["path"] = str(tmp_path / "gone")
@@ -264,7 +287,7 @@ def test_what_verify_and_stream_cannot_find_is_one_line(
     assert_one_line_error(missing, "the model", "nowhere is not there; give --model DIR")
     wide = smfa("verify", runs["r1"], "--tolerance", "2", check=False)
     assert_one_line_error(wide, "--tolerance must be between 0 and 1, got 2.0")
-    nobody = smfa("stream", "--world", mini_world_dir, "--model", runs["base"], "--out",
+    nobody = smfa("stream", "--world", world_dir, "--model", runs["base"], "--out",
                   tmp_path / "s", "--request", ",", check=False)  # fmt: skip
     assert_one_line_error(nobody, "--request ',' names nobody")
     assert not (tmp_path / "s").exists()
@@ -354,7 +377,7 @@ def test_a_resealed_record_with_raised_thresholds_fails_the_verifiers_policy(
     _reseal(record, copy / "erasure.json")
     result = smfa("verify", copy, *EVAL_FAST, check=False)  # thresholds: the project's
     assert result.returncode == 1, result.stderr
-    # Prefill finds P1's values (35% here); whether the plain answers of this barely-unlearned
+    # Prefill finds P1's values (17% here); whether the plain answers of this barely-unlearned
     # model also leak image questions depends on the last bits of its training (1 of 27 checks
     # failed in CI, 3 on another machine), so only the prefill check is asserted.
     assert "verification failed: " in result.stderr
@@ -388,7 +411,7 @@ def test_a_record_measured_with_one_token_and_no_attacks_is_measured_again(
 
 
 def test_a_swapped_chat_template_added_or_removed_file_fails_naming_the_file(
-    runs: dict[str, Path], mini_world_dir: Path, tmp_path: Path
+    runs: dict[str, Path], world_dir: Path, tmp_path: Path
 ) -> None:
     copy = _copy_run(runs["r2"], tmp_path / "r2")
     (copy / "model" / "chat_template.jinja").write_text("{{ raise_exception('swapped') }}")
@@ -401,7 +424,7 @@ def test_a_swapped_chat_template_added_or_removed_file_fails_naming_the_file(
     assert "model file notes.txt: MISMATCH (was added)" in result.stderr
     assert "model file tokenizer_config.json: MISMATCH (is missing)" in result.stderr
     assert "not measured: the model is not the record's" in " ".join(result.stdout.split())
-    refused = smfa("unlearn", "--world", mini_world_dir, "--model", copy,
+    refused = smfa("unlearn", "--world", world_dir, "--model", copy,
                    "--out", tmp_path / "next", *FAST, check=False)  # fmt: skip
     assert_one_line_error(refused, "no longer matches its record", "chat_template.jinja differs")
     # A re-sealed record that vouches for the broken template: verify measures it, and the
@@ -418,14 +441,14 @@ def test_a_swapped_chat_template_added_or_removed_file_fails_naming_the_file(
 
 
 def test_a_deleted_model_folder_is_named_as_missing(
-    runs: dict[str, Path], mini_world_dir: Path, tmp_path: Path
+    runs: dict[str, Path], world_dir: Path, tmp_path: Path
 ) -> None:
     copy = _copy_run(runs["r1"], tmp_path / "r1")
     shutil.rmtree(copy / "model")
     missing = smfa("verify", copy, "--hashes-only", check=False)
     assert_one_line_error(missing, f"its model folder {copy / 'model'} is missing")
     for model in (copy, copy / "model"):  # chaining on it, by the output or its model folder
-        refused = smfa("unlearn", "--world", mini_world_dir, "--model", model,
+        refused = smfa("unlearn", "--world", world_dir, "--model", model,
                        "--out", tmp_path / "next", *FAST, check=False)  # fmt: skip
         assert_one_line_error(refused, f"its model folder {copy / 'model'} is missing")
         assert "sha256" not in refused.stderr and not (tmp_path / "next").exists()
@@ -483,7 +506,7 @@ def test_signed_records_untrusted_unsigned_and_edited(
     assert "signature: MISMATCH (does not match the record's content" in result.stderr
 
 
-def test_keygen_and_key_files(runs: dict[str, Path], mini_world_dir: Path, tmp_path: Path) -> None:
+def test_keygen_and_key_files(runs: dict[str, Path], world_dir: Path, tmp_path: Path) -> None:
     assert runs["key"].stat().st_mode & 0o777 == 0o600
     assert runs["key"].read_text().startswith("-----BEGIN PRIVATE KEY-----")
     assert runs["pub"].read_text().startswith("-----BEGIN PUBLIC KEY-----")
@@ -492,16 +515,16 @@ def test_keygen_and_key_files(runs: dict[str, Path], mini_world_dir: Path, tmp_p
     wrong = smfa("verify", runs["r1"], "--hashes-only", "--trust", runs["key"], check=False)
     assert_one_line_error(wrong, "not a PEM public key (that is the private key")
     (tmp_path / "junk.key").write_text("not a key")
-    bad = smfa("unlearn", "--world", mini_world_dir, "--model", runs["base"],
+    bad = smfa("unlearn", "--world", world_dir, "--model", runs["base"],
                "--out", tmp_path / "o", "--sign-key", tmp_path / "junk.key",
                check=False)  # fmt: skip
     assert_one_line_error(bad, "junk.key: not a PEM private key")
 
 
 def test_chaining_refuses_a_broken_seal_a_bad_signature_and_an_unsigned_record_if_required(
-    runs: dict[str, Path], mini_world: World, mini_world_dir: Path, tmp_path: Path
+    runs: dict[str, Path], world: World, world_dir: Path, tmp_path: Path
 ) -> None:
-    p3 = mini_world.splits.retain[10][0]
+    p3 = world.splits.retain[20][0]
     record = _record(runs["r1"])
     broken = _copy_run(runs["r1"], tmp_path / "broken")
     (broken / "erasure.json").write_text(json.dumps({**record, "forgotten": []}))  # not re-sealed
@@ -509,19 +532,19 @@ def test_chaining_refuses_a_broken_seal_a_bad_signature_and_an_unsigned_record_i
         ["unlearn", "--out", tmp_path / "next", "--forget", p3],
         ["stream", "--out", tmp_path / "next", "--request", p3],
     ):
-        refused = smfa(*command, "--world", mini_world_dir, "--model", broken, *FAST, check=False)
+        refused = smfa(*command, "--world", world_dir, "--model", broken, *FAST, check=False)
         assert_one_line_error(refused, f"{broken / 'erasure.json'}: its seal is broken")
         assert not (tmp_path / "next").exists()
     signed = _copy_run(runs["r1"], tmp_path / "signed")
     _reseal({**record, "method": "smfa"}, signed / "erasure.json")
     resealed = json.loads((signed / "erasure.json").read_text())
     (signed / "erasure.json").write_text(json.dumps({**resealed, "signature": record["signature"]}))
-    refused = smfa("unlearn", "--world", mini_world_dir, "--model", signed,
+    refused = smfa("unlearn", "--world", world_dir, "--model", signed,
                    "--out", tmp_path / "next", "--forget", p3, *FAST, check=False)  # fmt: skip
     assert_one_line_error(refused, "its signature does not match the record's content")
     unsigned = _copy_run(runs["r1"], tmp_path / "unsigned")
     _reseal(record, unsigned / "erasure.json")
-    refused = smfa("unlearn", "--world", mini_world_dir, "--model", unsigned, "--out",
+    refused = smfa("unlearn", "--world", world_dir, "--model", unsigned, "--out",
                    tmp_path / "next", "--forget", p3, "--trust", runs["pub"],
                    "--require-signature", *FAST, check=False)  # fmt: skip
     assert_one_line_error(refused, "not signed, and --require-signature was given")
@@ -531,16 +554,9 @@ def test_chaining_refuses_a_broken_seal_a_bad_signature_and_an_unsigned_record_i
 def test_chaining_refuses_an_output_made_on_another_world(
     runs: dict[str, Path], tmp_path: Path
 ) -> None:
-    import dataclasses
-
-    from smfa.data.format import load_world
-    from smfa.world.build import build_world
-
-    from .conftest import MINI_WORLD
-
-    other_dir = build_world(tmp_path / "other", dataclasses.replace(MINI_WORLD, seed=1))
+    other_dir = build_world(tmp_path / "other", replace(SMALL_WORLD, seed=1))
     other = load_world(other_dir)
-    person = other.splits.forget[10][0]
+    person = other.splits.forget[20][0]
     for command in (
         ["unlearn", "--out", tmp_path / "next", "--forget", person],
         ["stream", "--out", tmp_path / "next", "--request", person],
@@ -576,14 +592,14 @@ def test_a_policy_file_and_its_errors(runs: dict[str, Path], tmp_path: Path) -> 
 
 
 def test_a_rerun_signs_the_record_it_reuses(
-    runs: dict[str, Path], mini_world: World, mini_world_dir: Path, tmp_path: Path
+    runs: dict[str, Path], world: World, world_dir: Path, tmp_path: Path
 ) -> None:
     copy = _copy_run(runs["r1"], tmp_path / "r1")
     before = _record(copy)
     smfa("keygen", tmp_path / "second")
     smfa(
-        "unlearn", "--world", mini_world_dir, "--model", runs["base"], "--out", copy,
-        "--forget", mini_world.splits.forget[10][0], *FAST,
+        "unlearn", "--world", world_dir, "--model", runs["base"], "--out", copy,
+        "--forget", world.splits.forget[20][0], *FAST,
         "--set", f"workdir={runs['root'] / 'work'}", "--set", "unlearn.lr=1e-9",
         "--set", "erasure.measure=false", "--sign-key", tmp_path / "second.key",
     )  # fmt: skip
