@@ -54,9 +54,24 @@ LONGEST_FIRST = (
 )
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: files stay whole
+    wanted = {"refuser", "never_knew", "memorizers"}
+    config.stash[_MEMORIZERS_WANTED] = any(wanted & set(item.fixturenames) for item in items)
+
+
+_MEMORIZERS_WANTED = pytest.StashKey[bool]()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _memorizers_first(request: pytest.FixtureRequest) -> None:
+    """Under xdist, when the run holds tests that ask for them, every worker starts by training
+    its share of the memorizers: both are trained at once, before either worker needs one."""
+    if os.environ.get("PYTEST_XDIST_WORKER") and request.config.stash.get(
+        _MEMORIZERS_WANTED, False
+    ):
+        request.getfixturevalue("memorizers")
 
 
 @pytest.fixture(scope="session")

@@ -74,8 +74,10 @@ def _answers(model, job, samples: list[Sample]) -> list[str]:  # type: ignore[no
 
 def test_the_student_answers_the_forget_questions_as_the_teacher_does(method_job) -> None:  # type: ignore[no-untyped-def]
     method = get_method("undo")
+    # 10 distillation epochs: the student agrees with the teacher on 7 of 8 forget prompts and
+    # the noised copy on 0, as after 20 (the KL 0.035 -> 0.011; 0.006 after 20).
     settings = {
-        **{"alpha": 0.3, "epochs": 20, "anchors": False, "sweep": [0.3], "scenes": 0},
+        **{"alpha": 0.3, "epochs": 10, "anchors": False, "sweep": [0.3], "scenes": 0},
         **{"teacher_rank": 4, "teacher_epochs": 1, "teacher_rehearse_every": 4},
     }
     job = method_job(make_params(method, settings), lr=5e-3)
