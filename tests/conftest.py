@@ -44,13 +44,13 @@ TINY_MODEL = ModelConfig(preset="tiny", vision_steps=2, vision_batch=6)
 LONGEST_FIRST = (
     "test_erasure.py",
     "test_cli.py",
-    "test_distributed.py",
     "test_mllmu_end_to_end.py",
+    "test_distributed.py",
     "test_hardening.py",
-    "test_method_undo.py",
     "test_method_vera.py",
-    "test_train.py",
     "test_methods_contract.py",
+    "test_train.py",
+    "test_method_undo.py",
 )
 
 
