@@ -136,8 +136,9 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=Path("/tmp/bench-mllmu"))
     parser.add_argument("--source", type=Path, default=SAMPLE)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
-    parser.add_argument("--out", type=Path,
-                        default=Path(__file__).parent / "results" / "mllmu-sample.md")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "results" / "mllmu-sample.md"
+    )
     args = parser.parse_args()
     extra = [item for pair in (("--set", o) for o in args.overrides) for item in pair]
     data, times = run(args.root, args.source, extra)
