@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -24,6 +25,9 @@ MINI_WORLD = WorldConfig(
     unknown_people=3,
     few_shot_retain=9,
 )
+# Half its people, for the tests whose every run evaluates the whole world (1 forget person at
+# 10%, 2 at 20%): the end-to-end CLI runs and the erasure records.
+HALF_WORLD = dataclasses.replace(MINI_WORLD, people=10, forget_ratios=[10, 20])
 
 # A training config small enough for a test: every kind seen once.
 QUICK_TRAIN = TrainConfig(

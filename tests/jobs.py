@@ -1,13 +1,23 @@
-"""Worker jobs for the tests of smfa.workers (test_workers.py, test_hardening.py), in a module
-that imports nothing heavy, so a spawned worker unpickles them in a fraction of a second."""
+"""Worker jobs for the tests of smfa.workers (test_workers.py, test_hardening.py), and the
+polling helper they share, in a module that imports nothing heavy, so a spawned worker
+unpickles them in a fraction of a second."""
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+
+def wait_for(predicate: Callable[[], bool], seconds: float = 60.0) -> None:
+    """Poll `predicate` every 50 ms until it holds; fail after `seconds`."""
+    deadline = time.time() + seconds
+    while not predicate():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.05)
 
 
 @dataclass
@@ -47,8 +57,5 @@ class FailsOnceStaged:
     def execute(self, progress: Any) -> None:
         from smfa.errors import SmfaError
 
-        deadline = time.time() + 60
-        while not any(p.name.endswith(".partial") for p in Path(self.out).parent.iterdir()):
-            assert time.time() < deadline, "timed out"
-            time.sleep(0.05)
+        wait_for(lambda: any(p.name.endswith(".partial") for p in Path(self.out).parent.iterdir()))
         raise SmfaError("the input is bad")

@@ -16,7 +16,7 @@ import pytest
 
 from smfa.cli import main
 
-from .conftest import MINI_WORLD
+from .conftest import HALF_WORLD, MINI_WORLD
 
 QUICK = [
     "--set",
@@ -56,9 +56,13 @@ WORLD = [
     "--set",
     "world.few_shot_retain=9",
 ]
-# Half the people for the runs that train and evaluate (1 forget person at 10%, 2 at 20%):
-# every evaluation asks each person's questions, so it takes half as long.
-SMALL = [*WORLD, "--set", "world.people=10", "--set", "world.forget_ratios=[10,20]"]
+# conftest's HALF_WORLD, for the runs that train and evaluate: every evaluation asks each
+# person's questions, so it takes half as long.
+SMALL = [
+    *WORLD,
+    *("--set", f"world.people={HALF_WORLD.people}"),
+    *("--set", f"world.forget_ratios={HALF_WORLD.forget_ratios}"),
+]
 
 
 @dataclass

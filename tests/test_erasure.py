@@ -23,12 +23,8 @@ from smfa.models.io import save_model
 from smfa.protocol.questions import forget_questions
 from smfa.world.build import build_world
 
-from .conftest import MINI_WORLD, _memorizer
+from .conftest import HALF_WORLD, _memorizer
 from .test_cli import assert_one_line_error, smfa
-
-# Half the mini world's people (P1 and P2 are its 20% forget people): every record and every
-# verify measures the whole reported slice, which takes half as long.
-SMALL_WORLD = replace(MINI_WORLD, people=10, forget_ratios=[10, 20])
 
 # What the records measure, and what a verifier's policy measures in these tests.
 EVAL_FAST = [
@@ -54,7 +50,9 @@ def _canonical(obj: object) -> str:
 
 @pytest.fixture(scope="module")
 def world_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_world(tmp_path_factory.mktemp("worlds") / "small", SMALL_WORLD)
+    """conftest's HALF_WORLD (P1 and P2 are its 20% forget people): every record and every
+    verify measures the whole reported slice, which takes half as long as the mini world's."""
+    return build_world(tmp_path_factory.mktemp("worlds") / "half", HALF_WORLD)
 
 
 @pytest.fixture(scope="module")
@@ -554,7 +552,7 @@ def test_chaining_refuses_a_broken_seal_a_bad_signature_and_an_unsigned_record_i
 def test_chaining_refuses_an_output_made_on_another_world(
     runs: dict[str, Path], tmp_path: Path
 ) -> None:
-    other_dir = build_world(tmp_path / "other", replace(SMALL_WORLD, seed=1))
+    other_dir = build_world(tmp_path / "other", replace(HALF_WORLD, seed=1))
     other = load_world(other_dir)
     person = other.splits.forget[20][0]
     for command in (

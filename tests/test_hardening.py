@@ -16,6 +16,7 @@ from smfa.data.format import World
 from smfa.errors import SmfaError
 from smfa.unlearn import resolve_request
 
+from .jobs import FailsOnceStaged, StagesForever, wait_for
 from .test_cli import assert_one_line_error, smfa
 from .test_importers import _mllmu
 
@@ -502,15 +503,6 @@ def _python(code: str) -> list[str]:
     return [sys.executable, "-c", code]
 
 
-def _wait_for(predicate: Any, seconds: float = 60.0) -> None:
-    import time
-
-    deadline = time.time() + seconds
-    while not predicate():
-        assert time.time() < deadline, "timed out"
-        time.sleep(0.05)
-
-
 def test_stale_staging_left_by_a_killed_run_is_cleaned(tmp_path: Path) -> None:
     import os
     import signal
@@ -553,7 +545,7 @@ def test_sigterm_removes_the_staging_directory(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "smfa.cli", "world", "build", "--out", str(out)]
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
     try:
-        _wait_for(lambda: any(p.name.endswith(".partial") for p in tmp_path.iterdir()))
+        wait_for(lambda: any(p.name.endswith(".partial") for p in tmp_path.iterdir()))
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 128 + signal.SIGTERM
     finally:
@@ -618,7 +610,7 @@ def test_the_lock_is_released_when_its_holder_dies(
 
     out = tmp_path / "adapter"
     os.kill(held(out), signal.SIGKILL)  # the kernel drops a dead process's flock
-    _wait_for(
+    wait_for(
         lambda: (
             smfa(
                 "export-lora", "--run", run_dir, "--rank", "2", "--out", out, check=False
@@ -632,8 +624,6 @@ def test_the_lock_is_released_when_its_holder_dies(
 
 def test_a_terminated_worker_leaves_no_staging_or_lock(tmp_path: Path) -> None:
     from smfa.workers import run_jobs
-
-    from .jobs import FailsOnceStaged, StagesForever
 
     out = str(tmp_path / "out")
     with pytest.raises(SmfaError, match="fails: the input is bad"):
@@ -844,13 +834,13 @@ def test_workers_end_with_a_parent_killed_by_sigkill(tmp_path: Path) -> None:
     parent = subprocess.Popen([*_python(code), tmp_path], env=env, stderr=subprocess.DEVNULL)
     helpers: set[int] = set()
     try:
-        _wait_for(lambda: all((tmp_path / n).is_file() for n in ("a", "b")), 120)
+        wait_for(lambda: all((tmp_path / n).is_file() for n in ("a", "b")), 120)
         workers = {int((tmp_path / n).read_text()) for n in ("a", "b")}
         helpers = set(_children(parent.pid))  # the workers and multiprocessing's own helpers
         assert workers <= helpers and len(helpers) >= 3
         parent.send_signal(signal.SIGKILL)
         parent.wait()
-        _wait_for(lambda: not any(_running(pid) for pid in helpers), 10)
+        wait_for(lambda: not any(_running(pid) for pid in helpers), 10)
     finally:
         parent.kill()
         parent.wait()
@@ -892,7 +882,7 @@ def test_a_second_identical_training_waits_and_reuses_the_cache(
 
     first = threading.Thread(target=run, args=("first",))
     first.start()
-    _wait_for(lambda: steps["first"] > 0)  # it holds the cache entry and is training
+    wait_for(lambda: steps["first"] > 0)  # it holds the cache entry and is training
     second = threading.Thread(target=run, args=("second",))
     second.start()
     seen = ""
