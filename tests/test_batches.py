@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from smfa.data.batches import IGNORE_INDEX, Collator, Encoder, Sample, augment, length_grouped
+from smfa.data.batches import IGNORE_INDEX, Collator, Encoder, augment
 from smfa.data.format import World
 from smfa.eval.decode import answer_logprobs, generate
 from smfa.reference import encode_questions
@@ -89,30 +89,3 @@ def test_training_reframes_photos_of_people_but_never_scenes(
     plain = Collator(encoder, train=True)(samples)
     assert torch.equal(augmented["pixel_values"][0], plain["pixel_values"][0])
     assert not torch.equal(augmented["pixel_values"][1], plain["pixel_values"][1])
-
-
-def _sized(lengths: list[int]) -> list[Sample]:
-    return [Sample(f"s{i}", (1,) * (n - 1), (2,), None) for i, n in enumerate(lengths)]
-
-
-def test_length_grouped_batches_pad_little_and_keep_every_sample() -> None:
-    # Two windows of two batches of 3, then a short last batch of 2.
-    lengths = [9, 1, 5, 2, 8, 3, 7, 6, 4, 10, 2, 9, 5, 5]
-    samples = _sized(lengths)
-    grouped = length_grouped(samples, batch_size=3, window=2, seed=0)
-    assert sorted(s.key for s in grouped) == sorted(s.key for s in samples)
-    size = [len(s.prompt_ids) + len(s.answer_ids) for s in grouped]
-    batches = [sorted(size[i : i + 3], reverse=True) for i in range(0, 12, 3)]
-    # Window 1 holds lengths 9,1,5,2,8,3 -> batches (9,8,5) and (3,2,1); window 2 holds
-    # 7,6,4,10,2,9 -> (10,9,7) and (6,4,2); each window's batches in a seeded order.
-    assert sorted(batches[:2]) == [[3, 2, 1], [9, 8, 5]]
-    assert sorted(batches[2:4]) == [[6, 4, 2], [10, 9, 7]]
-    assert size[12:] == [5, 5]  # the short last batch stays last
-    padded = sum(3 * b[0] for b in batches)
-    assert padded == 3 * (9 + 3 + 10 + 6)
-    given = sum(3 * max(lengths[i : i + 3]) for i in range(0, 12, 3))
-    assert given == 3 * (9 + 8 + 7 + 10)  # 6 more padded positions in the order as given
-    assert grouped == length_grouped(samples, batch_size=3, window=2, seed=0)
-    orders = {tuple(s.key for s in length_grouped(samples, 3, 2, seed)) for seed in range(8)}
-    assert len(orders) > 1  # the batch order is shuffled, by the seed
-    assert length_grouped(samples, batch_size=3, window=0, seed=0) == samples

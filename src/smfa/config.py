@@ -106,10 +106,6 @@ class TrainConfig(LoopConfig):
     refusal_repeats: int = 1
     augment: bool = True  # re-frame photos of people in training (scenes are never re-framed)
     freeze_vision: bool = True  # the pretrained tower already sees; the LM learns the world
-    # Batches of similar length (`smfa.data.batches.length_grouped`): each run of this many
-    # batches of the schedule is regrouped by length; 0 keeps the schedule's batches. On the
-    # demo's world, 16 takes the tokens that are not padding from 68% to 97% of the compute.
-    length_window: int = 16
 
     @property
     def loop(self) -> LoopConfig:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from smfa.config import ModelConfig, TrainConfig
-from smfa.data.batches import Collator, Encoder, Sample, length_grouped
+from smfa.data.batches import Collator, Encoder, Sample
 from smfa.data.format import Question, World
 from smfa.distributed import barrier, is_main, main_process_first
 from smfa.errors import SmfaError
@@ -267,12 +267,7 @@ def _train_reference(
         model.model.vision_tower.requires_grad_(False)
     encoder = Encoder(processor)
     questions = schedule(role_questions(world, role, ratio), train_config)
-    samples = length_grouped(
-        encode_questions(encoder, world, questions),
-        train_config.batch_size,
-        train_config.length_window,
-        train_config.seed,
-    )
+    samples = encode_questions(encoder, world, questions)
     collator = Collator(
         encoder, train=True, augment_images=train_config.augment, seed=train_config.seed
     )

@@ -161,38 +161,6 @@ class Encoder:
         return Sample(key, prompt, answer_ids, image, augment)
 
 
-def length_grouped(
-    samples: Sequence[Sample], batch_size: int, window: int, seed: int
-) -> list[Sample]:
-    """`samples` reordered so that each batch of `batch_size` holds samples of similar length.
-
-    Padding to a batch's longest sample is compute spent on nothing (a third of a reference
-    model's training on the demo's world). The given order is cut into windows of `window`
-    batches; each window is sorted by length and cut into batches, and those batches are
-    shuffled (seeded), so a sample stays in its region of the schedule and only its batch
-    mates change (the megabatches of Hugging Face's `group_by_length`). `window` 0 or 1:
-    the order as given.
-    """
-    if window <= 1 or batch_size <= 1:
-        return list(samples)
-    rng = np.random.default_rng([seed, 13])
-    span = batch_size * window
-    out: list[Sample] = []
-    for start in range(0, len(samples), span):
-        chunk = sorted(
-            samples[start : start + span],
-            key=lambda s: len(s.prompt_ids) + len(s.answer_ids),
-            reverse=True,
-        )
-        batches = [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
-        # A short last batch stays last, so every other batch keeps its full size.
-        full = [b for b in batches if len(b) == batch_size]
-        for i in rng.permutation(len(full)):
-            out.extend(full[i])
-        out.extend(s for b in batches if len(b) < batch_size for s in b)
-    return out
-
-
 def augment(image: Image.Image, rng: np.random.Generator) -> Image.Image:
     """A small random re-framing: shift, zoom and brightness, like a re-taken photo."""
     width, height = image.size
