@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from smfa.data.batches import IGNORE_INDEX, Collator, Encoder, augment
+from smfa.data.batches import IGNORE_INDEX, Collator, Encoder, LengthSplit, augment, split_loss
 from smfa.data.format import World
 from smfa.eval.decode import answer_logprobs, generate
 from smfa.reference import encode_questions
@@ -89,3 +89,32 @@ def test_training_reframes_photos_of_people_but_never_scenes(
     plain = Collator(encoder, train=True)(samples)
     assert torch.equal(augmented["pixel_values"][0], plain["pixel_values"][0])
     assert not torch.equal(augmented["pixel_values"][1], plain["pixel_values"][1])
+
+
+def test_length_split_keeps_the_batch_and_its_loss_with_less_padding(
+    tiny: tuple, mini_world: World
+) -> None:
+    model, processor = tiny
+    encoder, samples = _samples(processor, mini_world, n=8)
+    collator = Collator(encoder, train=True)
+    whole = collator(samples)
+    split = LengthSplit(collator, parts=3)(samples)
+    parts = split["parts"]
+    assert [len(p["input_ids"]) for p in parts] == [3, 3, 2]
+    lengths = sorted(len(s.prompt_ids) + len(s.answer_ids) for s in samples)
+    # Each part padded only to its own longest sample: lengths sorted, cut 3 / 3 / 2.
+    assert [p["input_ids"].shape[1] for p in parts] == [lengths[2], lengths[5], lengths[7]]
+    assert sum(p["input_ids"].numel() for p in parts) < whole["input_ids"].numel()
+    assert sum(int(p["attention_mask"].sum()) for p in parts) == int(whole["attention_mask"].sum())
+    assert sum(len(p["pixel_values"]) for p in parts) == len(whole["pixel_values"])
+    # The same loss as the whole batch (the mean over every answer token), and its gradient.
+    model.train()
+    whole_loss = model(**whole).loss
+    (whole_grad,) = torch.autograd.grad(whole_loss, model.lm_head.weight)
+    loss = split_loss(model, split)
+    (grad,) = torch.autograd.grad(loss, model.lm_head.weight)
+    assert torch.allclose(loss, whole_loss, atol=1e-5)
+    assert torch.allclose(grad, whole_grad, atol=1e-6)
+    single = LengthSplit(collator, parts=1)(samples)["parts"]
+    assert len(single) == 1 and single[0]["input_ids"].shape == whole["input_ids"].shape
+    model.eval()

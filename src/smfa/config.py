@@ -106,6 +106,9 @@ class TrainConfig(LoopConfig):
     refusal_repeats: int = 1
     augment: bool = True  # re-frame photos of people in training (scenes are never re-framed)
     freeze_vision: bool = True  # the pretrained tower already sees; the LM learns the world
+    # Each batch computed as this many micro-batches of similar length (the same samples and
+    # the same token-mean loss, less padding: `smfa.data.batches.LengthSplit`); 1: unsplit.
+    length_parts: int = 4
 
     @property
     def loop(self) -> LoopConfig:
@@ -415,6 +418,7 @@ BOUNDS: dict[str, tuple[float, float | None, bool]] = {
     "train.fundus_repeats": (0, None, True),
     "train.scene_repeats": (0, None, True),
     "train.refusal_repeats": (0, None, True),
+    "train.length_parts": (1, None, True),
     "eval.batch_size": (1, None, True),
     "eval.max_new_tokens": (1, None, True),
     "eval.threads": (1, None, True),
@@ -470,6 +474,7 @@ LIMITS: dict[str, float] = {
     "train.seed": MAX_SEED,
     "train.threads": MAX_THREADS,
     "train.batch_size": MAX_BATCH,
+    "train.length_parts": MAX_BATCH,
     "train.lr": 1,
     "train.weight_decay": 1,
     "train.memory_repeats": MAX_REPEATS,

@@ -23,16 +23,16 @@ import numpy as np
 import torch
 
 from smfa.config import ModelConfig, TrainConfig
-from smfa.data.batches import Collator, Encoder, Sample
+from smfa.data.batches import Collator, Encoder, LengthSplit, Sample, split_loss
 from smfa.data.format import Question, World
-from smfa.distributed import barrier, is_main, main_process_first
+from smfa.distributed import barrier, is_distributed, is_main, main_process_first
 from smfa.errors import SmfaError
 from smfa.io import canonical_json, out_lock, sha256_text
 from smfa.models.io import load_model, save_model, weights_problem
 from smfa.models.tiny import build_tiny_model
 from smfa.models.vision import pretrain_vision
 from smfa.protocol.questions import training_questions
-from smfa.train import train_loop
+from smfa.train import LossFn, default_loss, train_loop
 from smfa.vocab import Kind
 from smfa.world.refusals import refusal_pool
 
@@ -268,15 +268,20 @@ def _train_reference(
     encoder = Encoder(processor)
     questions = schedule(role_questions(world, role, ratio), train_config)
     samples = encode_questions(encoder, world, questions)
-    collator = Collator(
+    collator: Any = Collator(
         encoder, train=True, augment_images=train_config.augment, seed=train_config.seed
     )
+    loss_fn: LossFn = default_loss
+    # Launched as several processes, each already computes only its share of a batch.
+    if train_config.length_parts > 1 and not is_distributed():
+        collator, loss_fn = LengthSplit(collator, train_config.length_parts), split_loss
     started = time.time()
     result = train_loop(
         model,
         samples,
         collator,
         train_config.loop,
+        loss_fn=loss_fn,
         description=f"train {role}",
         show_progress=show_progress,
         on_step=on_step,

@@ -229,3 +229,41 @@ class Collator:
         if marks:
             batch[marks] = (input_ids == self.encoder.image_token_id()).long()
         return batch
+
+
+class LengthSplit:
+    """One training batch as `parts` micro-batches of samples of similar length.
+
+    Padding every row to the batch's longest sample is compute spent on nothing (a third of a
+    reference model's training on the demo's world). The batch keeps its samples; they are
+    sorted by length, cut into `parts` groups and each group collated on its own, so a group
+    pads only to its own longest row. `split_loss` weights each group's mean by its share of
+    the answer tokens: the batch's token mean, the gradient of the unsplit batch. Regrouping
+    samples across batches instead (batches of one length are batches of one kind of
+    question) made the demo's vanilla memorize far less (benchmarks/LOG.md, 2026-12-07).
+    """
+
+    def __init__(self, collator: Collator, parts: int):
+        if parts < 1:
+            raise ValueError(f"parts must be at least 1, not {parts}")
+        self.collator = collator
+        self.parts = parts
+
+    def __call__(self, samples: Sequence[Sample]) -> dict[str, list[dict[str, torch.Tensor]]]:
+        order = sorted(
+            range(len(samples)),
+            key=lambda i: (len(samples[i].prompt_ids) + len(samples[i].answer_ids), i),
+        )
+        groups = [g for g in np.array_split(np.array(order), self.parts) if len(g)]
+        return {"parts": [self.collator([samples[int(i)] for i in g]) for g in groups]}
+
+
+def split_loss(model: Any, batch: dict[str, list[dict[str, torch.Tensor]]]) -> torch.Tensor:
+    """The next-token cross-entropy of a `LengthSplit` batch: the mean over all its answer
+    tokens, as the unsplit batch's (each group's mean weighted by its answer tokens)."""
+    parts = batch["parts"]
+    counts = [int((part["labels"][:, 1:] != IGNORE_INDEX).sum()) for part in parts]
+    total = sum(counts)
+    return sum(  # type: ignore[return-value]
+        model(**part).loss * (count / total) for part, count in zip(parts, counts, strict=True)
+    )
