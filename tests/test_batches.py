@@ -108,7 +108,6 @@ def test_length_split_keeps_the_batch_and_its_loss_with_less_padding(
     assert sum(int(p["attention_mask"].sum()) for p in parts) == int(whole["attention_mask"].sum())
     assert sum(len(p["pixel_values"]) for p in parts) == len(whole["pixel_values"])
     # The same loss as the whole batch (the mean over every answer token), and its gradient.
-    model.train()
     whole_loss = model(**whole).loss
     (whole_grad,) = torch.autograd.grad(whole_loss, model.lm_head.weight)
     loss = split_loss(model, split)
@@ -117,4 +116,3 @@ def test_length_split_keeps_the_batch_and_its_loss_with_less_padding(
     assert torch.allclose(grad, whole_grad, atol=1e-6)
     single = LengthSplit(collator, parts=1)(samples)["parts"]
     assert len(single) == 1 and single[0]["input_ids"].shape == whole["input_ids"].shape
-    model.eval()
