@@ -8,7 +8,8 @@ exactly the same prompt ids, so what is trained is what is asked.
 How an answer sits in a conversation is read from the model's own chat template, once: what
 comes between the generation prompt and the answer text (LLaVA's " ", nothing for ChatML) and
 the turn's end token (`</s>`, `<|im_end|>`, `<end_of_turn>`, ...; end-of-sequence when the
-template writes none).
+template writes none). A training batch may be computed as micro-batches of similar length
+(`LengthSplit`, `split_loss`): the same samples and loss, less padding.
 """
 
 from __future__ import annotations
