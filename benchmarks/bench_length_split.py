@@ -38,7 +38,7 @@ from smfa.world.build import build_world
 
 def real_share(samples: list[Sample], batch_size: int, parts: int) -> float:
     """Tokens that are not padding, as a share of the positions computed."""
-    lengths = [len(s.prompt_ids) + len(s.answer_ids) for s in samples]
+    lengths = [s.length for s in samples]
     real = padded = 0
     for start in range(0, len(lengths), batch_size):
         for group in np.array_split(np.sort(lengths[start : start + batch_size]), parts):

@@ -126,7 +126,7 @@ def main() -> None:
         questions = schedule(role_questions(world, "vanilla", 10), config.train)
         all_samples = encode_questions(encoder, world, questions)
         samples = all_samples[: args.train_steps * config.train.batch_size]
-        tokens = sum(len(s.prompt_ids) + len(s.answer_ids) for s in samples)
+        tokens = sum(s.length for s in samples)
         result, seconds = timed(
             train_loop,
             model,

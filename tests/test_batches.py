@@ -101,7 +101,7 @@ def test_length_split_keeps_the_batch_and_its_loss_with_less_padding(
     split = LengthSplit(collator, parts=3)(samples)
     parts = split["parts"]
     assert [len(p["input_ids"]) for p in parts] == [3, 3, 2]
-    lengths = sorted(len(s.prompt_ids) + len(s.answer_ids) for s in samples)
+    lengths = sorted(s.length for s in samples)
     # Each part padded only to its own longest sample: lengths sorted, cut 3 / 3 / 2.
     assert [p["input_ids"].shape[1] for p in parts] == [lengths[2], lengths[5], lengths[7]]
     assert sum(p["input_ids"].numel() for p in parts) < whole["input_ids"].numel()

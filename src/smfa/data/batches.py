@@ -45,6 +45,11 @@ class Sample:
     # which shape stands where; see benchmarks/LOG.md, "scene reading, third look").
     augment: bool = True
 
+    @property
+    def length(self) -> int:
+        """Tokens in its training row: the prompt and the answer."""
+        return len(self.prompt_ids) + len(self.answer_ids)
+
 
 class Encoder:
     """Turns (question, answer, image) into a `Sample` with a model's own processor."""
@@ -251,10 +256,7 @@ class LengthSplit:
         self.parts = parts
 
     def __call__(self, samples: Sequence[Sample]) -> dict[str, list[dict[str, torch.Tensor]]]:
-        order = sorted(
-            range(len(samples)),
-            key=lambda i: (len(samples[i].prompt_ids) + len(samples[i].answer_ids), i),
-        )
+        order = sorted(range(len(samples)), key=lambda i: (samples[i].length, i))
         groups = [g for g in np.array_split(np.array(order), self.parts) if len(g)]
         return {"parts": [self.collator([samples[int(i)] for i in g]) for g in groups]}
 
