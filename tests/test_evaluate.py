@@ -18,7 +18,7 @@ from smfa.eval import evaluate
 from smfa.eval.probe import REGISTRY, get_probe
 from smfa.eval.results import upgrade
 from smfa.models.io import save_model
-from smfa.protocol.attack_rows import matrix, worst_attack
+from smfa.protocol.attack_rows import grid, matrix, worst_attack
 from smfa.protocol.questions import REPORTED, VALIDATION, attack_questions
 from smfa.report.markdown import render_markdown
 from smfa.report.plots import render_plots
@@ -141,6 +141,37 @@ def test_worst_attack_and_the_report_section() -> None:
     assert "smfa 80.0% (relearn)" in markdown
     assert "report-attack_heatmap.png" in markdown
     assert render_plots(data)["attack_heatmap"].startswith(b"\x89PNG")
+
+
+def test_the_strong_relearning_grid_is_reported_cell_by_cell() -> None:
+    data = _results()
+    assert grid(data) == ([], {}) and "## Strong relearning" not in render_markdown(data, {})
+    big, small = "lora lr=1e-3 steps=192 A->B", "lora lr=1e-4 steps=48 cross-person"
+
+    def strong(model: str, leak: dict[str, float], recall: dict[str, float]) -> list[dict]:
+        # The pooled rows carry every cell; their value is the worst cell's, a per-kind row none.
+        worst = max(leak, key=leak.get)  # type: ignore[arg-type]
+        return [
+            {**_attack(model, "relearn_strong", "forget", "leak_rate", leak[worst]),
+             "per_group": leak},
+            {**_attack(model, "relearn_strong", "retain", "recall", recall[worst]),
+             "per_group": recall},
+            {**_attack(model, "relearn_strong", "forget", "leak_rate", 0.7),
+             "kind": "text_memory", "per_group": {big: 0.7}},
+        ]  # fmt: skip
+
+    data["rows"] += strong("smfa", {big: 0.75, small: 0.0}, {big: 0.9, small: 0.8})
+    data["rows"] += strong("oracle", {big: 0.0, small: 0.0}, {big: 0.5, small: float("nan")})
+    cells, values = grid(data)
+    assert cells == [big, small]
+    assert values[("smfa", big)] == (0.75, 0.9) and values[("oracle", small)] == (0.0, None)
+    assert ("vanilla", big) not in values  # never attacked: no cell, no column
+    markdown = render_markdown(data, {})
+    assert "## Strong relearning, cell by cell" in markdown
+    assert "| Cell | oracle | smfa |" in markdown
+    assert "| lora lr=1e-3 steps=192 A-&gt;B | 0.0% / 50.0% | 75.0% / 90.0% |" in markdown
+    assert "| lora lr=1e-4 steps=48 cross-person | 0.0% | 0.0% / 80.0% |" in markdown
+    assert "smfa 80.0% (relearn)" in markdown  # 0.75 under relearn_strong: relearn stays worst
 
 
 def test_schema_2_attack_rows_read_as_rows() -> None:

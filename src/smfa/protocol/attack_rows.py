@@ -1,8 +1,9 @@
 """What the attack rows of a results.json say: per model and attack, the forget leak and the
 retain recall under that attack, fair multiple choice against its chance level, each model's
-worst attack and its membership-inference distance to the oracle (headline figures). Pure
-functions of the results dict (schema 3: an attack's rows are the rows whose `probe` is not
-"plain"; its pooled rows have kind "all").
+worst attack and its membership-inference distance to the oracle (headline figures), and a grid
+attack's every cell (`grid`: the strong relearning's budgets and splits). Pure functions of the
+results dict (schema 3: an attack's rows are the rows whose `probe` is not "plain"; its pooled
+rows have kind "all").
 """
 
 from __future__ import annotations
@@ -96,3 +97,31 @@ def matrix(
         for a in attacks
     ]
     return attacks, names, values
+
+
+GRID = "relearn_strong"  # the attack whose pooled rows carry one value per cell (`per_group`)
+
+
+def grid(
+    data: dict[str, Any], attack: str = GRID
+) -> tuple[list[str], dict[tuple[str, str], tuple[float | None, float | None]]]:
+    """A grid attack's cells in the order its rows list them ("lora lr=1e-3 steps=192 A->B"),
+    and (model, cell) -> (forget leak, retain recall after the same tuning), from its pooled
+    rows' `per_group`; no cells when the attack was not run."""
+    cells: list[str] = []
+    found: dict[tuple[str, str], list[float | None]] = {}
+    for row in data.get("rows") or []:
+        if row.get("probe") != attack or row.get("kind") != "all":
+            continue
+        at = {("forget", "leak_rate"): 0, ("retain", "recall"): 1}.get(
+            (row.get("split"), row.get("metric"))
+        )
+        groups = row.get("per_group")
+        if at is None or not isinstance(groups, dict):
+            continue
+        for cell, value in groups.items():
+            if cell not in cells:
+                cells.append(cell)
+            ok = isinstance(value, int | float) and math.isfinite(float(value))
+            found.setdefault((row["model"], cell), [None, None])[at] = float(value) if ok else None
+    return cells, {key: (pair[0], pair[1]) for key, pair in found.items()}

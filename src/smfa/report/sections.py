@@ -271,6 +271,30 @@ def _attacks(data: dict[str, Any], names: list[str], plot_names: set[str]) -> Se
     return Section("Attacks", paragraphs, ["Attack", *names], rows, plots, numeric_from=1)
 
 
+def _grid(data: dict[str, Any], names: list[str]) -> Section | None:
+    """The strong relearning attack cell by cell: its worst cell is its row under Attacks."""
+    cells, values = attack_rows.grid(data)
+    shown = [n for n in names if any((n, c) in values for c in cells)]
+    if not cells or not shown:
+        return None
+    rows = []
+    for cell in cells:
+        row = [cell]
+        for name in shown:
+            leak, recall = values.get((name, cell), (None, None))
+            row.append(pct(leak) + ("" if recall is None else f" / {pct(recall)}"))
+        rows.append(row)
+    text = (
+        f"{attack_rows.GRID} relearns over a grid of budgets and splits; each cell is the forget "
+        "leak after that relearning / the retain recall after it. The oracle's leak in the same "
+        "cell is the floor; a cell where the oracle's retain recall falls far tunes hard enough "
+        "to break what a model knows, not only to relearn. The attack's row above is each "
+        "model's worst cell."
+    )
+    header = ["Cell", *shown]
+    return Section("Strong relearning, cell by cell", [text], header, rows, numeric_from=1)
+
+
 def sections(data: dict[str, Any], plot_names: Iterable[str] = ()) -> list[Section]:
     """The report's content in order; `plot_names` are the plots that exist."""
     from smfa.report.mllmu import mllmu_section  # these two lay out Sections of this module
@@ -291,6 +315,7 @@ def sections(data: dict[str, Any], plot_names: Iterable[str] = ()) -> list[Secti
         parts.append(Section("Plots", plots=[(n, caption(n)) for n in names]))
     shown = summary.visible_models(data.get("models", {}), order)
     parts.append(_attacks(data, shown, set(plot_names)))
+    parts.append(_grid(data, shown))
     parts.append(targets_section(data, [m for m in shown if m in head], head, kept))
     parts.append(mllmu_section(data, [m for m in shown if m in head]))
     selection = _selection(data, compare)
