@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from smfa.errors import SmfaError
+from smfa.eval.results import read_results, write_results
 from smfa.protocol.figures import FIGURES
 from smfa.protocol.questions import REPORTED, reading
 from smfa.report.html import render_html
@@ -344,6 +345,18 @@ def test_write_report_writes_every_file(tmp_path: Path) -> None:
         assert (tmp_path / "out" / name).read_bytes().startswith(PNG)
     assert len(re.findall(r"!\[", text)) == 3
     assert written["html"].read_text(encoding="utf-8").count("data:image/png;base64,") == 3
+
+
+def test_a_report_rewritten_from_its_file_keeps_the_compared_order(tmp_path: Path) -> None:
+    data = results()
+    data["models"]["npo"] = _method("npo", "", True, params={})  # methods run smfa, idk, npo
+    data["rows"] += [r | {"model": "npo"} for r in data["rows"] if r["model"] == "idk"]
+    write_results(tmp_path, data)  # results.json keeps its keys sorted: idk, npo, oracle, ...
+    again = read_results(tmp_path / "results.json")
+    assert list(again["models"]) != list(data["models"])
+    order = ["vanilla", "oracle", "smfa-k1", "smfa-k3", "smfa-k10", "idk", "npo"]
+    assert ordered_models(again) == ordered_models(data) == order
+    assert render_markdown(again, {}) == render_markdown(data, {})  # `smfa report` == compare's
 
 
 def test_plots_select_variants_and_sweep_curve() -> None:

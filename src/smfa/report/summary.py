@@ -16,14 +16,17 @@ from smfa.protocol.figures import FIGURES, Figure, Figures, Target, figures_of
 from smfa.protocol.questions import REPORTED, SLICES, Slice, reading
 
 
-def order_models(models: dict[str, dict[str, Any]], extra: Iterable[str] = ()) -> list[str]:
-    """Vanilla first, the oracle second, then methods (and unknown models) in file order."""
-    names = list(models) + [m for m in dict.fromkeys(extra) if m not in models]
+def order_models(models: dict[str, dict[str, Any]], first: Iterable[str] = ()) -> list[str]:
+    """Vanilla first, the oracle second, then methods (and unknown models): those of `first` in
+    its order, then the rest of `models` in theirs."""
+    names = list(dict.fromkeys([*first, *models]))
     rank = {"vanilla": 0, "oracle": 1}
     return sorted(names, key=lambda m: rank.get(str(models.get(m, {}).get("role")), 2))
 
 
 def ordered_models(data: dict[str, Any]) -> list[str]:
+    """The models in the order their rows first appear: the order they were compared or
+    evaluated in (results.json's `models` is written with sorted keys, its rows in order)."""
     return order_models(data.get("models", {}), (row["model"] for row in data.get("rows", [])))
 
 
