@@ -351,12 +351,16 @@ def test_a_report_rewritten_from_its_file_keeps_the_compared_order(tmp_path: Pat
     data = results()
     data["models"]["npo"] = _method("npo", "", True, params={})  # methods run smfa, idk, npo
     data["rows"] += [r | {"model": "npo"} for r in data["rows"] if r["model"] == "idk"]
+    pick = data["compare"]["selection"]["smfa"]
+    pick |= {"scores": {"k=1": 1.7, "k=3": 1.9, "k=10": 1.8}, "leaks": {"k=1": 0.5, "k=3": 0.0}}
     write_results(tmp_path, data)  # results.json keeps its keys sorted: idk, npo, oracle, ...
     again = read_results(tmp_path / "results.json")
     assert list(again["models"]) != list(data["models"])
     order = ["vanilla", "oracle", "smfa-k1", "smfa-k3", "smfa-k10", "idk", "npo"]
     assert ordered_models(again) == ordered_models(data) == order
-    assert render_markdown(again, {}) == render_markdown(data, {})  # `smfa report` == compare's
+    markdown = render_markdown(again, {})
+    assert markdown == render_markdown(data, {})  # `smfa report` writes what compare wrote
+    assert re.findall(r"\| smfa \| (k=\d+) \|", markdown) == ["k=1", "k=3", "k=10"]
 
 
 def test_plots_select_variants_and_sweep_curve() -> None:

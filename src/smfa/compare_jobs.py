@@ -8,7 +8,6 @@ Every evaluation and attack is cached, so jobs that ask the same rows share them
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,13 +24,8 @@ from smfa.eval.results import write_generations
 from smfa.methods.base import get_method, make_params
 from smfa.pipeline import ProgressFn
 from smfa.protocol.questions import VALIDATION, Slice, check_slice, named_slice
-from smfa.selection import select_variants
+from smfa.selection import natural_key, select_variants
 from smfa.unlearn import ForgetRequest, run_key, unlearn
-
-
-def natural_key(label: str) -> list[tuple[int, int | str]]:
-    """`label` as text and numbers, so that "k=10" sorts after "k=3"."""
-    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", label)]
 
 
 def reported_slice(config: RunConfig) -> Slice:

@@ -9,6 +9,7 @@ read the same numbers. The reported slice never chooses anything.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from smfa.errors import SmfaError
@@ -23,6 +24,11 @@ CRITERION = (
     "(understanding on forget and retain images, retain memory, scenes), each capped at 1, "
     "minus the false-refusal rate"
 )
+
+
+def natural_key(label: str) -> list[tuple[int, int | str]]:
+    """`label` as text and numbers, so that "k=10" sorts after "k=3"."""
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", label)]
 
 
 def validation_score(figures: Figures, vanilla: Figures) -> float:

@@ -15,6 +15,7 @@ from smfa.protocol import attack_rows
 from smfa.protocol.figures import FIGURES, Figure
 from smfa.protocol.questions import Slice
 from smfa.report import summary
+from smfa.selection import natural_key
 from smfa.vocab import Phrasing, View
 
 CAPTIONS = {
@@ -149,7 +150,7 @@ def _selection(data: dict[str, Any], compare: dict[str, Any]) -> Section | None:
     rows = []
     for method, pick in chosen.items():
         scores = pick.get("scores") or {str(pick.get("variant") or "—"): None}
-        for label, score in scores.items():
+        for label, score in sorted(scores.items(), key=lambda item: natural_key(item[0])):
             leak = (pick.get("leaks") or {}).get(label)
             shown = "—" if score is None else f"{score:.3f}"
             rows.append(
