@@ -30,7 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from scene_agreement import agreement, scene_answers
-from smfa.protocol.attack_rows import attack_cells, attacks_run, mia_gap, oracle_name
+from smfa.protocol.attack_rows import attack_cells, attacks_run, grid, mia_gap, oracle_name
 from smfa.report.summary import headline, ratios, report_slice, visible_models
 
 Cell = tuple[str, bool]  # (text, met)
@@ -84,9 +84,10 @@ def judge(folder: Path) -> tuple[list[str], list[tuple[str, str, dict[str, Cell]
         if excess:
             worst = max(excess)
             judged[m] = (f"{100 * worst[2]:.1f} ({worst[1]})", worst[0] <= 0.02 + 1e-9)
-    strong = "relearn_strong" in attacks
+    cells_run = grid(data)[0]  # the strong relearning's settings, when it ran
+    note = f"relearn_strong: {len(cells_run)} cells" if cells_run else "relearn_strong not run"
     add(
-        "every attack" + ("" if strong else " (relearn_strong not run)"),
+        f"every attack ({note})",
         "<= oracle + 2 points, per attack",
         judged,
     )
