@@ -29,7 +29,7 @@ from accelerate.utils import (
     send_to_device,
 )
 
-from smfa.data.batches import IGNORE_INDEX
+from smfa.data.batches import answer_tokens
 from smfa.errors import SmfaError
 from smfa.io import staged_dir
 
@@ -150,11 +150,6 @@ def local_batch(
     mine = share_of(items)
     batch = collate(mine or list(items[:1]))
     return send_to_device(batch, device), len(mine)
-
-
-def answer_tokens(batch: Any) -> int:
-    """Positions a causal LM's token-mean loss averages over (labels shifted by one)."""
-    return int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
 
 
 def summed(accelerator: Accelerator, value: float) -> float:

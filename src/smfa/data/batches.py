@@ -237,6 +237,11 @@ class Collator:
         return batch
 
 
+def answer_tokens(batch: Any) -> int:
+    """Positions a causal LM's token-mean loss averages over (labels shifted by one)."""
+    return int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
+
+
 class LengthSplit:
     """One training batch as `parts` micro-batches of samples of similar length.
 
@@ -265,7 +270,7 @@ def split_loss(model: Any, batch: dict[str, list[dict[str, torch.Tensor]]]) -> t
     """The next-token cross-entropy of a `LengthSplit` batch: the mean over all its answer
     tokens, as the unsplit batch's (each group's mean weighted by its answer tokens)."""
     parts = batch["parts"]
-    counts = [int((part["labels"][:, 1:] != IGNORE_INDEX).sum()) for part in parts]
+    counts = [answer_tokens(part) for part in parts]
     total = sum(counts)
     return sum(  # type: ignore[return-value]
         model(**part).loss * (count / total) for part, count in zip(parts, counts, strict=True)
