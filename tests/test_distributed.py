@@ -37,6 +37,7 @@ from .test_cli import smfa
 # (the size of the update). Measured 0 (bit-identical) here, and <1e-5 for every method
 # but kl (docs/scale-out.md); the bound leaves room for float32 summation order under Adam.
 WEIGHT_RTOL = 1e-3
+LAUNCHED = Path(__file__).with_name("launched.py")
 SMALL_WORLD = dataclasses.replace(
     MINI_WORLD, people=6, unknown_people=2, train_scenes=4, validation_scenes=2,
     heldout_scenes=2, few_shot_retain=6, forget_ratios=(20,),
@@ -60,26 +61,30 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _run(args: list[str], processes: int) -> float:
-    """Run `smfa ARGS` in this process (1) or under `accelerate launch`; returns seconds.
-
-    One process runs in this one, as test_cli.py's runs do: a new interpreter would spend its
-    first 5 s importing torch, transformers and peft again."""
+def _launch(commands: list[list[str]], processes: int, root: Path) -> float:
+    """Run every `smfa` command of `commands`, in order, in each of `processes` processes of
+    one `accelerate launch` (tests/launched.py); returns seconds."""
     started = time.perf_counter()
-    if processes == 1:
-        smfa(*args)
-        return time.perf_counter() - started
+    listed = root / f"commands-{processes}.json"
+    listed.write_text(json.dumps(commands))
     command = [
         sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
         "--num_processes", str(processes), "--num_machines", "1",
         "--mixed_precision", "no", "--dynamo_backend", "no",
-        "--main_process_port", str(_free_port()), "-m", "smfa.cli", *args,
+        "--main_process_port", str(_free_port()), str(LAUNCHED), str(listed),
     ]  # fmt: skip
     # accelerate's --cpu launches multi-CPU runs through mpirun; torchrun (its multi-GPU
     # launcher) with ACCELERATE_USE_CPU=1 gives the same gloo group without MPI.
     env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "80", "ACCELERATE_USE_CPU": "1"}
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, f"{' '.join(command)}\n{done.stdout}\n{done.stderr[-12000:]}"
+    return time.perf_counter() - started
+
+
+def _alone(args: list[str]) -> float:
+    """Run `smfa ARGS` in this process, as test_cli.py's runs do; returns seconds."""
+    started = time.perf_counter()
+    smfa(*args)
     return time.perf_counter() - started
 
 
@@ -104,20 +109,48 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {"root": root, "world": world.root}
 
 
+# VERA's rehearsal draws its own batch at every step: each process must draw the same one (the
+# global batch's size, not its share), or the averaged gradient is not one process's. Unmasked
+# (k=-1): the sculpting mask is a threshold, and an entry at its edge may flip on float
+# summation order alone, which would hide what this compares.
+VERA = [
+    *("--method", "vera", "--set", "methods.vera.rank=4", "--set", "methods.vera.epochs=1"),
+    *("--set", "methods.vera.rehearse=1", "--set", "methods.vera.k=-1"),
+    *UNLEARN[2:],
+]
+
+
+@pytest.fixture(scope="module")
+def launched(setup: dict) -> dict:
+    """Each run twice, in this process and as 2 launched processes: idk's unlearning, the
+    evaluation of its 1-process model, and VERA's unlearning with rehearsal. The launch runs
+    its three commands in one `accelerate launch` (tests/launched.py)."""
+    root, world = setup["root"], str(setup["world"])
+    common = ["--world", world, "--model", str(root / "vanilla")]
+    record = ["--set", "erasure.measure=false"]  # evaluation across processes: its own run
+
+    def unlearn(n: int, method: list[str], name: str) -> list[str]:
+        forget = ["--forget-file", str(root / "forget.jsonl")]
+        return ["unlearn", *common, *forget, "--out", str(root / f"{name}-{n}"), *method, *record]
+
+    def evaluate(n: int) -> list[str]:
+        model = root / "unlearn-1" / "model"
+        args = ["eval", "--model", f"idk={model}", "--world", world, "--forget-ratio", "20"]
+        return [*args, "--out", str(root / f"eval-{n}"), "--set", f"workdir={root / f'work-{n}'}"]
+
+    seconds = {"unlearn-1": _alone(unlearn(1, UNLEARN, "unlearn"))}
+    seconds["vera-1"] = _alone(unlearn(1, VERA, "vera"))
+    seconds["eval-1"] = _alone([*evaluate(1), *EVAL])
+    commands = [unlearn(2, UNLEARN, "unlearn"), [*evaluate(2), *EVAL], unlearn(2, VERA, "vera")]
+    seconds["launch-2 (all three)"] = _launch(commands, 2, root)
+    print("seconds:", seconds)
+    return setup
+
+
 @pytest.mark.slow
 @pytest.mark.distributed
-def test_two_processes_match_one(setup: dict) -> None:
-    root, world = setup["root"], setup["world"]
-    common = ["--world", str(world), "--model", str(root / "vanilla")]
-    forget = ["--forget-file", str(root / "forget.jsonl")]
-    seconds = {}
-    for n in (1, 2):
-        out = root / f"unlearn-{n}"
-        record = ["--set", "erasure.measure=false"]  # evaluation across processes: below
-        seconds[f"unlearn-{n}"] = _run(
-            ["unlearn", *common, *forget, "--out", str(out), *UNLEARN, *record], n
-        )
-
+def test_two_processes_match_one(launched: dict) -> None:
+    root = launched["root"]
     one, two = (load_file(str(root / f"unlearn-{n}/model/model.safetensors")) for n in (1, 2))
     base = load_file(str(root / "vanilla/model.safetensors"))
     assert one.keys() == two.keys() == base.keys()
@@ -138,18 +171,13 @@ def test_two_processes_match_one(setup: dict) -> None:
     assert records[0]["base_model"] == records[1]["base_model"]
 
     # Evaluation: whole batches per process, gathered; the main process writes one results.json.
-    model = root / "unlearn-1" / "model"
-    for n in (1, 2):
-        args = ["eval", "--model", f"idk={model}", "--world", str(world), "--forget-ratio", "20"]
-        args += ["--out", str(root / f"eval-{n}"), "--set", f"workdir={root / f'work-{n}'}"]
-        seconds[f"eval-{n}"] = _run([*args, *EVAL], n)
     results = [json.loads((root / f"eval-{n}/results.json").read_text()) for n in (1, 2)]
     assert results[0] == results[1]
     assert len(results[0]["rows"]) > 20
     assert any(r["probe"] == "prefill" for r in results[0]["rows"])
     generations = [(root / f"eval-{n}/generations-idk.jsonl").read_text() for n in (1, 2)]
     assert generations[0] == generations[1] and generations[0].count("\n") > 100
-    print("seconds:", seconds, f"weight gap {gap:.3g} of update {update:.3g}")
+    print(f"weight gap {gap:.3g} of update {update:.3g}")
 
 
 def test_alone_the_helpers_are_the_identity() -> None:
@@ -225,21 +253,8 @@ def test_token_means_count_the_global_batch() -> None:
 
 @pytest.mark.slow
 @pytest.mark.distributed
-def test_vera_rehearsal_two_processes_match_one(setup: dict) -> None:
-    # VERA's rehearsal draws its own batch at every step: each process must draw the same one
-    # (the global batch's size, not its share), or the averaged gradient is not one process's.
-    # Unmasked (k=-1): the sculpting mask is a threshold, and an entry at its edge may flip on
-    # float summation order alone, which would hide what this compares.
-    root, world = setup["root"], setup["world"]
-    vera = ["--method", "vera", "--set", "methods.vera.rank=4", "--set", "methods.vera.epochs=1"]
-    vera += ["--set", "methods.vera.rehearse=1", "--set", "methods.vera.k=-1"]
-    vera += [*UNLEARN[2:], "--set", "erasure.measure=false"]
-    for n in (1, 2):
-        _run(
-            ["unlearn", "--world", str(world), "--model", str(root / "vanilla"), "--out",
-             str(root / f"vera-{n}"), "--forget-file", str(root / "forget.jsonl"), *vera],
-            n,
-        )  # fmt: skip
+def test_vera_rehearsal_two_processes_match_one(launched: dict) -> None:
+    root = launched["root"]
     one, two = (load_file(str(root / f"vera-{n}/model/model.safetensors")) for n in (1, 2))
     base = load_file(str(root / "vanilla/model.safetensors"))
     update = max(float((one[k] - base[k]).abs().max()) for k in one)
