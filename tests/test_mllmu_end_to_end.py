@@ -1,6 +1,8 @@
 """MLLMU-Bench as published, end to end at tiny settings: 8 of the sample's real profiles are
 imported from the hub's parquet files, a vanilla is trained on them, VERA unlearns the published
-forget_10 people (4 of the 8), and the one evaluation measures both on the reported slice."""
+forget_15 people (2 of the 8), and the one evaluation measures both on the reported slice of
+forget_10 (4 of the 8: fair multiple choice then has up to 3 other forget people's values to
+offer)."""
 
 from __future__ import annotations
 
@@ -46,7 +48,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     outs = {"world": world, "vanilla": Path(vanilla)}
     smfa(
         "unlearn", "--world", world, "--model", vanilla, "--out", root / "vera",
-        "--method", "vera", "--ratio", "10", *FAST_UNLEARN, *QUICK, *work,
+        "--method", "vera", "--ratio", "15", *FAST_UNLEARN, *QUICK, *work,
     )  # fmt: skip
     outs["vera"] = root / "vera" / "model"
     smfa(
@@ -70,7 +72,7 @@ def test_the_import_keeps_the_published_forget_lists(pipeline: dict[str, Path]) 
 def test_vera_erases_free_text_values_of_the_real_profiles(pipeline: dict[str, Path]) -> None:
     record = json.loads((pipeline["vera"].parent / "run.json").read_text())
     world = load_world(pipeline["world"])
-    forget = set(world.splits.forget[10])
+    forget = set(world.splits.forget[15])
     asked = forget_questions(world, forget)  # D_f: both training wordings, both forms
     assert record["request"]["forget_questions"] == len(asked)
     # Every train-phrasing forget answer states its value (a span, or the whole answer) ...
@@ -81,7 +83,8 @@ def test_vera_erases_free_text_values_of_the_real_profiles(pipeline: dict[str, P
     for q in asked:
         others[q.attribute_type].append((q.subject or "", q.value))
     standing = sum(bool(alternatives(q, 1, 0, others)) for q in asked)
-    assert standing >= 0.9 * len(asked)
+    # 100 of 112 here: a value of a type that only one of the two people states has none.
+    assert standing >= 0.85 * len(asked)
     assert standing <= record["stats"]["erasable"] <= len(asked), record["stats"]
 
 
