@@ -392,3 +392,16 @@ def test_labels_of_crowded_points_are_spread_by_hand() -> None:
     assert spread([], 0.05) == []
     heights = label_positions({"a": (0.0, 0.5), "b": (0.01, 0.5), "c": (0.9, 0.5)}, 0.2, 0.1)
     assert heights == pytest.approx({"a": 0.55, "b": 0.45, "c": 0.5})
+
+
+def test_bars_without_any_figure_say_so_instead_of_an_empty_legend() -> None:
+    import warnings
+
+    from smfa.report.plots import kind_bars_plot
+
+    models = {"vanilla": {"role": "vanilla"}, "idk": {"role": "method"}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns of a legend with no entries
+        empty = kind_bars_plot({"vanilla": {}, "idk": {}}, models)
+        drawn = kind_bars_plot({"vanilla": {"retain_memory": 0.9}, "idk": {}}, models)
+    assert empty.startswith(PNG) and drawn.startswith(PNG) and empty != drawn

@@ -243,6 +243,7 @@ def kind_bars_plot(head: dict[str, Figures], models: dict[str, dict[str, Any]]) 
     fig = Figure(figsize=(max(6.4, 1.1 * len(names) + 2.5), 4.4))
     ax = fig.add_subplot()
     width = 0.8 / len(BARS)
+    drawn = False
     for j, (key, label) in enumerate(BARS):
         xs = [i + (j - (len(BARS) - 1) / 2) * width for i in range(len(names))]
         heights = [head.get(name, {}).get(key) for name in names]
@@ -250,6 +251,7 @@ def kind_bars_plot(head: dict[str, Figures], models: dict[str, dict[str, Any]]) 
         if pairs:
             px, ph = zip(*pairs, strict=True)
             bars = ax.bar(px, ph, width=width, color=PALETTE[j % len(PALETTE)], label=label)
+            drawn = True
             # A zero-height bar is invisible: say "0" so it does not read as missing.
             ax.bar_label(bars, labels=["0" if h == 0 else "" for h in ph], fontsize=6)
     ax.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
@@ -257,7 +259,10 @@ def kind_bars_plot(head: dict[str, Figures], models: dict[str, dict[str, Any]]) 
     ax.set_ylabel("rate")
     ax.set_title("Per model: what is forgotten and what is kept")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.22))
+    if drawn:
+        ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.22))
+    else:  # rows without these figures (a results file of attack rows only, say)
+        ax.text(0.5, 0.5, "none of these figures was measured", ha="center", transform=ax.transAxes)
     fig.tight_layout()
     return _png(fig)
 
