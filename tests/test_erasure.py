@@ -26,6 +26,14 @@ from smfa.world.build import build_world
 from .conftest import HALF_WORLD, _memorizer
 from .test_cli import assert_one_line_error, smfa
 
+# Six people, two of them forgotten at 34%: P1 and P2 of every request. Every record and every
+# verify below measures the whole reported slice (315 questions; 497 in conftest's HALF_WORLD).
+# Seed 3: P1's refused values leak under prefill (23.5% of them; 11.1% of P1's and P2's after
+# the chained request), and none in plain answers, which is what the verdicts below rest on
+# (seeds 1, 2 and 3 all hold it, with 8.3-11.1% after the chain; seed 0 leaks 2.8%).
+ERASURE_WORLD = replace(HALF_WORLD, people=6, forget_ratios=[10, 34], seed=3)
+RATIO = 34
+
 # What the records measure, and what a verifier's policy measures in these tests.
 EVAL_FAST = [
     *("--set", "eval.attacks=prefill", "--set", "eval.max_new_tokens=6"),
@@ -50,9 +58,8 @@ def _canonical(obj: object) -> str:
 
 @pytest.fixture(scope="module")
 def world_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """conftest's HALF_WORLD (P1 and P2 are its 20% forget people): every record and every
-    verify measures the whole reported slice, which takes half as long as the mini world's."""
-    return build_world(tmp_path_factory.mktemp("worlds") / "half", HALF_WORLD)
+    """ERASURE_WORLD: P1 and P2 are its forget people."""
+    return build_world(tmp_path_factory.mktemp("worlds") / "six", ERASURE_WORLD)
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +70,7 @@ def world(world_dir: Path) -> World:
 @pytest.fixture(scope="module")
 def refuser(world: World) -> tuple[object, object]:
     """conftest's refuser on this world: knows P1's values, refuses them in held-out phrasings."""
-    p1 = world.splits.forget[20][0]
+    p1 = world.splits.forget[RATIO][0]
     return _memorizer(world, p1, p1)
 
 
@@ -79,7 +86,7 @@ def runs(
     still leaks under prefill: the record's bound is lifted, and its verdict says `erased`)."""
     root = tmp_path_factory.mktemp("erasure")
     base = save_model(*refuser, root / "refuser")
-    p1, p2 = world.splits.forget[20][:2]
+    p1, p2 = world.splits.forget[RATIO][:2]
     work = ["--set", f"workdir={root / 'work'}"]
     smfa("keygen", root / "keys" / "operator")
     sign = ["--sign-key", root / "keys" / "operator.key"]
@@ -121,7 +128,7 @@ def _folder_hashes(folder: Path) -> dict[str, str]:
 
 def test_unlearn_records_who_what_and_how_well(runs: dict[str, Path], world: World) -> None:
     record = _record(runs["r1"])
-    p1 = world.splits.forget[20][0]
+    p1 = world.splits.forget[RATIO][0]
     questions = forget_questions(world, {p1})
     digest = _sha(_canonical([asdict(q) for q in questions]))
     assert record["request"]["people"] == [
@@ -153,7 +160,7 @@ def test_a_chained_request_has_the_lineage_and_keeps_earlier_people_out_of_retai
     runs: dict[str, Path], world: World
 ) -> None:
     first, second = _record(runs["r1"]), _record(runs["r2"])
-    p1, p2 = world.splits.forget[20][:2]
+    p1, p2 = world.splits.forget[RATIO][:2]
     assert second["base_model"]["sha256"] == first["model"]["sha256"]
     assert second["lineage"] == [
         {
@@ -197,7 +204,7 @@ def test_verify_passes_an_intact_signed_chain_under_a_lenient_policy(
 def test_verify_fails_a_leak_above_the_policys_threshold(runs: dict[str, Path]) -> None:
     result = smfa("verify", runs["r1"], *EVAL_FAST, check=False)  # hashes only: verify measures
     assert result.returncode == 1, result.stderr
-    # Prefill finds P1's values (17% here); whether the plain answers of this barely-unlearned
+    # Prefill finds P1's values (23.5% here); whether the plain answers of this barely-unlearned
     # model also leak image questions depends on the last bits of its training (1 of 27 checks
     # failed in CI, 3 on another machine), so only the prefill check is asserted.
     assert "verification failed: " in result.stderr
@@ -375,9 +382,10 @@ def test_a_resealed_record_with_raised_thresholds_fails_the_verifiers_policy(
     _reseal(record, copy / "erasure.json")
     result = smfa("verify", copy, *EVAL_FAST, check=False)  # thresholds: the project's
     assert result.returncode == 1, result.stderr
-    # Prefill finds P1's values (17% here); whether the plain answers of this barely-unlearned
-    # model also leak image questions depends on the last bits of its training (1 of 27 checks
-    # failed in CI, 3 on another machine), so only the prefill check is asserted.
+    # Prefill finds P1's values (11.1% of P1's and P2's here); whether the plain answers of
+    # this barely-unlearned model also leak image questions depends on the last bits of its
+    # training (1 of 27 checks failed in CI, 3 on another machine), so only the prefill check
+    # is asserted.
     assert "verification failed: " in result.stderr
     assert "leak under prefill: LEAK (" in result.stderr
     assert "> 5.0% (the policy's))" in result.stderr and "Traceback" not in result.stderr
@@ -522,7 +530,7 @@ def test_keygen_and_key_files(runs: dict[str, Path], world_dir: Path, tmp_path: 
 def test_chaining_refuses_a_broken_seal_a_bad_signature_and_an_unsigned_record_if_required(
     runs: dict[str, Path], world: World, world_dir: Path, tmp_path: Path
 ) -> None:
-    p3 = world.splits.retain[20][0]
+    p3 = world.splits.retain[RATIO][0]
     record = _record(runs["r1"])
     broken = _copy_run(runs["r1"], tmp_path / "broken")
     (broken / "erasure.json").write_text(json.dumps({**record, "forgotten": []}))  # not re-sealed
@@ -552,9 +560,9 @@ def test_chaining_refuses_a_broken_seal_a_bad_signature_and_an_unsigned_record_i
 def test_chaining_refuses_an_output_made_on_another_world(
     runs: dict[str, Path], tmp_path: Path
 ) -> None:
-    other_dir = build_world(tmp_path / "other", replace(HALF_WORLD, seed=1))
+    other_dir = build_world(tmp_path / "other", replace(ERASURE_WORLD, seed=ERASURE_WORLD.seed + 1))
     other = load_world(other_dir)
-    person = other.splits.forget[20][0]
+    person = other.splits.forget[RATIO][0]
     for command in (
         ["unlearn", "--out", tmp_path / "next", "--forget", person],
         ["stream", "--out", tmp_path / "next", "--request", person],
@@ -597,7 +605,7 @@ def test_a_rerun_signs_the_record_it_reuses(
     smfa("keygen", tmp_path / "second")
     smfa(
         "unlearn", "--world", world_dir, "--model", runs["base"], "--out", copy,
-        "--forget", world.splits.forget[20][0], *FAST,
+        "--forget", world.splits.forget[RATIO][0], *FAST,
         "--set", f"workdir={runs['root'] / 'work'}", "--set", "unlearn.lr=1e-9",
         "--set", "erasure.measure=false", "--sign-key", tmp_path / "second.key",
     )  # fmt: skip
