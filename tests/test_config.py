@@ -86,3 +86,44 @@ def test_compare_methods_all_runs_every_registered_method_defaults_first() -> No
     assert sorted(config.compare.methods) == sorted(REGISTRY)
     with pytest.raises(ConfigError, match="'all' stands alone"):
         check_run(load_config(None, ["compare.methods=all,smfa"]))
+
+
+def test_the_defaults_pass_every_check_and_only_set_values_are_looked_up() -> None:
+    from smfa.checks import check_run
+    from smfa.config import RunConfig
+
+    check_run(RunConfig(), every=True)  # what check_run leaves unlooked-up must be valid
+    with pytest.raises(ConfigError, match=r"eval\.attacks"):
+        check_run(load_config(None, ["eval.attacks=prefil"]))
+    with pytest.raises(ConfigError, match=r"compare\.methods"):
+        check_run(load_config(None, ["compare.methods=smfa,veraa"]))
+    with pytest.raises(ConfigError, match=r"methods\.vera"):
+        check_run(load_config(None, ["methods.vera.rnak=4"]))
+
+
+def test_commands_that_load_no_model_import_no_torch(tmp_path: Path) -> None:
+    """`smfa world build` and `smfa keygen` start without torch, transformers or peft (an
+    identical world is reused in about a second, not after 10 s of imports), and so does
+    `smfa verify` until it measures a model (`--hashes-only` never does)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom smfa.cli import main\n"
+        "cut = sys.argv.index('--then')\n"
+        "for argv in (sys.argv[1:cut], sys.argv[cut + 1 :]):\n"
+        "    sys.argv = ['smfa', *argv]\n"
+        "    try:\n        main()\n"
+        "    except SystemExit as exc:\n        assert exc.code in (0, None), argv\n"
+        "import smfa.erasure.show, smfa.erasure.verify\n"
+        "heavy = {'torch', 'transformers', 'peft', 'accelerate'} & set(sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    world = ["world", "build", "--out", str(tmp_path / "w"), "--set", "world.people=6"]
+    world += ["--set", "world.forget_ratios=[20]", "--then"]
+    keygen = ["keygen", str(tmp_path / "key")]
+    done = subprocess.run(
+        [sys.executable, "-c", code, *world, *keygen], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "w" / "manifest.json").is_file() and (tmp_path / "key.pub").is_file()

@@ -24,6 +24,7 @@ import torch
 from safetensors.torch import load_file
 
 from smfa import distributed as dist
+from smfa import launch
 from smfa.data.format import load_world
 from smfa.models.io import save_model
 from smfa.models.tiny import build_tiny_model
@@ -188,7 +189,7 @@ def test_alone_the_helpers_are_the_identity() -> None:
     pairs = [(2, "c"), (0, "a")]
     assert dist.gather_pairs(pairs) == pairs
     dist.barrier()
-    dist.require_single("compare")  # no error when not launched
+    launch.require_single("compare")  # no error when not launched
 
 
 def test_answer_tokens_count_the_shifted_labels() -> None:
@@ -214,9 +215,21 @@ def test_processes_accelerate_did_not_join_are_an_error(monkeypatch: pytest.Monk
 def test_launched_commands_that_are_not_data_parallel_refuse(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(dist, "is_distributed", lambda: True)
-    with pytest.raises(dist.LaunchError, match="smfa compare"):
-        dist.require_single("compare")
+    # Read from the launcher's environment, before torch is imported: torchrun's WORLD_SIZE,
+    # or an MPI launcher's own variable.
+    for name in launch.SIZE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert launch.launched_processes() == 1
+    monkeypatch.setenv("PMI_SIZE", "1")
+    launch.require_single("compare")  # one process: not a data-parallel launch
+    for name in ("WORLD_SIZE", "OMPI_COMM_WORLD_SIZE"):
+        monkeypatch.setenv(name, "2")
+        with pytest.raises(launch.LaunchError, match="smfa compare"):
+            launch.require_single("compare")
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("WORLD_SIZE", "two")
+    with pytest.raises(launch.LaunchError, match="WORLD_SIZE='two' in the environment"):
+        launch.launched_processes()
 
 
 class _RankZeroOfTwo:

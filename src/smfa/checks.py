@@ -27,37 +27,52 @@ def expand_methods(methods: list[str]) -> list[str]:
     return first + sorted(set(REGISTRY) - set(first))
 
 
-def check_run(config: RunConfig) -> RunConfig:
-    """Raise ConfigError (naming the key) for the first setting nothing registered accepts."""
-    from smfa.eval.probe import get_probe
+def check_run(config: RunConfig, every: bool = False) -> RunConfig:
+    """Raise ConfigError (naming the key) for the first setting nothing registered accepts.
+
+    Only what differs from the defaults is looked up in the registries (`every` looks up
+    everything: tests/test_config.py holds the defaults to it), so a command that loads no
+    model (world build, import, show, report) imports neither torch nor transformers nor peft.
+    """
     from smfa.judge.wire import check_spec
-    from smfa.methods.base import get_method, make_params
-    from smfa.models.io import load_options
     from smfa.protocol.questions import named_slice
 
-    for name, section in config.methods.items():
-        try:
-            method = get_method(str(name))
-        except ConfigError as exc:
-            raise ConfigError(f"methods.{name}: {exc}") from None
-        make_params(method, section)
-    config.compare.methods = expand_methods(config.compare.methods)  # "all": every method
-    for name in config.compare.methods:
-        try:
-            get_method(name)
-        except ConfigError as exc:
-            raise ConfigError(f"compare.methods: {exc}") from None
+    defaults = RunConfig()
+    if config.methods:
+        from smfa.methods.base import get_method, make_params
+
+        for name, section in config.methods.items():
+            try:
+                method = get_method(str(name))
+            except ConfigError as exc:
+                raise ConfigError(f"methods.{name}: {exc}") from None
+            make_params(method, section)
+    if every or config.compare.methods != defaults.compare.methods:
+        from smfa.methods.base import get_method
+
+        config.compare.methods = expand_methods(config.compare.methods)  # "all": every method
+        for name in config.compare.methods:
+            try:
+                get_method(name)
+            except ConfigError as exc:
+                raise ConfigError(f"compare.methods: {exc}") from None
     config.eval.attacks = expand_attacks(config.eval.attacks)  # "all": every attack
-    for attack in config.eval.attacks:
-        if attack == "plain":
-            raise ConfigError("eval.attacks: 'plain' is the evaluation itself, not an attack")
-        if get_probe(attack).family == "benchmark":
-            raise ConfigError(
-                f"eval.attacks: '{attack}' is a benchmark's own tasks, asked whenever the world "
-                "has them, not an attack"
-            )
+    if every or config.eval.attacks != defaults.eval.attacks:
+        from smfa.eval.probe import get_probe
+
+        for attack in config.eval.attacks:
+            if attack == "plain":
+                raise ConfigError("eval.attacks: 'plain' is the evaluation itself, not an attack")
+            if get_probe(attack).family == "benchmark":
+                raise ConfigError(
+                    f"eval.attacks: '{attack}' is a benchmark's own tasks, asked whenever the "
+                    "world has them, not an attack"
+                )
     named_slice(config.eval.slice, "eval.slice")
     named_slice(config.compare.slice, "compare.slice")
     check_spec(config.eval.judge)
-    load_options(config.model)
+    if every or config.model != defaults.model:
+        from smfa.models.io import load_options
+
+        load_options(config.model)
     return config

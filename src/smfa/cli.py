@@ -56,10 +56,10 @@ def world_build(
     set_: SetOpt = None,
 ) -> None:
     """Generate a deterministic world (people, portraits, fundus images, scenes, questions)."""
-    from smfa.distributed import require_single
+    from smfa.launch import require_single
 
     require_single("world build")
-    from smfa.pipeline import ensure_world
+    from smfa.world.build import ensure_world
 
     cfg = _config(config, set_)
     if people is not None:
@@ -129,7 +129,7 @@ def evaluate(
     from smfa.models.io import model_source
     from smfa.protocol.questions import check_slice, named_slice
     from smfa.report.table import print_table
-    from smfa.train import progress_bar
+    from smfa.terminal import progress_bar
 
     cfg = _config(config, set_, judge=judge)
     ratio = forget_ratio if forget_ratio is not None else cfg.forget_ratio
@@ -265,7 +265,7 @@ def verify(
 ) -> None:
     """Recompute an erasure record's hashes, check its signature, measure its model under your
     policy (never the record's); exit 1 on a mismatch, a leak or an unaccepted signature."""
-    from smfa.distributed import require_single
+    from smfa.launch import require_single
 
     require_single("verify")
     from rich.markup import escape
@@ -275,7 +275,7 @@ def verify(
     from smfa.erasure.signing import Trust
     from smfa.erasure.verify import failures
     from smfa.erasure.verify import verify as run_verify
-    from smfa.train import progress_bar
+    from smfa.terminal import progress_bar
 
     if tolerance is not None and not 0 <= tolerance <= 1:
         raise SmfaError(f"--tolerance must be between 0 and 1, got {tolerance}")
@@ -335,7 +335,7 @@ def stream(
     """Run forget requests in sequence, each chained on the previous one's unlearned model.
     --trust/--require-signature apply to the record MODEL may come with; --sign-key signs
     every record of the stream."""
-    from smfa.distributed import require_single
+    from smfa.launch import require_single
 
     require_single("stream")
     from smfa.data.format import load_world
@@ -374,7 +374,7 @@ def compare(
     set_: SetOpt = None,
 ) -> None:
     """Run several methods side by side, evaluate them, and write the report."""
-    from smfa.distributed import require_single
+    from smfa.launch import require_single
 
     require_single("compare")
     from smfa.compare import run_compare
@@ -415,7 +415,7 @@ def import_cmd(
     """Import a public benchmark layout (docs/data-format.md) into a world directory."""
     import inspect
 
-    from smfa.distributed import require_single
+    from smfa.launch import require_single
 
     require_single("import")
 
@@ -475,7 +475,7 @@ def export_lora_cmd(
     set_: SetOpt = None,
 ) -> None:
     """Export an unlearned model's weight change as a PEFT LoRA adapter (truncated SVD)."""
-    from smfa.distributed import require_single
+    from smfa.launch import require_single
 
     require_single("export-lora")
     from smfa.export import check_rank, export_lora, run_source
@@ -526,7 +526,7 @@ def show(results: Annotated[Path, typer.Argument(help="A results.json file.")]) 
 @app.command()
 def demo(config: ConfigOpt = None, set_: SetOpt = None) -> None:
     """World, vanilla and oracle (cached), evaluation of both, and the table."""
-    from smfa.distributed import require_single
+    from smfa.launch import require_single
 
     require_single("demo")
     from smfa.demo import run_demo

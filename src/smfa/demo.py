@@ -15,12 +15,13 @@ from rich.console import Console
 
 from smfa.compare import run_compare
 from smfa.config import RunConfig
-from smfa.pipeline import ReferenceJob, ensure_base, ensure_world
+from smfa.pipeline import ReferenceJob, ensure_base
 from smfa.protocol.figures import FIGURES
 from smfa.reference import reference_dir
 from smfa.report.summary import headline, ordered_models, ratios, visible_models
 from smfa.report.write import write_report
 from smfa.terminal import Grid, console, show
+from smfa.world.build import ensure_world
 
 
 def _summary_table(data: dict, out: Console) -> None:  # type: ignore[type-arg]

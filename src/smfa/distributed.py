@@ -30,16 +30,12 @@ from accelerate.utils import (
 )
 
 from smfa.data.batches import answer_tokens
-from smfa.errors import SmfaError
 from smfa.io import staged_dir
+from smfa.launch import LaunchError
 
 T = TypeVar("T")
 R = TypeVar("R")
 _shared: dict[str, Accelerator] = {}
-
-
-class LaunchError(SmfaError):
-    """A command or setting that cannot run under this `accelerate launch` configuration."""
 
 
 def state() -> PartialState:
@@ -75,15 +71,6 @@ def main_process_first() -> Iterator[None]:
     """The main process runs the block first (e.g. to build a cache); the others then reuse it."""
     with state().main_process_first():
         yield
-
-
-def require_single(command: str) -> None:
-    """Refuse a command that runs its own worker processes instead of data-parallel ones."""
-    if is_distributed():
-        raise LaunchError(
-            f"`smfa {command}` runs its own worker processes and is not data-parallel; "
-            "run it without `accelerate launch` (unlearn, train and eval scale out)"
-        )
 
 
 def shared_accelerator(mixed_precision: str) -> Accelerator:

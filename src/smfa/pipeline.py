@@ -15,21 +15,10 @@ from typing import Any
 
 import torch
 
-from smfa.config import RunConfig, WorldConfig
+from smfa.config import RunConfig
 from smfa.data.format import World, load_world
 from smfa.reference import BASE_META, base_dir, build_base, is_cached, train_reference
-from smfa.terminal import console
-from smfa.train import progress_bar
-from smfa.world.build import build_world
-
-
-def ensure_world(out: Path, config: WorldConfig) -> World:
-    """Build the world into `out` (or reuse an identical one there), then load and validate it."""
-    console(stderr=True).print(
-        f"[bold]world[/bold] {out} ({config.people} people, seed {config.seed})"
-    )
-    build_world(Path(out), config)
-    return load_world(Path(out))
+from smfa.terminal import progress_bar
 
 
 def ensure_base(world: World, config: RunConfig) -> Path:

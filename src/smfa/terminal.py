@@ -1,4 +1,4 @@
-"""Terminal output that reads the same whatever the terminal: consoles and tables.
+"""Terminal output that reads the same whatever the terminal: consoles, tables, progress bars.
 
 Log lines and errors are never soft-wrapped: a long path stays on one line, so a log (or a test
 reading it) sees the words the program printed. A console that is not a terminal (a pipe, a log
@@ -12,6 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -74,3 +82,20 @@ def show(grid: Grid, out: Console) -> None:
         out.print(note, markup=False, highlight=False, soft_wrap=True)
     if not out.is_terminal:
         out.print()
+
+
+def progress_bar(disable: bool = False, loss: bool = True) -> Progress:
+    """A rich progress bar (on stderr) with steps, loss, elapsed time and ETA."""
+    loss_column = [TextColumn("loss {task.fields[loss]:.4f}")] if loss else []
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        *loss_column,
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        disable=disable,
+        transient=False,
+        console=console(stderr=True),
+    )

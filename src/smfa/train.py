@@ -20,14 +20,6 @@ import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from torch.utils.data import DataLoader
 from transformers import get_cosine_schedule_with_warmup
 
@@ -35,7 +27,7 @@ from smfa import distributed as dist
 from smfa.config import LoopConfig
 from smfa.data.batches import Collator, Sample
 from smfa.errors import SmfaError
-from smfa.terminal import console
+from smfa.terminal import progress_bar
 
 LossFn = Callable[[Any, dict[str, torch.Tensor]], torch.Tensor]
 
@@ -61,23 +53,6 @@ def set_determinism(seed: int, threads: int) -> None:
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
-
-
-def progress_bar(disable: bool = False, loss: bool = True) -> Progress:
-    """A rich progress bar (on stderr) with steps, loss, elapsed time and ETA."""
-    loss_column = [TextColumn("loss {task.fields[loss]:.4f}")] if loss else []
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        *loss_column,
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        disable=disable,
-        transient=False,
-        console=console(stderr=True),
-    )
 
 
 def train_loop(

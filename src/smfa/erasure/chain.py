@@ -17,7 +17,6 @@ from typing import Any
 from smfa.erasure.record import RECORD, model_sha256, read_record, record_sha256
 from smfa.erasure.signing import Trust, signature_problem, trust_problem
 from smfa.errors import SmfaError
-from smfa.unlearn import RUN_META
 
 
 @dataclass(frozen=True)
@@ -44,6 +43,8 @@ def chained_model(path: Path) -> tuple[Path, Path | None]:
     ] == path.name:
         model_dir, record_path = path, path.parent / RECORD
     else:
+        from smfa.unlearn import RUN_META  # here only: smfa.unlearn imports torch
+
         if (path / RUN_META).is_file() and not (path / "config.json").is_file():
             raise SmfaError(
                 f"{path} is an unlearn output without {RECORD} (made before records existed); "

@@ -18,7 +18,6 @@ from typing import Any
 
 from smfa.config import EvalConfig, ModelConfig
 from smfa.data.format import World
-from smfa.eval.evaluate import Ask, evaluate
 from smfa.protocol.attack_rows import attack_cells, worst_attack
 from smfa.protocol.figures import figures_of
 from smfa.protocol.questions import REPORTED
@@ -38,6 +37,8 @@ def measure(
     tick: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
     """figures, per_person, attacks and worst_attack of the model in `model_dir`."""
+    from smfa.eval.evaluate import Ask, evaluate  # torch: only when a model is measured
+
     started = time.perf_counter()
     people = tuple(sorted(forget_people))
     ask = Ask.of(REPORTED, people, config.attacks)

@@ -13,7 +13,7 @@ import math
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smfa.config import WorldConfig
 from smfa.errors import SmfaError
@@ -32,6 +32,9 @@ from smfa.world.draw import Jitter, png_bytes
 from smfa.world.questions import build_questions
 from smfa.world.refusals import refusal_pool
 from smfa.world.splits import build_splits
+
+if TYPE_CHECKING:
+    from smfa.data.format import World
 
 FORMAT_NAME = "smfa-world"
 FORMAT_VERSION = 1
@@ -203,6 +206,18 @@ def _scenes(stage: Path, p: WorldConfig, progress: Progress) -> list[dict[str, A
 
 def _no_progress(stage: str, done: int, total: int) -> None:
     """The default progress callback: say nothing."""
+
+
+def ensure_world(out: Path, config: WorldConfig) -> World:
+    """Build the world into `out` (or reuse an identical one there), then load and validate it."""
+    from smfa.data.format import load_world  # it reads this module's names: imported here
+    from smfa.terminal import console
+
+    console(stderr=True).print(
+        f"[bold]world[/bold] {out} ({config.people} people, seed {config.seed})"
+    )
+    build_world(Path(out), config)
+    return load_world(Path(out))
 
 
 def build_world(out: Path, params: WorldConfig, progress: Progress | None = None) -> Path:
