@@ -39,7 +39,7 @@ from smfa.config import RunConfig
 from smfa.data.batches import Collator, Encoder, LengthSplit, split_loss
 from smfa.eval.evaluate import Ask, evaluate
 from smfa.models.io import load_model
-from smfa.models.vision import MIX, random_image
+from smfa.models.vision import pool_sizes, random_image
 from smfa.protocol.questions import REPORTED
 from smfa.reference import encode_questions, role_questions, schedule
 from smfa.train import train_loop
@@ -83,15 +83,13 @@ def vision_pool(config: RunConfig, image_processor: Any, count: int = 150) -> di
     rng = np.random.default_rng([0, 11])
     parts: dict[str, Any] = {}
     total = 0.0
-    for kind, share in MIX.items():
+    for kind, (_, pool) in pool_sizes(model.vision_steps, model.vision_batch).items():
         started = time.perf_counter()
         images = [random_image(kind, 64, rng)[0] for _ in range(count)]
         render = (time.perf_counter() - started) / count
         started = time.perf_counter()
         image_processor(images, return_tensors="pt")
         process = (time.perf_counter() - started) / count
-        per_step = max(1, round(share * model.vision_batch))
-        pool = max(per_step, model.vision_steps * per_step // 3)  # pretrain_vision's reuse=3
         parts[kind] = {"render_ms": round(1e3 * render, 2), "process_ms": round(1e3 * process, 2)}
         parts[kind]["pool"] = pool
         total += pool * (render + process)

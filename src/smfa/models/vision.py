@@ -104,6 +104,13 @@ def image_pool(
     return pixels, targets
 
 
+def pool_sizes(steps: int, batch_size: int, reuse: int = 3) -> dict[str, tuple[int, int]]:
+    """Per image kind: pictures per step, and pictures in the pool drawn once for `steps` steps
+    (each met about `reuse` times)."""
+    per_step = {kind: max(1, round(share * batch_size)) for kind, share in MIX.items()}
+    return {kind: (count, max(count, steps * count // reuse)) for kind, count in per_step.items()}
+
+
 def pretrain_vision(
     model: Any,
     image_processor: Any,
@@ -127,12 +134,13 @@ def pretrain_vision(
         optimizer, lr, total_steps=max(1, steps), pct_start=0.1
     )
     rng = np.random.default_rng([seed, 11])
-    per_kind = {kind: max(1, round(share * batch_size)) for kind, share in MIX.items()}
+    sizes = pool_sizes(steps, batch_size, reuse)
+    per_kind = {kind: count for kind, (count, _) in sizes.items()}
     # Rendering is the slow part: draw a pool once (each picture is met about `reuse` times)
     # instead of fresh pictures every step.
     pools = {
-        kind: image_pool(kind, max(count, steps * count // reuse), image_size, image_processor, rng)
-        for kind, count in per_kind.items()
+        kind: image_pool(kind, pool, image_size, image_processor, rng)
+        for kind, (_, pool) in sizes.items()
     }
     tower.train()
     for step in range(steps):
