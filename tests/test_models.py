@@ -12,6 +12,7 @@ from smfa.data.format import World
 from smfa.errors import ModelDirError
 from smfa.models.io import load_model, save_model
 from smfa.models.tiny import build_tiny_model
+from smfa.models.vision import pool_sizes
 
 
 def _batch(processor: object, world: World) -> dict[str, torch.Tensor]:
@@ -80,3 +81,14 @@ def test_save_never_overwrites_the_source_model(tiny: tuple, tmp_path: Path) -> 
     with pytest.raises(ModelDirError, match="refusing to overwrite"):
         save_model(loaded, loaded_processor, source)
     assert (source / "model.safetensors").read_bytes() == before
+
+
+def test_the_vision_pool_holds_each_kinds_share_met_three_times() -> None:
+    # The demo's 1,200 steps of 48: 35 / 45 / 20% of a batch, every picture met about 3 times.
+    assert pool_sizes(1200, 48) == {
+        "portrait": (17, 6800),
+        "fundus": (22, 8800),
+        "scene": (10, 4000),
+    }
+    # A pool never holds fewer pictures than one step draws; every kind gets at least one.
+    assert pool_sizes(1, 6) == {"portrait": (2, 2), "fundus": (3, 3), "scene": (1, 1)}
