@@ -554,6 +554,34 @@ def test_sigterm_removes_the_staging_directory(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("where", ["staged_dir", "atomic_write_bytes"])
+def test_an_interrupt_just_after_the_temporary_is_made_leaves_nothing(
+    where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM (or Ctrl-C) can land after mkdtemp/mkstemp made the temporary and before the
+    caller holds its name: CI once saw a world build's staging directory left that way."""
+    import tempfile
+
+    from smfa.io import atomic_write_bytes, staged_dir
+
+    def interrupted(real: Any) -> Any:
+        def make(*args: Any, **kwargs: Any) -> Any:
+            real(*args, **kwargs)  # made on disk, never handed back
+            raise KeyboardInterrupt
+
+        return make
+
+    name = "mkdtemp" if where == "staged_dir" else "mkstemp"
+    monkeypatch.setattr(tempfile, name, interrupted(getattr(tempfile, name)))
+    with pytest.raises(KeyboardInterrupt):
+        if where == "staged_dir":
+            with staged_dir(tmp_path / "world"):
+                pass
+        else:
+            atomic_write_bytes(tmp_path / "results.json", b"{}")
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.fixture
 def held(tmp_path: Path) -> Any:
     """`held(path)`: another process holds smfa's lock on `path` until the test ends."""

@@ -7,6 +7,7 @@ leaves a half-written file under its final name.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -198,12 +199,25 @@ def writing(path: Path) -> Iterator[None]:
         raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
 
 
+def _remove_own(parent: Path, prefix: str, suffix: str) -> None:
+    """Remove this process's temporaries `prefix*suffix` in `parent`: what an interrupt (SIGTERM,
+    Ctrl-C) left when it landed after the temporary was made and before it had a name here."""
+    for left in Path(parent).glob(glob.escape(prefix) + "*" + suffix):
+        if left.is_dir() and not left.is_symlink():
+            shutil.rmtree(left, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                left.unlink()
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     clean_stale(path.parent, path.name, ".tmp")
-    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path.name), suffix=".tmp", dir=path.parent)
+    prefix = _temp_prefix(path.name)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
         with writing(path):
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
@@ -211,8 +225,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.chmod(tmp, 0o666 & ~_umask())
             os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        if tmp is None:
+            _remove_own(path.parent, prefix, ".tmp")
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
         raise
 
 
@@ -240,14 +257,17 @@ def staged_dir(final: Path) -> Iterator[Path]:
     final.parent.mkdir(parents=True, exist_ok=True)
     clean_stale(final.parent, final.name, ".old")  # left by a run killed with SIGKILL
     clean_stale(final.parent, final.name, ".partial")
-    stage = Path(
-        tempfile.mkdtemp(prefix=_temp_prefix(final.name), suffix=".partial", dir=final.parent)
-    )
-    os.chmod(stage, 0o777 & ~_umask())
+    prefix = _temp_prefix(final.name)
+    stage = None
     try:
+        stage = Path(tempfile.mkdtemp(prefix=prefix, suffix=".partial", dir=final.parent))
+        os.chmod(stage, 0o777 & ~_umask())
         yield stage
     except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
+        if stage is None:
+            _remove_own(final.parent, prefix, ".partial")
+        else:
+            shutil.rmtree(stage, ignore_errors=True)
         raise
     backup = None
     if final.exists():
