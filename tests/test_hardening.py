@@ -554,7 +554,7 @@ def test_sigterm_removes_the_staging_directory(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("where", ["staged_dir", "atomic_write_bytes"])
+@pytest.mark.parametrize("where", ["staged_dir", "atomic_write_bytes", "keygen"])
 def test_an_interrupt_just_after_the_temporary_is_made_leaves_nothing(
     where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -562,6 +562,7 @@ def test_an_interrupt_just_after_the_temporary_is_made_leaves_nothing(
     caller holds its name: CI once saw a world build's staging directory left that way."""
     import tempfile
 
+    from smfa.erasure.signing import generate_key_pair
     from smfa.io import atomic_write_bytes, staged_dir
 
     def interrupted(real: Any) -> Any:
@@ -577,8 +578,10 @@ def test_an_interrupt_just_after_the_temporary_is_made_leaves_nothing(
         if where == "staged_dir":
             with staged_dir(tmp_path / "world"):
                 pass
-        else:
+        elif where == "atomic_write_bytes":
             atomic_write_bytes(tmp_path / "results.json", b"{}")
+        else:
+            generate_key_pair(tmp_path / "key")
     assert list(tmp_path.iterdir()) == []
 
 

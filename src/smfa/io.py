@@ -199,7 +199,7 @@ def writing(path: Path) -> Iterator[None]:
         raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
 
 
-def _remove_own(parent: Path, prefix: str, suffix: str) -> None:
+def remove_own_temporaries(parent: Path, prefix: str, suffix: str) -> None:
     """Remove this process's temporaries `prefix*suffix` in `parent`: what an interrupt (SIGTERM,
     Ctrl-C) left when it landed after the temporary was made and before it had a name here."""
     for left in Path(parent).glob(glob.escape(prefix) + "*" + suffix):
@@ -226,7 +226,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.replace(tmp, path)
     except BaseException:
         if tmp is None:
-            _remove_own(path.parent, prefix, ".tmp")
+            remove_own_temporaries(path.parent, prefix, ".tmp")
         else:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
@@ -265,7 +265,7 @@ def staged_dir(final: Path) -> Iterator[Path]:
         yield stage
     except BaseException:
         if stage is None:
-            _remove_own(final.parent, prefix, ".partial")
+            remove_own_temporaries(final.parent, prefix, ".partial")
         else:
             shutil.rmtree(stage, ignore_errors=True)
         raise

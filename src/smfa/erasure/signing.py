@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from smfa.errors import SmfaError
-from smfa.io import canonical_json
+from smfa.io import canonical_json, remove_own_temporaries
 
 ALGORITHM = "ed25519"
 PRIVATE_SUFFIX, PUBLIC_SUFFIX = ".key", ".pub"
@@ -69,8 +69,10 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
     """Write `data` to a temporary sibling created with `mode`, then link it to `path`: the
     file appears whole or not at all, and an existing `path` is never replaced."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.smfa-keygen-", dir=path.parent)
+    prefix = f".{path.name}.smfa-keygen-{os.getpid()}-"
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=prefix, dir=path.parent)
         with os.fdopen(fd, "wb") as handle:
             os.fchmod(handle.fileno(), mode)
             handle.write(data)
@@ -81,8 +83,11 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
         except FileExistsError:
             raise SmfaError(f"{path} already exists; choose another prefix") from None
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        if tmp is None:  # interrupted after mkstemp made the file, before it was named here
+            remove_own_temporaries(path.parent, prefix, "")
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
 
 
 def _read(path: Path, what: str) -> bytes:
