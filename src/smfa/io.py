@@ -178,11 +178,7 @@ def clean_stale(parent: Path, name: str, suffix: str) -> list[Path]:
         if suffix == ".old" and not final.exists() and not final.is_symlink():
             os.replace(entry, final)
             continue
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                entry.unlink()
+        _remove(entry)
         removed.append(entry)
     return removed
 
@@ -203,11 +199,16 @@ def remove_own_temporaries(parent: Path, prefix: str, suffix: str) -> None:
     """Remove this process's temporaries `prefix*suffix` in `parent`: what an interrupt (SIGTERM,
     Ctrl-C) left when it landed after the temporary was made and before it had a name here."""
     for left in Path(parent).glob(glob.escape(prefix) + "*" + suffix):
-        if left.is_dir() and not left.is_symlink():
-            shutil.rmtree(left, ignore_errors=True)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                left.unlink()
+        _remove(left)
+
+
+def _remove(path: Path) -> None:
+    """Remove a temporary: a staging directory with what it holds, or a file (or link)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
