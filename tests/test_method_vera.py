@@ -17,14 +17,16 @@ import torch
 from smfa.attacks.fair_mc import fair_options
 from smfa.attacks.prefill import Prefill
 from smfa.config import UnlearnConfig
-from smfa.data.batches import Encoder, Sample
+from smfa.data.batches import Collator, Encoder, Sample
 from smfa.data.format import World
 from smfa.errors import ConfigError
 from smfa.methods.base import Job, get_method, make_params
+from smfa.methods.levels import can_share, candidate_levels, collate_candidates
 from smfa.methods.rehearsal import rehearsed, split_attributes
 from smfa.methods.vera_data import (
     alternatives,
     erasable,
+    erase_sample,
     keep_stream,
     memory_anchors,
     value_split,
@@ -32,7 +34,9 @@ from smfa.methods.vera_data import (
 )
 from smfa.methods.vera_loss import live_levels
 from smfa.models.adapters import base_weights, set_weights
+from smfa.reference import encode_questions
 from smfa.unlearn import build_data, resolve_request
+from smfa.vocab import MEMORY_KINDS
 from tests.conftest import attack_session, check_output, person_text, probe_rows
 
 
@@ -147,6 +151,45 @@ def test_live_levels_follow_each_values_own_alternatives() -> None:
     target = torch.tensor([-1.0, -2.0, -3.0])
     levels = live_levels(target, torch.tensor([-4.0, -6.0, -5.0]), torch.tensor([0, 0, 2]), 0.5)
     assert levels.tolist() == [-5.5, -2.0, -5.5]
+
+
+def test_values_and_alternatives_on_one_prompt_pass_score_as_whole_sequences(
+    tiny: tuple, mini_world: World
+) -> None:
+    model = copy.deepcopy(tiny[0]).eval()
+    encoder = Encoder(tiny[1])
+    asked = [q for q in mini_world.questions if q.kind in MEMORY_KINDS and erasable(q)][:3]
+    values, alts = [], []  # VERA's order: the values, then every value's alternatives
+    for q, sample in zip(asked, encode_questions(encoder, mini_world, asked), strict=True):
+        values.append(erase_sample(encoder, q, sample, q.value, q.id))
+        for i, option in enumerate(alternatives(q, 2, 0, {})):
+            alts.append(erase_sample(encoder, q, sample, option, f"{q.id}:alt{i}"))
+    samples = values + alts
+    collator = Collator(encoder, train=True)
+    # The values with gradient, their alternatives without (VERA's live levels).
+    shared = collate_candidates(collator, samples, shared=True, graded=len(values))
+    assert shared["prompts"]["input_ids"].shape[0] < len(samples)  # prompts run once each
+    levels, grads = [], []
+    for batch in (shared, collate_candidates(collator, samples, False, graded=len(values))):
+        model.zero_grad()
+        scored = candidate_levels(model, batch)
+        scored[: len(values)].sum().backward()
+        levels.append(scored.detach())
+        grads.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
+    # Each level is the mean log-probability per value token, in the samples' order ...
+    assert levels[0].shape == (len(samples),) and torch.all(levels[0] < 0)
+    assert torch.allclose(levels[0], levels[1], atol=1e-5)
+    # ... and the values' gradient reaches every weight through the shared prompt pass as
+    # through their own; the alternatives' adds nothing.
+    assert len(grads[0]) == len(grads[1]) > 0
+    for a, b in zip(*grads, strict=True):
+        assert torch.allclose(a, b, rtol=1e-3, atol=1e-6)
+    model.zero_grad()
+    candidate_levels(model, shared)[len(values) :].sum().backward()
+    assert all(p.grad is None or not p.grad.any() for p in model.parameters())
+    assert can_share(model)
+    model.gradient_checkpointing_enable()
+    assert not can_share(model)  # checkpointing runs without a cache: whole sequences
 
 
 def test_a_hidden_value_falls_to_a_strangers_level_and_prefill_stops_leaking(

@@ -211,15 +211,23 @@ class Collator:
         return {k: processed[k] for k in self.encoder.family.image_keys if k in processed}
 
     def __call__(self, samples: Sequence[Sample]) -> dict[str, torch.Tensor]:
+        return self._collate(samples, self.train)
+
+    def prompts(self, samples: Sequence[Sample]) -> dict[str, torch.Tensor]:
+        """The samples' prompts alone, left padded (as for generation), with this collator's
+        image augmentation: what a pass that scores answers on a prompt's KV cache reads."""
+        return self._collate(samples, train=False)
+
+    def _collate(self, samples: Sequence[Sample], train: bool) -> dict[str, torch.Tensor]:
         self.calls += 1
         pad = int(self.encoder.tokenizer.pad_token_id)
-        rows = [s.prompt_ids + (s.answer_ids if self.train else ()) for s in samples]
+        rows = [s.prompt_ids + (s.answer_ids if train else ()) for s in samples]
         width = max(len(r) for r in rows)
         input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
         attention = torch.zeros((len(rows), width), dtype=torch.long)
         labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
         for i, (sample, row) in enumerate(zip(samples, rows, strict=True)):
-            if self.train:
+            if train:
                 input_ids[i, : len(row)] = torch.tensor(row)
                 attention[i, : len(row)] = 1
                 start = len(sample.prompt_ids)
@@ -228,7 +236,7 @@ class Collator:
                 input_ids[i, width - len(row) :] = torch.tensor(row)
                 attention[i, width - len(row) :] = 1
         batch = {"input_ids": input_ids, "attention_mask": attention}
-        if self.train:
+        if train:
             batch["labels"] = labels
         batch.update(self.image_inputs(samples))
         marks = self.encoder.family.image_token_types

@@ -63,6 +63,7 @@ from smfa.methods.base import (
     epochs_of,
     params_dict,
 )
+from smfa.methods.levels import can_share
 from smfa.methods.smfa import sculpt
 from smfa.methods.vera_data import (
     alternatives,
@@ -143,7 +144,7 @@ class Vera(Method):
         clock = [time.perf_counter()]
         data = prepare(job, p)
         clock.append(time.perf_counter())
-        loss = VeraLoss(p, data, job.data.collator, job.config)
+        loss = VeraLoss(p, data, job.data.collator, job.config, can_share(job.model))
         lora = job.lora if not p.rank else dataclasses.replace(job.lora, r=p.rank, alpha=p.rank)
         with lora_session(job.model) as session:
             session["model"] = attach_lora(job.model, lora, "forget", job.config.seed)

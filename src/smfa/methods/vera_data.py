@@ -18,7 +18,8 @@ import torch
 from smfa.data.batches import Collator, Encoder, Sample
 from smfa.data.records import Question
 from smfa.eval.decode import generate
-from smfa.methods.base import answer_lengths, answer_logprobs, epochs_of
+from smfa.methods.base import epochs_of
+from smfa.methods.levels import can_share, candidate_levels, collate_candidates
 from smfa.vocab import Kind
 from smfa.world.names import GENERATORS, draw_values
 
@@ -82,12 +83,14 @@ def erase_sample(
 def mean_logprobs(
     model: Any, collator: Collator, samples: Sequence[Sample], batch: int
 ) -> list[float]:
-    """Per sample, the mean log-probability per label token (eval mode, no augmentation)."""
+    """Per sample, the mean log-probability per label token (eval mode, no augmentation);
+    samples that share a prompt share its pass (levels.py)."""
     model.eval()
+    shared = can_share(model)
     out: list[float] = []
     for start in range(0, len(samples), batch):
-        chunk = collator(samples[start : start + batch])
-        out += (answer_logprobs(model, chunk) / answer_lengths(chunk)).tolist()
+        chunk = collate_candidates(collator, samples[start : start + batch], shared)
+        out += candidate_levels(model, chunk).tolist()
     return out
 
 

@@ -28,7 +28,7 @@ from torch.nn.functional import smooth_l1_loss
 
 from smfa.config import UnlearnConfig
 from smfa.data.batches import Collator, Sample
-from smfa.methods.base import answer_lengths, answer_logprobs
+from smfa.methods.levels import candidate_levels, collate_candidates
 from smfa.methods.rehearsal import rehearsed, split_attributes
 
 if TYPE_CHECKING:
@@ -43,11 +43,17 @@ class VeraLoss:
     """refusal + keep + erase_weight * level, after rehearse * rehearsal when it is drawn."""
 
     def __init__(
-        self, params: Vera.Params, data: Prepared, collator: Collator, config: UnlearnConfig
+        self,
+        params: Vera.Params,
+        data: Prepared,
+        collator: Collator,
+        config: UnlearnConfig,
+        shared: bool = False,
     ) -> None:
         self.p = params
         self.data = data
         self.collator = collator
+        self.shared = shared  # values and their alternatives on one prompt pass (levels.py)
         self.batch_size = config.batch_size
         self.live = {key: v[: params.live] for key, v in data.alts.items() if params.live}
         self.draw = np.random.default_rng([config.seed, 43])
@@ -57,14 +63,17 @@ class VeraLoss:
 
     # ---- batches ------------------------------------------------------------------------
     def levelled(self, samples: Sequence[Sample]) -> dict[str, Any] | None:
-        """Values to level, their targets, and the live alternatives scored beside them."""
+        """Values to level, their targets, and the live alternatives scored beside them, with
+        no gradient (on the values' own prompt pass when shared: levels.py)."""
         if not samples:
             return None
         scored = [a for e in samples for a in self.live.get(e.key, [])]
         return {
-            "values": self.collator(samples),
+            "values": collate_candidates(
+                self.collator, [*samples, *scored], self.shared, graded=len(samples)
+            ),
+            "count": len(samples),
             "target": torch.tensor([self.data.targets[x.key] for x in samples]),
-            "alts": self.collator(scored) if scored else None,
             "owners": torch.tensor(
                 [i for i, e in enumerate(samples) for _ in self.live.get(e.key, [])],
                 dtype=torch.long,
@@ -107,11 +116,10 @@ class VeraLoss:
         return model(**batch["keep"]).loss
 
     def level(self, model: Any, part: dict[str, Any]) -> torch.Tensor:
-        level = answer_logprobs(model, part["values"]) / answer_lengths(part["values"])
+        scored = candidate_levels(model, part["values"])
+        level, now = scored[: part["count"]], scored[part["count"] :].detach()
         target = part["target"].to(level.device)
-        if part["alts"] is not None:  # the alternatives' levels now, no gradient
-            with torch.no_grad():
-                now = answer_logprobs(model, part["alts"]) / answer_lengths(part["alts"])
+        if len(now):  # the alternatives' levels now, gradient stopped
             target = live_levels(target, now, part["owners"], self.p.margin)
         gap = level - target
         return smooth_l1_loss(gap, torch.zeros_like(gap))

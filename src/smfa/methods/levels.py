@@ -1,0 +1,113 @@
+"""Candidate answers scored on one pass of their shared prompt, with gradient: VERA's levels.
+
+VERA levels each forget value against never-learned values written in its place: the same
+prompt (question, picture and the answer's words up to the value) with two or four candidate
+answers, each a few tokens long. Scored as whole sequences, every candidate runs the prompt
+again, and the prompts are most of the tokens. Here the samples are grouped by prompt (ids and
+picture), each distinct prompt runs once (left padded, positions counted from its first real
+token) and its KV cache is repeated for its candidates, whose tokens alone run again: the
+evaluation's `shared_prompt_logprobs`, with gradient where it is enabled (a candidate's
+gradient reaches the weights through the shared prompt pass as through its own). The result
+equals scoring each whole sequence up to float rounding; a group's candidates see one
+augmented draw of their picture (one collator call draws per prompt, not per candidate).
+
+Models whose prompts cannot be cached this way (`smfa.eval.decode.shares_prefix`: LLaVA only),
+or that recompute activations (gradient checkpointing turns the cache off), score whole
+sequences as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from transformers import DynamicCache
+
+from smfa.data.batches import Collator, Sample
+from smfa.eval.decode import _cache_name, shares_prefix
+from smfa.methods.base import answer_lengths, answer_logprobs
+from smfa.models.logprobs import log_distribution, token_logprobs
+
+
+def can_share(model: Any) -> bool:
+    """Whether `model` scores candidates on a shared prompt pass (its family, no checkpointing)."""
+    return shares_prefix(model) and not getattr(model, "is_gradient_checkpointing", False)
+
+
+def collate_candidates(
+    collator: Collator, samples: Sequence[Sample], shared: bool, graded: int | None = None
+) -> dict[str, Any]:
+    """A batch for `candidate_levels`: distinct prompts and candidate tokens, or whole rows.
+    Only the first `graded` samples (all when None) are scored with gradient."""
+    graded = len(samples) if graded is None else graded
+    if not shared:
+        rest = samples[graded:]
+        return {
+            "whole": collator(samples[:graded]) if graded else None,
+            "free": collator(rest) if rest else None,
+        }
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, s in enumerate(samples):
+        groups.setdefault((s.prompt_ids, s.image, s.augment), []).append(i)
+    owner_of = {i: k for k, g in enumerate(groups.values()) for i in g}
+    answers = [s.answer_ids for s in samples]
+    width = max([1, *(len(a) for a in answers)])
+    pad = int(collator.encoder.tokenizer.pad_token_id)
+    ids = torch.full((len(samples), width), pad, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for row, answer in enumerate(answers):
+        ids[row, : len(answer)] = torch.tensor(answer, dtype=torch.long)
+        mask[row, : len(answer)] = 1
+    return {
+        "prompts": collator.prompts([samples[g[0]] for g in groups.values()]),
+        "owner": torch.tensor([owner_of[i] for i in range(len(samples))], dtype=torch.long),
+        "ids": ids,
+        "mask": mask,
+        "graded": graded,  # the candidates with gradient, then the others: two second passes
+    }
+
+
+def candidate_levels(model: Any, batch: dict[str, Any]) -> torch.Tensor:
+    """Each candidate's mean log-probability per answer token, in the input order; the
+    candidates past `graded` without gradient."""
+    if "whole" in batch:
+        parts = []
+        if batch["whole"] is not None:
+            parts.append(answer_logprobs(model, batch["whole"]) / answer_lengths(batch["whole"]))
+        if batch["free"] is not None:
+            with torch.no_grad():
+                free = batch["free"]
+                parts.append(answer_logprobs(model, free) / answer_lengths(free))
+        return torch.cat(parts)
+    device = next(model.parameters()).device
+    prompts = {k: v.to(device) for k, v in batch["prompts"].items()}
+    owner, ids, mask = (batch[k].to(device) for k in ("owner", "ids", "mask"))
+    prompt_mask = prompts["attention_mask"]
+    positions = (prompt_mask.cumsum(-1) - 1).clamp(min=0)
+    out = model(**prompts, position_ids=positions, use_cache=True, logits_to_keep=1)
+    first = log_distribution(out.logits[:, -1])
+    # PEFT's wrapper takes **kwargs: the argument's name is the wrapped model's.
+    cache_arg = _cache_name(getattr(model, "get_base_model", lambda: model)())
+    layers = [(layer.keys, layer.values) for layer in getattr(out, cache_arg).layers]
+    graded = batch["graded"]
+    parts = []
+    for rows, grad in ((slice(0, graded), True), (slice(graded, None), False)):
+        sel, part_ids, part_mask = owner[rows], ids[rows], mask[rows]
+        if not len(sel):
+            continue
+        with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
+            kept = [(k if grad else k.detach(), v if grad else v.detach()) for k, v in layers]
+            cache = DynamicCache(ddp_cache_data=[(k[sel], v[sel]) for k, v in kept])
+            past = prompt_mask[sel]
+            logits = model(
+                input_ids=part_ids,
+                attention_mask=torch.cat([past, part_mask], dim=1),
+                position_ids=past.sum(-1, keepdim=True)
+                + torch.arange(part_ids.shape[1], device=device),
+                **{cache_arg: cache},
+            ).logits
+            head = (first if grad else first.detach())[sel].gather(-1, part_ids[:, :1])
+            picked = torch.cat([head, token_logprobs(logits[:, :-1], part_ids[:, 1:])], dim=1)
+            parts.append((picked * part_mask).sum(dim=1) / part_mask.sum(dim=1).clamp(min=1))
+    return torch.cat(parts)
