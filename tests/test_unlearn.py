@@ -172,3 +172,35 @@ def test_every_model_of_a_comparison_is_asked_the_reported_slice() -> None:
     assert REPORTED.phrasings == ("heldout",) and not REPORTED.trained_scenes  # unseen scenes
     config.compare.slice = "validation"
     assert reported_slice(config) is VALIDATION
+
+
+def test_a_methods_revision_keys_its_runs_apart(
+    mini_world: World, tiny: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smfa.io import canonical_json, sha256_text
+    from smfa.methods.base import get_method, make_params
+    from smfa.models.io import model_fingerprint
+    from smfa.unlearn import run_key
+
+    vanilla = save_model(*tiny, tmp_path / "vanilla")
+    request = resolve_request(mini_world, ratio=10)
+    config = UnlearnConfig()
+    params = make_params(get_method("smfa"), None)
+    payload = {
+        "schema": 1,
+        "vanilla": model_fingerprint(vanilla),
+        "world": mini_world.world_hash,
+        "request": [request.label, list(request.people)],
+        "method": "smfa",
+        "params": dataclasses.asdict(params),
+        "unlearn": {k: v for k, v in dataclasses.asdict(config).items() if k != "threads"},
+    }
+    # Revision 0: the key as it was before revisions existed (no cached run moves) ...
+    key = run_key(vanilla, mini_world, request, "smfa", params, config)
+    assert key == sha256_text(canonical_json(payload))
+    # ... a raised revision is a new key: its runs are never the earlier code's.
+    monkeypatch.setattr(get_method("smfa"), "revision", 2)
+    assert run_key(vanilla, mini_world, request, "smfa", params, config) == sha256_text(
+        canonical_json({**payload, "revision": 2})
+    )
+    assert get_method("vera").revision >= 1  # its levels on a shared prompt pass

@@ -146,6 +146,9 @@ def run_key(
     }
     if request.earlier:  # a chained request's retain budget leaves them out (keys stay as were)
         payload["earlier"] = sorted(request.earlier)
+    revision = get_method(method).revision
+    if revision:  # revision 0's keys stay as they were before revisions existed
+        payload["revision"] = revision
     return sha256_text(canonical_json(payload))
 
 

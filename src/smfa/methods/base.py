@@ -114,6 +114,9 @@ class Method(ABC):
 
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
+    # Raised when a change moves the method's results at the same parameters: part of its runs'
+    # cache key from 1 on, so a cached run of an earlier revision is never taken for this one.
+    revision: ClassVar[int] = 0
 
     @dataclass
     class Params:

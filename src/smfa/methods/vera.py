@@ -86,6 +86,7 @@ class Vera(Method):
     summary = (
         "LoRA: refusal + value erasure under prefill to a never-learned level + visual anchors"
     )
+    revision = 1  # 1: values and their alternatives on one prompt pass (levels.py)
 
     @dataclass
     class Params:
