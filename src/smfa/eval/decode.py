@@ -202,6 +202,29 @@ def _chunks(groups: list[list[int]], batch_size: int) -> list[list[list[int]]]:
     return chunks
 
 
+def answers_on_cache(
+    model: Any,
+    cache_arg: str,
+    cache: Any,
+    past_mask: torch.Tensor,
+    first: torch.Tensor,
+    ids: torch.Tensor,
+    mask: torch.Tensor,
+) -> torch.Tensor:
+    """Per-token log-probabilities of answer rows `ids` (right padded, `mask`) run on `cache`,
+    the KV cache of their prompts (one row each, attention mask `past_mask`, left padded);
+    `first` is each prompt's log-distribution for the answer's first token."""
+    logits = model(
+        input_ids=ids,
+        attention_mask=torch.cat([past_mask, mask], dim=1),
+        position_ids=past_mask.sum(-1, keepdim=True)
+        + torch.arange(ids.shape[1], device=ids.device),
+        **{cache_arg: cache},
+    ).logits
+    head = first.gather(-1, ids[:, :1])
+    return torch.cat([head, token_logprobs(logits[:, :-1], ids[:, 1:])], dim=1)
+
+
 @torch.inference_mode()
 def shared_prompt_logprobs(
     model: Any,
@@ -241,15 +264,8 @@ def shared_prompt_logprobs(
         for row, answer in enumerate(answers):
             ids[row, : len(answer)] = torch.tensor(answer)
             mask[row, : len(answer)] = 1
-        past_mask = prompt_mask[owner]
-        logits = model(
-            input_ids=ids,
-            attention_mask=torch.cat([past_mask, mask], dim=1),
-            position_ids=past_mask.sum(-1, keepdim=True) + torch.arange(width, device=device),
-            **{cache_arg: cache},
-        ).logits
-        head = first[owner].gather(-1, ids[:, :1])
-        picked = torch.cat([head, token_logprobs(logits[:, :-1], ids[:, 1:])], dim=1)
+        past_mask, heads = prompt_mask[owner], first[owner]
+        picked = answers_on_cache(model, cache_arg, cache, past_mask, heads, ids, mask)
         local += [(i, picked[row, : len(answers[row])].tolist()) for row, i in enumerate(members)]
         if tick is not None:
             tick(len(members))

@@ -25,9 +25,9 @@ import torch
 from transformers import DynamicCache
 
 from smfa.data.batches import Collator, Sample
-from smfa.eval.decode import _cache_name, shares_prefix
+from smfa.eval.decode import _cache_name, answers_on_cache, shares_prefix
 from smfa.methods.base import answer_lengths, answer_logprobs
-from smfa.models.logprobs import log_distribution, token_logprobs
+from smfa.models.logprobs import log_distribution
 
 
 def can_share(model: Any) -> bool:
@@ -98,16 +98,10 @@ def candidate_levels(model: Any, batch: dict[str, Any]) -> torch.Tensor:
         with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
             kept = [(k if grad else k.detach(), v if grad else v.detach()) for k, v in layers]
             cache = DynamicCache(ddp_cache_data=[(k[sel], v[sel]) for k, v in kept])
-            past = prompt_mask[sel]
-            logits = model(
-                input_ids=part_ids,
-                attention_mask=torch.cat([past, part_mask], dim=1),
-                position_ids=past.sum(-1, keepdim=True)
-                + torch.arange(part_ids.shape[1], device=device),
-                **{cache_arg: cache},
-            ).logits
-            head = (first if grad else first.detach())[sel].gather(-1, part_ids[:, :1])
-            picked = torch.cat([head, token_logprobs(logits[:, :-1], part_ids[:, 1:])], dim=1)
+            heads = (first if grad else first.detach())[sel]
+            picked = answers_on_cache(
+                model, cache_arg, cache, prompt_mask[sel], heads, part_ids, part_mask
+            )
             parts.append((picked * part_mask).sum(dim=1) / part_mask.sum(dim=1).clamp(min=1))
     return torch.cat(parts)
 
