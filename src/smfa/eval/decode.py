@@ -202,6 +202,17 @@ def _chunks(groups: list[list[int]], batch_size: int) -> list[list[list[int]]]:
     return chunks
 
 
+def answer_rows(answers: Sequence[Sequence[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Answer ids right padded with `pad` into one tensor, and the mask of their real tokens."""
+    width = max([1, *(len(a) for a in answers)])
+    ids = torch.full((len(answers), width), pad, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for row, answer in enumerate(answers):
+        ids[row, : len(answer)] = torch.tensor(answer, dtype=torch.long)
+        mask[row, : len(answer)] = 1
+    return ids, mask
+
+
 def answers_on_cache(
     model: Any,
     cache_arg: str,
@@ -258,12 +269,7 @@ def shared_prompt_logprobs(
         cache = getattr(out, cache_arg)
         cache.reorder_cache(owner)
         answers = [samples[i].answer_ids for i in members]
-        width = max(len(a) for a in answers)
-        ids = torch.full((len(members), width), pad, dtype=torch.long, device=device)
-        mask = torch.zeros_like(ids)
-        for row, answer in enumerate(answers):
-            ids[row, : len(answer)] = torch.tensor(answer)
-            mask[row, : len(answer)] = 1
+        ids, mask = (t.to(device) for t in answer_rows(answers, pad))
         past_mask, heads = prompt_mask[owner], first[owner]
         picked = answers_on_cache(model, cache_arg, cache, past_mask, heads, ids, mask)
         local += [(i, picked[row, : len(answers[row])].tolist()) for row, i in enumerate(members)]

@@ -25,7 +25,7 @@ import torch
 from transformers import DynamicCache
 
 from smfa.data.batches import Collator, Sample
-from smfa.eval.decode import _cache_name, answers_on_cache, shares_prefix
+from smfa.eval.decode import _cache_name, answer_rows, answers_on_cache, shares_prefix
 from smfa.methods.base import answer_lengths, answer_logprobs
 from smfa.models.logprobs import log_distribution
 
@@ -51,14 +51,8 @@ def collate_candidates(
     for i, s in enumerate(samples):
         groups.setdefault((s.prompt_ids, s.image, s.augment), []).append(i)
     owner_of = {i: k for k, g in enumerate(groups.values()) for i in g}
-    answers = [s.answer_ids for s in samples]
-    width = max([1, *(len(a) for a in answers)])
     pad = int(collator.encoder.tokenizer.pad_token_id)
-    ids = torch.full((len(samples), width), pad, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for row, answer in enumerate(answers):
-        ids[row, : len(answer)] = torch.tensor(answer, dtype=torch.long)
-        mask[row, : len(answer)] = 1
+    ids, mask = answer_rows([s.answer_ids for s in samples], pad)
     return {
         "prompts": collator.prompts([samples[g[0]] for g in groups.values()]),
         "owner": torch.tensor([owner_of[i] for i in range(len(samples))], dtype=torch.long),
@@ -73,12 +67,10 @@ def candidate_levels(model: Any, batch: dict[str, Any]) -> torch.Tensor:
     candidates past `graded` without gradient."""
     if "whole" in batch:
         parts = []
-        if batch["whole"] is not None:
-            parts.append(answer_logprobs(model, batch["whole"]) / answer_lengths(batch["whole"]))
-        if batch["free"] is not None:
-            with torch.no_grad():
-                free = batch["free"]
-                parts.append(answer_logprobs(model, free) / answer_lengths(free))
+        for key, grad in (("whole", True), ("free", False)):
+            if batch[key] is not None:
+                with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
+                    parts.append(answer_logprobs(model, batch[key]) / answer_lengths(batch[key]))
         return torch.cat(parts)
     device = next(model.parameters()).device
     prompts = {k: v.to(device) for k, v in batch["prompts"].items()}
