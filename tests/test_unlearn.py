@@ -203,4 +203,7 @@ def test_a_methods_revision_keys_its_runs_apart(
     assert run_key(vanilla, mini_world, request, "smfa", params, config) == sha256_text(
         canonical_json({**payload, "revision": 2})
     )
-    assert get_method("vera").revision >= 1  # its levels on a shared prompt pass
+    # VERA: 1, its levels on a shared prompt pass; 2, its adapters' dropout drawn by gaps.
+    assert get_method("vera").revision >= 2
+    # UNDO trains VERA as its teacher: a cached UNDO run of an earlier VERA is never reused.
+    assert get_method("undo").revision == get_method("vera").revision

@@ -69,6 +69,7 @@ Batch = dict[str, torch.Tensor]
 
 class Undo(Method):
     name = "undo"
+    revision = Vera.revision  # its teacher is VERA: what moves VERA's results moves its own
     summary = "VERA as teacher, distilled into shrunk-and-perturbed weights (UNDO)"
 
     @dataclass

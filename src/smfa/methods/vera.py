@@ -77,6 +77,7 @@ from smfa.methods.vera_data import (
 )
 from smfa.methods.vera_loss import Item, VeraLoss
 from smfa.models.adapters import attach_lora, dense_deltas, lora_session
+from smfa.models.dropout import gap_dropout
 from smfa.train import TrainResult
 from smfa.vocab import MEMORY_KINDS
 
@@ -86,7 +87,9 @@ class Vera(Method):
     summary = (
         "LoRA: refusal + value erasure under prefill to a never-learned level + visual anchors"
     )
-    revision = 1  # 1: values and their alternatives on one prompt pass (levels.py)
+    # 1: values and their alternatives on one prompt pass (levels.py); 2: the adapters' input
+    # dropout drawn by its gaps (models/dropout.py: the same masks, another random stream)
+    revision = 2
 
     @dataclass
     class Params:
@@ -149,6 +152,7 @@ class Vera(Method):
         lora = job.lora if not p.rank else dataclasses.replace(job.lora, r=p.rank, alpha=p.rank)
         with lora_session(job.model) as session:
             session["model"] = attach_lora(job.model, lora, "forget", job.config.seed)
+            gap_dropout(session["model"], "forget")
             result = job.train(
                 session["model"], data.items, "vera: forget adapter", loss, loss.collate
             )
@@ -274,6 +278,7 @@ def _retaining_anchor(
         return {}
     seed = job.config.seed + 1
     session["model"] = attach_lora(session["model"], lora, "anchor", seed)
+    gap_dropout(session["model"], "anchor")
     kept = job.data.retain + data.anchors + data.recalled
     rows = epochs_of(kept, p.epochs or job.config.epochs, seed)
     job.train(session["model"], rows, "vera: retaining anchor")
