@@ -1,8 +1,9 @@
-"""Dropout drawn by the gaps between dropped elements: the same masks, a tenth of the draws.
+"""Dropout drawn by the gaps between dropped elements: the same masks, p times the draws.
 
 `torch.nn.Dropout` draws one Bernoulli variable per element. On a CPU that draw is the cost:
-a LoRA layer's input dropout (p = 0.05) of a (8, 64, 1024) batch takes x10 the time of the
-layer's own `lora_A` product, and it was an eighth of VERA's training (py-spy, benchmarks/LOG.md).
+a LoRA layer's input dropout (p = 0.05) takes about as long as the layer's rank-128 `lora_A`
+product forward and backward (benchmarks/results/dropout.json), and it was an eighth of
+VERA's training (py-spy, benchmarks/LOG.md).
 In a row of independent Bernoulli(p) trials the gaps between successes are independent
 geometric variables (Feller, vol. 1, ch. XIII), so the dropped positions can be drawn as the
 running sum of about n * p geometric gaps, each from one uniform: G = 1 + floor(log U /
