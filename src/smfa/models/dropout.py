@@ -41,7 +41,7 @@ def dropped_positions(n: int, p: float, device: torch.device | str = "cpu") -> t
         part = gaps.cumsum_(0) + reached
         ends.append(part)
         reached = float(part[-1])
-    ends_at = torch.cat(ends) if len(ends) > 1 else ends[0]
+    ends_at = torch.cat(ends)
     inside = int(torch.searchsorted(ends_at, float(n), right=True))  # sorted: the ones <= n
     return ends_at[:inside].long() - 1  # the k-th success sits at (sum of the first k gaps) - 1
 
