@@ -148,8 +148,11 @@ def shares_prefix(model: Any) -> bool:
 
 
 def _cache_name(model: Any) -> str:
-    """The forward argument that carries a KV cache (`cache` since transformers 5.2x)."""
-    names = inspect.signature(model.forward).parameters
+    """The forward argument that carries a KV cache (`cache` since transformers 5.2x), as the
+    model under data parallelism's and PEFT's wrappers names it (the wrappers take **kwargs)."""
+    inner = getattr(model, "module", model)
+    inner = inner.get_base_model() if hasattr(inner, "get_base_model") else inner
+    names = inspect.signature(inner.forward).parameters
     return "cache" if "cache" in names else "past_key_values"
 
 

@@ -79,7 +79,7 @@ def candidate_levels(model: Any, batch: dict[str, Any]) -> torch.Tensor:
     positions = (prompt_mask.cumsum(-1) - 1).clamp(min=0)
     out = model(**prompts, position_ids=positions, use_cache=True, logits_to_keep=1)
     first = log_distribution(out.logits[:, -1])
-    cache_arg = _cache_name(_innermost(model))
+    cache_arg = _cache_name(model)
     layers = [(layer.keys, layer.values) for layer in getattr(out, cache_arg).layers]
     graded = batch["graded"]
     parts = []
@@ -96,10 +96,3 @@ def candidate_levels(model: Any, batch: dict[str, Any]) -> torch.Tensor:
             )
             parts.append((picked * part_mask).sum(dim=1) / part_mask.sum(dim=1).clamp(min=1))
     return torch.cat(parts)
-
-
-def _innermost(model: Any) -> Any:
-    """The model under data parallelism's and PEFT's wrappers, whose forward names its cache
-    argument (the wrappers take **kwargs)."""
-    inner = getattr(model, "module", model)
-    return inner.get_base_model() if hasattr(inner, "get_base_model") else inner
