@@ -28,7 +28,10 @@ class SleepsForever:
     name: str
 
     def execute(self, progress: Any) -> None:
-        (Path(self.folder) / self.name).write_text(str(os.getpid()))
+        from smfa.io import atomic_write_text
+
+        # Atomic: the test reads the id as soon as the file exists, never an empty one.
+        atomic_write_text(Path(self.folder) / self.name, str(os.getpid()))
         time.sleep(600)
 
 
