@@ -29,6 +29,7 @@ from smfa.methods.vera_data import (
     erase_sample,
     keep_stream,
     memory_anchors,
+    text_anchors,
     value_split,
     visual_anchors,
 )
@@ -281,6 +282,37 @@ def test_rehearsal_moves_the_weights_autocast_computes_with() -> None:
         value.backward()
     assert gain == pytest.approx(4.0 - 2.25) and float(value.detach()) == pytest.approx(2.25)
     assert float(model.w.grad) == pytest.approx(3.0) and float(model.w.detach()) == 1.0
+
+
+def test_text_anchors_ask_each_named_person_what_the_sample_does_not(method_job) -> None:  # type: ignore[no-untyped-def]
+    job = method_job(retain_budget=9)
+    data = job.data
+    pairs = list(zip(data.retain_questions, data.retain, strict=True))
+    texts = [q for q in data.retain_questions if q.kind == "text_memory"]
+    # By hand: the name is what the answer opens with before "'s", and the question holds it.
+    names = {q.subject: q.answer.split("'s ")[0] for q in texts}
+    assert all(name in q.question for q in texts for name in [names[q.subject]])
+    frames = {}
+    for q in texts:
+        frames.setdefault(q.attribute, q.question.replace(names[q.subject], "{}"))
+    known = {(q.subject, q.attribute) for q in texts}
+    wanted = {
+        f"text:{subject}:{attribute}": frame.format(name)
+        for subject, name in names.items()
+        for attribute, frame in frames.items()
+        if (subject, attribute) not in known
+    }
+    assert len(names) >= 2 and len(frames) >= 2 and wanted  # the test asks something
+    anchors = text_anchors(job.model, data.collator.encoder, pairs, 6)
+    decode = data.collator.encoder.tokenizer.decode
+    # Each named person asked every other attribute in the sample's own phrasing, no picture,
+    # and the model's own answer as the label (an empty self-answer is dropped).
+    assert anchors and {a.key for a in anchors} <= set(wanted)
+    assert all(wanted[a.key] in decode(a.prompt_ids) for a in anchors)
+    assert all(a.image is None and a.answer_ids for a in anchors)
+    # An answer that does not open with the name gives no anchors at all.
+    reframed = [(dataclasses.replace(q, answer="Private: " + q.answer), s) for q, s in pairs]
+    assert text_anchors(job.model, data.collator.encoder, reframed, 6) == []
 
 
 def test_memory_anchors_ask_the_retain_pictures_what_the_sample_does_not(method_job) -> None:  # type: ignore[no-untyped-def]

@@ -21,7 +21,8 @@ Here:
    teacher's erased distributions under the prefill the answer gives), the few-shot retain
    sample, and self-generated inputs, the teacher's own greedy answers (vera_data's anchors,
    asked of the teacher): the forget pictures asked the retain sample's understanding
-   questions, the retain pictures asked the attributes the sample does not answer, and
+   questions, the retain pictures asked the attributes the sample does not answer, the people
+   its text questions name asked the other attributes by name (text anchors), and
    questions about fresh pictures of shapes drawn by the world's scene generator
    (undo_scenes.py), `scenes` (0.35) of the whole set: the budget has no scene question.
 
@@ -59,7 +60,7 @@ from smfa.methods.base import (
 )
 from smfa.methods.undo_scenes import scene_inputs
 from smfa.methods.vera import Vera
-from smfa.methods.vera_data import memory_anchors, visual_anchors
+from smfa.methods.vera_data import memory_anchors, text_anchors, visual_anchors
 from smfa.models.adapters import base_weights, save_deltas, set_weights, target_modules
 from smfa.models.logprobs import log_distribution
 from smfa.train import TrainResult
@@ -201,6 +202,7 @@ def distillation_inputs(job: Job, teacher: Any, p: Undo.Params) -> list[Sample]:
         kept = list(zip(data.retain_questions, data.retain, strict=True))
         inputs += visual_anchors(teacher, encoder, pairs, data.retain_questions, p.anchor_tokens)
         inputs += memory_anchors(teacher, encoder, kept, p.anchor_tokens)
+        inputs += text_anchors(teacher, encoder, kept, p.anchor_tokens)
     pictures = [s.image for s in [*data.retain, *data.forget] if s.image is not None]
     folder = job.artifacts / "scenes"
     encoder = data.collator.encoder

@@ -23,8 +23,10 @@ VERA trains one LoRA adapter on six terms at every step:
 5. visual anchors: the forget people's own training images asked the retain sample's
    non-private understanding questions (hair colour, background, ...), answered by the vanilla
    model itself (greedy, no labels), cross-entropy: who they are goes, what is seen stays;
-   and memory anchors: the retain sample's pictures asked the attributes the sample does not
-   answer for them, self-answered the same way (what erasure must leave alone);
+   memory anchors: the retain sample's pictures asked the attributes the sample does not
+   answer for them, and text anchors: the people its text questions name asked the other
+   attributes in its own phrasings, both self-answered the same way (what erasure must leave
+   alone);
 6. relearning rehearsal (`rehearse` > 0; rehearsal.py): the weights take a simulated
    relearning step on the true answers of a random half of the attribute types, and the value
    erasure (and holding) of the other half is taken there, first order: the erasure is trained
@@ -73,6 +75,7 @@ from smfa.methods.vera_data import (
     keep_stream,
     mean_logprobs,
     memory_anchors,
+    text_anchors,
     visual_anchors,
 )
 from smfa.methods.vera_loss import Item, VeraLoss
@@ -89,7 +92,7 @@ class Vera(Method):
     )
     # 1: values and their alternatives on one prompt pass (levels.py); 2: the adapters' input
     # dropout drawn by its gaps (models/dropout.py: the same masks, another random stream)
-    revision = 2
+    revision = 3
 
     @dataclass
     class Params:
@@ -108,6 +111,9 @@ class Vera(Method):
         # them, self-answered (vera_data.memory_anchors): kept beside the retain sample, in
         # the keep stream and in the retaining anchor
         memory_anchors: bool = True
+        # The people the retain sample's text questions name, asked the other attributes those
+        # questions ask, self-answered (vera_data.text_anchors): beside the memory anchors
+        text_anchors: bool = True
         memory_tokens: int = 24  # longest self-answer kept for a memory anchor
         # The least share of the keep stream drawn from the visual anchors: few forget people
         # give few anchors (one person: 11 against 64 retain questions), too few to hold
@@ -225,6 +231,8 @@ def prepare(job: Job, p: Vera.Params) -> Prepared:
     recalled = (
         memory_anchors(job.model, encoder, kept_pairs, p.memory_tokens) if p.memory_anchors else []
     )
+    if p.text_anchors:
+        recalled += text_anchors(job.model, encoder, kept_pairs, p.memory_tokens)
     refusals = {s.key: s for s in data.forget_refusals}
     order = epochs_of([s for _, s in pairs], p.epochs or c.epochs, c.seed)
     keep = keep_stream(data.retain + recalled, anchors, len(order), p.anchor_share, c.seed + 1)
@@ -310,7 +318,8 @@ def _stats(
         "erasable": len(data.erase),
         "held": len(data.hold),
         "anchors": len(data.anchors),
-        "memory_anchors": len(data.recalled),
+        "memory_anchors": sum(not s.key.startswith("text:") for s in data.recalled),
+        "text_anchors": sum(s.key.startswith("text:") for s in data.recalled),
         # Mean (value level - target) over the forget values, before and after training.
         "value_gap_before": _mean_gap(data.erase, data.true_level, data.targets),
         "value_gap_after": _mean_gap(data.erase, after, data.targets),

@@ -167,6 +167,43 @@ def memory_anchors(
     return ask_pictures(model, encoder, "memory", retain, phrasings, max_tokens, known)
 
 
+def _possessor(question: Question) -> str | None:
+    """The name a text-memory answer opens with ("Name's home city is ..."), when the question
+    holds it as well; None for an answer framed otherwise."""
+    head, sep, _ = question.answer.partition("'s ")
+    return head if sep and head and head in question.question else None
+
+
+def text_anchors(
+    model: Any,
+    encoder: Encoder,
+    retain: Sequence[tuple[Question, Sample]],
+    max_tokens: int,
+) -> list[Sample]:
+    """Every person the retain sample's text questions name, asked every attribute those
+    questions ask (one phrasing each, the person's name put in), where the sample holds no
+    answer: answered by the model itself.
+
+    The names and phrasings are the sample's own: a question's name is what its answer opens
+    with (`_possessor`); a sample whose answers are framed otherwise gives no text anchors."""
+    names: dict[str, str] = {}
+    phrasings: dict[str, tuple[str, str]] = {}  # attribute -> (question, the name in it)
+    known: set[tuple[str, str]] = set()
+    for q, _ in retain:
+        name = _possessor(q) if q.kind == Kind.TEXT_MEMORY and q.subject else None
+        if name and q.subject:
+            names.setdefault(q.subject, name)
+            phrasings.setdefault(q.attribute, (q.question, name))
+            known.add((q.subject, q.attribute))
+    asked = [
+        (f"text:{subject}:{attribute}", question.replace(named, name), None)
+        for subject, name in sorted(names.items())
+        for attribute, (question, named) in sorted(phrasings.items())
+        if (subject, attribute) not in known
+    ]
+    return self_answers(model, encoder, asked, max_tokens)
+
+
 def keep_stream(
     retain: list[Sample], anchors: list[Sample], count: int, share: float, seed: int
 ) -> list[Sample]:
