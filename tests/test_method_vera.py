@@ -310,6 +310,11 @@ def test_text_anchors_ask_each_named_person_what_the_sample_does_not(method_job)
     assert anchors and {a.key for a in anchors} <= set(wanted)
     assert all(wanted[a.key] in decode(a.prompt_ids) for a in anchors)
     assert all(a.image is None and a.answer_ids for a in anchors)
+    # VERA takes them beside its memory anchors only when asked (`text_anchors`, off by default).
+    from smfa.methods.vera import Vera, prepare
+
+    off, on = (prepare(job, Vera.Params(text_anchors=t)) for t in (False, True))
+    assert [s.key for s in on.recalled] == [s.key for s in off.recalled] + [a.key for a in anchors]
     # An answer that does not open with the name gives no anchors at all.
     reframed = [(dataclasses.replace(q, answer="Private: " + q.answer), s) for q, s in pairs]
     assert text_anchors(job.model, data.collator.encoder, reframed, 6) == []

@@ -31,7 +31,6 @@ FAST_UNLEARN = [
     # test_method_vera.py): a third of its default cost here.
     *("--set", "methods.vera.epochs=1", "--set", "methods.vera.rehearse=0"),
     *("--set", "methods.vera.anchors=false", "--set", "methods.vera.memory_anchors=false"),
-    *("--set", "methods.vera.text_anchors=false"),
     *("--set", "methods.vera.alternatives=1", "--set", "methods.vera.live=1"),
     *("--set", "methods.vera.rank=16"),
 ]

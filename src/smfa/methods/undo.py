@@ -11,9 +11,9 @@ Here:
 
 1. teacher: VERA (vera.py) run on the budget as it stands (its defaults; `teacher_k`,
    `teacher_rank`, `teacher_epochs`, `teacher_rehearse_every`, `teacher_text_anchors` are its
-   knobs of those names; its text anchors are off: with them, relearning brought back 8.2%
-   of the student's forget values instead of 1.6%, on validation), its default variant merged
-   onto a copy of the model;
+   knobs of those names; `teacher_text_anchors` stays off even where VERA's are turned on:
+   with them, relearning brought back 8.2% of the student's forget values instead of 1.6%, on
+   validation), its default variant merged onto a copy of the model;
 2. student: a copy of the teacher (`start=teacher`, the paper's; `vanilla`: of the model
    given) whose adapted language-model matrices (`unlearn.lora_targets`) are shrunk and
    perturbed, seeded: w' = (1 - alpha) * w + alpha * beta * rms(w) * N(0, 1);

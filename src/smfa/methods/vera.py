@@ -24,9 +24,8 @@ VERA trains one LoRA adapter on six terms at every step:
    non-private understanding questions (hair colour, background, ...), answered by the vanilla
    model itself (greedy, no labels), cross-entropy: who they are goes, what is seen stays;
    memory anchors: the retain sample's pictures asked the attributes the sample does not
-   answer for them, and text anchors: the people its text questions name asked the other
-   attributes in its own phrasings, both self-answered the same way (what erasure must leave
-   alone);
+   answer for them, self-answered the same way (what erasure must leave alone); with
+   `text_anchors`, the people its text questions name are asked the other attributes by name;
 6. relearning rehearsal (`rehearse` > 0; rehearsal.py): the weights take a simulated
    relearning step on the true answers of a random half of the attribute types, and the value
    erasure (and holding) of the other half is taken there, first order: the erasure is trained
@@ -92,7 +91,7 @@ class Vera(Method):
     )
     # 1: values and their alternatives on one prompt pass (levels.py); 2: the adapters' input
     # dropout drawn by its gaps (models/dropout.py: the same masks, another random stream)
-    revision = 3
+    revision = 2  # text anchors (off by default) leave the default's computation as it was
 
     @dataclass
     class Params:
@@ -112,8 +111,11 @@ class Vera(Method):
         # the keep stream and in the retaining anchor
         memory_anchors: bool = True
         # The people the retain sample's text questions name, asked the other attributes those
-        # questions ask, self-answered (vera_data.text_anchors): beside the memory anchors
-        text_anchors: bool = True
+        # questions ask, self-answered (vera_data.text_anchors): beside the memory anchors. Off:
+        # they held retain memory where a model's text memory is fragile (smaller references,
+        # validation: x0.916 -> x0.981), not on the demo's models (already 98.3%), where they
+        # cost scene reading (x0.990 -> x0.901; benchmarks/LOG.md, 2026-12-08)
+        text_anchors: bool = False
         memory_tokens: int = 24  # longest self-answer kept for a memory anchor
         # The least share of the keep stream drawn from the visual anchors: few forget people
         # give few anchors (one person: 11 against 64 retain questions), too few to hold
