@@ -110,13 +110,13 @@ class Vera(Method):
         # them, self-answered (vera_data.memory_anchors): kept beside the retain sample, in
         # the keep stream and in the retaining anchor
         memory_anchors: bool = True
+        memory_tokens: int = 24  # longest self-answer kept for a memory or text anchor
         # The people the retain sample's text questions name, asked the other attributes those
         # questions ask, self-answered (vera_data.text_anchors): beside the memory anchors. Off:
         # they held retain memory where a model's text memory is fragile (smaller references,
         # validation: x0.916 -> x0.981), not on the demo's models (already 98.3%), where they
         # cost scene reading (x0.990 -> x0.901; benchmarks/LOG.md, 2026-12-08)
         text_anchors: bool = False
-        memory_tokens: int = 24  # longest self-answer kept for a memory anchor
         # The least share of the keep stream drawn from the visual anchors: few forget people
         # give few anchors (one person: 11 against 64 retain questions), too few to hold
         anchor_share: float = 0.4
