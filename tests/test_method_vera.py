@@ -23,6 +23,7 @@ from smfa.errors import ConfigError
 from smfa.methods.base import Job, get_method, make_params
 from smfa.methods.levels import can_share, candidate_levels, collate_candidates
 from smfa.methods.rehearsal import rehearsed, split_attributes
+from smfa.methods.vera import Vera, prepare
 from smfa.methods.vera_data import (
     alternatives,
     erasable,
@@ -311,8 +312,6 @@ def test_text_anchors_ask_each_named_person_what_the_sample_does_not(method_job)
     assert all(wanted[a.key] in decode(a.prompt_ids) for a in anchors)
     assert all(a.image is None and a.answer_ids for a in anchors)
     # VERA takes them beside its memory anchors only when asked (`text_anchors`, off by default).
-    from smfa.methods.vera import Vera, prepare
-
     off, on = (prepare(job, Vera.Params(text_anchors=t)) for t in (False, True))
     assert [s.key for s in on.recalled] == [s.key for s in off.recalled] + [a.key for a in anchors]
     # An answer that does not open with the name gives no anchors at all.

@@ -190,7 +190,7 @@ def text_anchors(
     phrasings: dict[str, tuple[str, str]] = {}  # attribute -> (question, the name in it)
     known: set[tuple[str, str]] = set()
     for q, _ in retain:
-        name = _possessor(q) if q.kind == Kind.TEXT_MEMORY and q.subject else None
+        name = _possessor(q) if q.kind == Kind.TEXT_MEMORY else None
         if name and q.subject:
             names.setdefault(q.subject, name)
             phrasings.setdefault(q.attribute, (q.question, name))
