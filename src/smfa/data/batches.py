@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from smfa.data.format import image_too_large
+from smfa.data.fields import image_too_large
 from smfa.errors import DataFormatError
 from smfa.models.families import family_of_processor
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from PIL import Image
 
-from smfa.data.format import MAX_TEXT_CHARS
+from smfa.data.fields import MAX_TEXT_CHARS
 from smfa.errors import DataFormatError, SmfaError
 from smfa.importers.sources import Record, kind_of
 from smfa.importers.writing import SourceMap, write_world

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from smfa.data.format import MAX_TEXT_CHARS
+from smfa.data.fields import MAX_TEXT_CHARS
 from smfa.importers.common import ForgetList, WorldBuilder
 from smfa.importers.mllmu_names import person_id, profile_name
 from smfa.importers.sources import Record
