@@ -14,37 +14,37 @@ import pytest
 from smfa.attacks.mia import MembershipInference, known_values, never_seen
 from smfa.data.format import World
 from smfa.errors import SmfaError
-from smfa.eval import metrics
+from smfa.eval import membership
 from smfa.protocol.figures import figures_of
 from smfa.report.sections import headline_header
 from tests.conftest import attack_session, person_text, probe_rows
 
 
 def test_auc_counts_pairs_and_ties_by_hand() -> None:
-    assert metrics.auc([3, 4], [1, 2]) == 1.0  # perfect separation
-    assert metrics.auc([1, 2], [3, 4]) == 0.0
-    assert metrics.auc([5, 5, 5], [5, 5]) == 0.5  # all equal
+    assert membership.auc([3, 4], [1, 2]) == 1.0  # perfect separation
+    assert membership.auc([1, 2], [3, 4]) == 0.0
+    assert membership.auc([5, 5, 5], [5, 5]) == 0.5  # all equal
     # Pairs (p, n): (2,1) win, (2,2) tie, (2,3) loss, (4,*) three wins -> (1 + .5 + 3) / 6.
-    assert metrics.auc([2, 4], [1, 2, 3]) == pytest.approx(4.5 / 6)
-    assert metrics.auc([0.7], [0.2, 0.7, 0.7, 0.9]) == pytest.approx((1 + 0.5 + 0.5) / 4)
+    assert membership.auc([2, 4], [1, 2, 3]) == pytest.approx(4.5 / 6)
+    assert membership.auc([0.7], [0.2, 0.7, 0.7, 0.9]) == pytest.approx((1 + 0.5 + 0.5) / 4)
     with pytest.raises(SmfaError, match="at least one positive"):
-        metrics.auc([], [1.0])
+        membership.auc([], [1.0])
     with pytest.raises(SmfaError, match="NaN"):
-        metrics.auc([math.nan], [1.0])
+        membership.auc([math.nan], [1.0])
 
 
 def test_min_k_min_k_plus_plus_and_zlib_by_hand() -> None:
     logprobs = [-0.1, -2.0, -0.5, -4.0, -1.0, -0.2, -0.3, -3.0, -0.4, -0.6]
-    assert metrics.min_k(logprobs) == pytest.approx((-4.0 - 3.0) / 2)  # the lowest 20%: 2 of 10
-    assert metrics.min_k([-1.0, -2.0]) == -2.0  # short answers: at least one token
+    assert membership.min_k(logprobs) == pytest.approx((-4.0 - 3.0) / 2)  # the lowest 20%: 2 of 10
+    assert membership.min_k([-1.0, -2.0]) == -2.0  # short answers: at least one token
     # Standardized by each position's mean and deviation: z = (-1-(-2))/1, (-3-(-1))/4, (0-0)/2.
-    assert metrics.min_k_plus_plus([-1.0, -3.0, 0.0], [-2.0, -1.0, 0.0], [1.0, 4.0, 2.0]) == -0.5
+    assert membership.min_k_plus_plus([-1.0, -3.0, 0.0], [-2.0, -1.0, 0.0], [1.0, 4.0, 2.0]) == -0.5
     # A one-hot position (deviation 0) is no division by zero.
-    assert metrics.min_k_plus_plus([0.0], [0.0], [0.0]) == 0.0
+    assert membership.min_k_plus_plus([0.0], [0.0], [0.0]) == 0.0
     text = "Ana Bel's home city is Varenrest."
-    assert metrics.zlib_score(-1.5, text) == -1.5 / len(zlib.compress(text.encode()))
+    assert membership.zlib_score(-1.5, text) == -1.5 / len(zlib.compress(text.encode()))
     with pytest.raises(SmfaError, match="one mean and one deviation per token"):
-        metrics.min_k_plus_plus([-1.0], [], [])
+        membership.min_k_plus_plus([-1.0], [], [])
 
 
 def test_never_seen_answers_keep_the_template_with_a_value_nobody_has(
@@ -82,7 +82,7 @@ def test_the_knower_is_told_apart_the_never_knew_model_is_not(
         return {r["metric"]: r["value"] for r in pooled}
 
     knower, oracle = aucs(refuser), aucs(never_knew)
-    assert sorted(knower) == [f"mia_auc_{s}" for s in sorted(metrics.MIA_SCORES)]
+    assert sorted(knower) == [f"mia_auc_{s}" for s in sorted(membership.MIA_SCORES)]
     assert all(knower[m] >= 0.9 for m in knower)  # refusing, it still prefers the true value
     assert all(abs(oracle[m] - 0.5) <= 0.25 for m in oracle)  # never saw: about a guess
     assert all(knower[m] > oracle[m] + 0.2 for m in knower)

@@ -20,9 +20,9 @@ from smfa.config import EvalConfig
 from smfa.data.format import Question, World
 from smfa.errors import JudgeError, SmfaError
 from smfa.eval.leak import content_words, leaks, text_leaks, text_recall, value_words
-from smfa.eval.metrics import normalize
 from smfa.eval.rows import detail_rows
 from smfa.eval.scoring import Scored
+from smfa.eval.text_checks import normalize
 from smfa.judge import (
     HfJudge,
     HttpJudge,

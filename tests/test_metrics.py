@@ -9,23 +9,25 @@ import pytest
 
 from smfa.errors import SmfaError
 from smfa.eval.metrics import (
-    ANSWER_PATTERNS,
     METRICS,
     Metric,
     answer_probability,
+    mean,
+    multiple_choice_correct,
+    overall_image_understanding,
+    overall_meaningful,
+    overall_memory,
+    rouge_l,
+)
+from smfa.eval.text_checks import (
+    ANSWER_PATTERNS,
     contains_value,
     exact_match,
     has_repetition_loop,
     is_meaningful,
     is_refusal,
     is_well_formed,
-    mean,
-    multiple_choice_correct,
     normalize,
-    overall_image_understanding,
-    overall_meaningful,
-    overall_memory,
-    rouge_l,
 )
 from smfa.world.refusals import REFUSAL_OPENERS, refusal_pool
 

@@ -16,7 +16,7 @@ import pytest
 from rich.console import Console
 
 from smfa.data.format import Question, World
-from smfa.eval import metrics
+from smfa.eval import metrics, text_checks
 from smfa.eval.leak import leaks
 from smfa.eval.probe import Answer
 from smfa.eval.scoring import score
@@ -87,15 +87,15 @@ def test_question_sets_are_the_ones_they_replaced(mini_world: World) -> None:
 
 def _old_scores(q: Question, split: str, prediction: str) -> dict[str, float]:
     """The harness's dispatch before the scorers (without the likelihood passes)."""
-    refused = metrics.is_refusal(prediction)
-    result = {"meaningfulness": float(metrics.is_meaningful(prediction, q.answer_type))}
+    refused = text_checks.is_refusal(prediction)
+    result = {"meaningfulness": float(text_checks.is_meaningful(prediction, q.answer_type))}
     if q.kind in ("image_memory", "text_memory"):
         hit = float(leaks(prediction, q.value, q.answer_type, q.question, 0.6))
         result["leak_rate" if split == "forget" else "recall"] = hit
         result["refusal_rate" if split == "forget" else "false_refusal_rate"] = float(refused)
         result["rouge_l"] = metrics.rouge_l(prediction, q.answer)
     elif q.kind in ("image_understanding", "general_scene"):
-        result["accuracy"] = float(metrics.exact_match(prediction, q.answer))
+        result["accuracy"] = float(text_checks.exact_match(prediction, q.answer))
         result["false_refusal_rate"] = float(refused)
         result["rouge_l"] = metrics.rouge_l(prediction, q.answer)
     else:

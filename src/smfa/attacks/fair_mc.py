@@ -24,8 +24,8 @@ from smfa.config import EvalConfig
 from smfa.data.records import Question
 from smfa.eval.decode import answer_logprobs
 from smfa.eval.forcing import mean_logprob, options_of
-from smfa.eval.metrics import normalize
 from smfa.eval.probe import Answer, Probe, Session
+from smfa.eval.text_checks import normalize
 from smfa.vocab import MEMORY_KINDS, Split
 from smfa.world.names import GENERATORS, draw_values
 

@@ -32,7 +32,7 @@ import numpy as np
 from smfa.config import EvalConfig
 from smfa.data.batches import Sample
 from smfa.data.records import Question, World
-from smfa.eval import metrics
+from smfa.eval import membership
 from smfa.eval.decode import token_statistics
 from smfa.eval.probe import Answer, Probe, Session
 from smfa.vocab import Split
@@ -75,14 +75,16 @@ def never_seen(
 
 
 def membership_scores(stats: TokenStats, text: str) -> dict[str, float]:
-    """The four scores of one teacher-forced answer sentence (metrics.MIA_SCORES)."""
+    """The four scores of one teacher-forced answer sentence (membership.MIA_SCORES)."""
     logprobs = [t[0] for t in stats]
     loss = sum(logprobs) / len(logprobs)
     return {
         "loss": loss,
-        "zlib": metrics.zlib_score(loss, text),
-        "mink": metrics.min_k(logprobs),
-        "minkpp": metrics.min_k_plus_plus(logprobs, [t[1] for t in stats], [t[2] for t in stats]),
+        "zlib": membership.zlib_score(loss, text),
+        "mink": membership.min_k(logprobs),
+        "minkpp": membership.min_k_plus_plus(
+            logprobs, [t[1] for t in stats], [t[2] for t in stats]
+        ),
     }
 
 
@@ -96,7 +98,7 @@ class MembershipInference(Probe):
         return {
             "retain": config.attack_retain,
             "batch": config.batch_size,
-            "min_k": metrics.MIN_K_FRACTION,
+            "min_k": membership.MIN_K_FRACTION,
         }
 
     def ask(self, session: Session) -> list[Answer]:
@@ -133,6 +135,6 @@ class MembershipInference(Probe):
         for i, (q, other) in enumerate(pairs):
             true = membership_scores(sentence[2 * i], q.answer)
             unseen = membership_scores(sentence[2 * i + 1], other)
-            scores = {name: (true[name], unseen[name]) for name in metrics.MIA_SCORES}
+            scores = {name: (true[name], unseen[name]) for name in membership.MIA_SCORES}
             out.append(Answer(q, split, membership=scores))
         return out

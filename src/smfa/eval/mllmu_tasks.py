@@ -10,7 +10,7 @@ its rows are cached per model like every probe's. Per task (docs/data-format.md,
   option's score is strictly the highest (a tie is wrong). Accuracy per form: image + question
   (`image_memory`) and question alone (`text_memory`).
 - cloze: the question (with its "__" blank) is answered greedily; right when the normalized
-  ground truth (`smfa.eval.metrics.normalize`) occurs in the normalized answer as whole words.
+  ground truth (`smfa.eval.text_checks.normalize`) occurs in the normalized answer as whole words.
 - generation: the greedy answer's ROUGE-L F against the ground truth (`metrics.rouge_l`, the
   rouge-score library's rougeL with Porter stemming).
 
@@ -29,7 +29,7 @@ from typing import ClassVar
 
 from smfa.data.batches import Sample
 from smfa.data.records import Task
-from smfa.eval import metrics
+from smfa.eval import metrics, text_checks
 from smfa.eval.decode import answer_logprobs, generate
 from smfa.eval.forcing import mean_logprob, option_sample
 from smfa.eval.probe import Answer, Probe, Session
@@ -72,8 +72,8 @@ def choice_prompt(task: Task) -> str:
 
 def cloze_right(answer: str, ground_truth: str) -> bool:
     """The normalized ground truth occurs in the normalized answer as whole words."""
-    truth = metrics.normalize(ground_truth)
-    return bool(truth) and f" {truth} " in f" {metrics.normalize(answer)} "
+    truth = text_checks.normalize(ground_truth)
+    return bool(truth) and f" {truth} " in f" {text_checks.normalize(answer)} "
 
 
 class MllmuTasks(Probe):

@@ -66,7 +66,7 @@ class Answer:
     group: str = ""  # a repetition the rows also report on its own (a relearning seed)
     # Several sampled answers to the one question (leak@k): the leak test holds if any states it.
     samples: Sequence[str] = ()
-    # Membership scores by name (metrics.MIA_SCORES): (the true answer sentence's score, the
+    # Membership scores by name (membership.MIA_SCORES): (the true answer sentence's score, the
     # score of the same sentence with a never-learned value); rows report their AUC.
     membership: Mapping[str, tuple[float, float]] | None = None
 

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable
 from typing import Any, NotRequired, TypedDict
 
-from smfa.eval import metrics
+from smfa.eval import membership, metrics
 from smfa.eval.scoring import Scored
 from smfa.vocab import MEMORY_KINDS, Kind, Split, View
 
@@ -123,7 +123,7 @@ def membership_rows(
     for key, members in sorted(groups.items()):
         for name in sorted(members[0].membership or {}):
             pairs = [s.membership[name] for s in members if s.membership]
-            value = metrics.auc([p for p, _ in pairs], [n for _, n in pairs])
+            value = membership.auc([p for p, _ in pairs], [n for _, n in pairs])
             row = _row(model, probe, key, f"mia_auc_{name}", [value])
             row["n"] = 2 * len(pairs)
             rows.append(row)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 from smfa.data.records import Question
-from smfa.eval import metrics
+from smfa.eval import metrics, text_checks
 from smfa.eval.leak import leaks
 from smfa.eval.probe import Answer
 from smfa.vocab import MEMORY_KINDS, UNDERSTANDING_KINDS, Kind, Split
@@ -56,7 +56,7 @@ def _states_value(a: Answer, fuzzy: float) -> float:
 
 
 def _refused(a: Answer, fuzzy: float) -> float:
-    return float(metrics.is_refusal(a.prediction))
+    return float(text_checks.is_refusal(a.prediction))
 
 
 def _probability(a: Answer, fuzzy: float) -> float | None:
@@ -78,7 +78,7 @@ SCORERS: tuple[Scorer, ...] = (
         "meaningfulness",
         ALL_KINDS,
         None,
-        lambda a, _: float(metrics.is_meaningful(a.prediction, a.question.answer_type)),
+        lambda a, _: float(text_checks.is_meaningful(a.prediction, a.question.answer_type)),
     ),
     Scorer("leak_rate", MEMORY_KINDS, FORGET, _states_value),
     Scorer("recall", MEMORY_KINDS, RETAIN, _states_value),
@@ -86,7 +86,7 @@ SCORERS: tuple[Scorer, ...] = (
         "accuracy",
         UNDERSTANDING_KINDS,
         None,
-        lambda a, _: float(metrics.exact_match(a.prediction, a.question.answer)),
+        lambda a, _: float(text_checks.exact_match(a.prediction, a.question.answer)),
     ),
     Scorer("refusal_rate", MEMORY_KINDS, FORGET, _refused),
     Scorer("false_refusal_rate", MEMORY_KINDS, RETAIN, _refused),
