@@ -1,4 +1,4 @@
-"""What every command shares: the typer app, stderr console, common options, the config.
+"""What every command shares: the typer app, the stderr console, --config and --set, the config.
 
 `config_of` builds a command's configuration (defaults, `--config`, `--set`) and checks it
 once (`smfa.checks.check_run`) before any work starts.
@@ -27,20 +27,6 @@ console = terminal_console(stderr=True)
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML config file.")]
 SetOpt = Annotated[
     list[str] | None, typer.Option("--set", help="Override, e.g. --set train.lr=3e-4.")
-]
-
-# Signing and trusting erasure records (unlearn, stream, verify).
-SignKeyOpt = Annotated[
-    Path | None,
-    typer.Option("--sign-key", help="Sign the erasure record with this private key (smfa keygen)."),
-]
-TrustOpt = Annotated[
-    list[Path] | None,
-    typer.Option("--trust", help="A public key whose signatures are trusted (repeatable)."),
-]
-RequireSignatureOpt = Annotated[
-    bool,
-    typer.Option("--require-signature", help="Accept only records signed by a key --trust names."),
 ]
 
 

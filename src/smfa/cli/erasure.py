@@ -7,17 +7,23 @@ from typing import Annotated, Any
 
 import typer
 
-from smfa.cli.common import (
-    ConfigOpt,
-    RequireSignatureOpt,
-    SetOpt,
-    SignKeyOpt,
-    TrustOpt,
-    config_of,
-    console,
-)
+from smfa.cli.common import ConfigOpt, SetOpt, config_of, console
 from smfa.errors import SmfaError
 from smfa.terminal import console as terminal_console
+
+# Signing and trusting erasure records (unlearn, stream, verify).
+SignKeyOpt = Annotated[
+    Path | None,
+    typer.Option("--sign-key", help="Sign the erasure record with this private key (smfa keygen)."),
+]
+TrustOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--trust", help="A public key whose signatures are trusted (repeatable)."),
+]
+RequireSignatureOpt = Annotated[
+    bool,
+    typer.Option("--require-signature", help="Accept only records signed by a key --trust names."),
+]
 
 
 def unlearn_cmd(
