@@ -15,6 +15,7 @@ from unittest import mock
 import pytest
 
 from smfa.cli import main
+from smfa.train import cpu_computes_bf16
 
 from .conftest import MINI_WORLD
 
@@ -118,6 +119,8 @@ def test_world_train_eval_end_to_end(tmp_path: Path) -> None:
     assert (model_dir / "model.safetensors").is_file()
     meta = json.loads((model_dir / "smfa-train.json").read_text())
     assert meta["role"] == "vanilla" and meta["steps"] > 0
+    # The precision it trained at, as this CPU computes: bf16 autocast only where it has bf16.
+    assert meta["precision"] == ("bf16" if meta["train"]["bf16"] and cpu_computes_bf16() else "no")
     out = tmp_path / "results"
     result = smfa(
         "eval",
@@ -192,6 +195,7 @@ def test_world_train_eval_end_to_end(tmp_path: Path) -> None:
     record = json.loads((unlearned / "erasure.json").read_text())
     assert record["verdict"] == "not measured" and record["forgotten"] == sorted(people[:2])
     assert run["request"]["people"] == sorted(people[:2]) and run["default"] == "k=3"
+    assert run["precision"] == ("bf16" if cpu_computes_bf16() else "no")  # unlearn.bf16 is on
     assert (unlearned / "model" / "model.safetensors").is_file()
     assert (unlearned / "delta.safetensors").is_file()
     assert (unlearned / "adapters" / "anchor" / "adapter_config.json").is_file()

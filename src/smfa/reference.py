@@ -32,7 +32,7 @@ from smfa.models.io import load_model, save_model, weights_problem
 from smfa.models.tiny import build_tiny_model
 from smfa.models.vision import pretrain_vision
 from smfa.protocol.questions import training_questions
-from smfa.train import LossFn, default_loss, train_loop
+from smfa.train import LossFn, default_loss, mixed_precision, train_loop
 from smfa.vocab import Kind
 from smfa.world.refusals import refusal_pool
 
@@ -293,6 +293,9 @@ def _train_reference(
         "world_hash": world.world_hash,
         "model": asdict(model_config),
         "train": asdict(train_config),
+        # What the CPU (or GPU) trained at: "bf16" autocast where it computes bf16, else "no"
+        # (fp32): one seed gives other weights at each (train.py's `mixed_precision`)
+        "precision": mixed_precision(train_config.bf16),
         "examples": len(samples),
         "steps": result.steps,
         "seconds": round(time.time() - started, 2),

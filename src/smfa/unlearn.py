@@ -31,6 +31,7 @@ from smfa.models.adapters import base_weights, set_weights
 from smfa.models.io import load_model, model_fingerprint, save_model, weights_problem
 from smfa.protocol.questions import forget_questions
 from smfa.reference import encode_questions
+from smfa.train import mixed_precision
 from smfa.world.refusals import refusal_pool
 
 RUN_META = "run.json"
@@ -245,6 +246,7 @@ def _unlearn(
                 for label, v in output.variants.items()
             },
             "stats": output.stats,
+            "precision": mixed_precision(config.unlearn.bf16),  # as in smfa-train.json
             "timings": {
                 **output.timings,
                 "total": round(time.perf_counter() - started, 3),
