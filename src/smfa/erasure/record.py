@@ -218,7 +218,13 @@ def build_record(
         "params": {**run["params"], **run["variants"][run["default"]]["params"]},
         "config": config,
         "seed": config["unlearn"]["seed"],
-        "run": {"key": run["key"], "timings": run.get("timings", {})},
+        # precision: "bf16" (autocast) or "no" (fp32), what the machine trained at; None in a
+        # run.json written before it was recorded
+        "run": {
+            "key": run["key"],
+            "timings": run.get("timings", {}),
+            "precision": run.get("precision"),
+        },
         "key": key,
         "lineage": lineage,
         "measurement": measurement,
