@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from smfa.cli.common import ConfigOpt, SetOpt, config_of, console
 from smfa.errors import SmfaError
 from smfa.terminal import console as terminal_console
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from smfa.erasure.signing import Trust
 
 # Signing and trusting erasure records (unlearn, stream, verify).
 SignKeyOpt = Annotated[
@@ -24,6 +29,17 @@ RequireSignatureOpt = Annotated[
     bool,
     typer.Option("--require-signature", help="Accept only records signed by a key --trust names."),
 ]
+
+
+def _keys(
+    sign_key: Path | None, trust: list[Path] | None, require_signature: bool
+) -> tuple[Ed25519PrivateKey | None, Trust]:
+    """The key that signs a command's records (or None) and the keys it trusts, from its
+    --sign-key, --trust and --require-signature (unlearn, stream)."""
+    from smfa.erasure.signing import Trust, load_private_key
+
+    signer = load_private_key(sign_key) if sign_key is not None else None
+    return signer, Trust.of(trust or [], require_signature)
 
 
 def unlearn_cmd(
@@ -52,13 +68,11 @@ def unlearn_cmd(
     from smfa.data.format import load_world
     from smfa.distributed import is_main
     from smfa.erasure.show import record_line
-    from smfa.erasure.signing import Trust, load_private_key
     from smfa.erasure.stream import unlearn_recorded
     from smfa.unlearn import resolve_request
 
     cfg = config_of(config, set_)
-    signer = load_private_key(sign_key) if sign_key is not None else None
-    trusted = Trust.of(trust or [], require_signature)
+    signer, trusted = _keys(sign_key, trust, require_signature)
     loaded = load_world(world)
     if ratio is None and not forget and forget_file is None:
         ratio = cfg.forget_ratio
@@ -177,13 +191,11 @@ def stream(
     require_single("stream")
     from smfa.data.format import load_world
     from smfa.erasure.show import record_line
-    from smfa.erasure.signing import Trust, load_private_key
     from smfa.erasure.stream import run_stream
     from smfa.unlearn import resolve_request
 
     cfg = config_of(config, set_)
-    signer = load_private_key(sign_key) if sign_key is not None else None
-    trusted = Trust.of(trust or [], require_signature)
+    signer, trusted = _keys(sign_key, trust, require_signature)
     loaded = load_world(world)
     requests = []
     for item in request:
